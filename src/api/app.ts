@@ -1,0 +1,148 @@
+import cors from '@fastify/cors';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { InteractionEngine } from '../engine/engine.js';
+import type { InteractionService } from '../engine/interactions.js';
+import { ApiError, invalid } from '../protocol/errors.js';
+import { API_REVISION } from '../protocol/types.js';
+import type { Store } from '../store/types.js';
+import type { KeyRing } from './auth.js';
+import { errorEnvelope, fromFrameworkError } from './errors.js';
+import { interactionRoutes } from './routes/interactions.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    project: string;
+    interactionId?: string;
+  }
+}
+
+export interface AppOptions {
+  service: InteractionService;
+  engine: InteractionEngine;
+  store: Store;
+  keys: KeyRing;
+  bodyLimit: number;
+  corsOrigins: string[] | boolean;
+  logger: FastifyBaseLogger | false;
+  keepAliveMs?: number;
+  /** Set while draining: new creates get 503. */
+  isDraining?: () => boolean;
+}
+
+export const API_VERSIONS = ['v1', 'v1beta'] as const;
+
+/** Removes the `key` query parameter so URLs can be logged. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]key=)[^&]*/gi, '$1***');
+}
+
+function checkRevision(value: string | string[] | undefined): void {
+  if (value === undefined) return;
+  if (Array.isArray(value) || !/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    throw invalid('api-revision: expected a date like 2026-05-20');
+  }
+  if (value < API_REVISION) {
+    throw invalid(
+      `api-revision: revision ${value} (the legacy outputs schema) is not supported; this server speaks ${API_REVISION}`,
+    );
+  }
+}
+
+export async function createApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit: options.bodyLimit,
+    disableRequestLogging: true,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    routerOptions: { maxParamLength: 512 },
+  });
+
+  await app.register(cors, {
+    origin: options.corsOrigins,
+    methods: ['GET', 'POST', 'DELETE', 'PATCH'],
+    allowedHeaders: ['content-type', 'x-goog-api-key', 'x-goog-api-client', 'api-revision', 'authorization', 'last-event-id'],
+    exposedHeaders: ['x-request-id'],
+  });
+
+  // Every body is parsed as JSON whatever its content-type (curl -d sends form encoding);
+  // an empty body (cancel) is no body. Parse errors become 400s that say so.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(invalid(`body: invalid JSON (${(err as Error).message})`), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: redactUrl(request.url),
+        status: reply.statusCode,
+        latency_ms: Math.round(reply.elapsedTime),
+        ...(request.interactionId ? { interaction_id: request.interactionId } : {}),
+        ...(request.project ? { project: request.project } : {}),
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const err = ApiError.isInstance(error) ? error : fromFrameworkError(error as never);
+    if (err.code === 'internal_error') request.log.error({ err: error }, 'unhandled error');
+    const { status, body } = errorEnvelope(err, request.url);
+    if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+    return reply.code(status).type('application/json').send(body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const err = new ApiError('not_found', `${request.method} ${redactUrl(request.url).split('?')[0]}: no such route`);
+    const { status, body } = errorEnvelope(err, request.url);
+    return reply.code(status).type('application/json').send(body);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (options.isDraining?.()) return reply.code(503).send({ status: 'draining' });
+    try {
+      await options.store.ping();
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ status: 'store unavailable' });
+    }
+  });
+
+  for (const version of API_VERSIONS) {
+    await app.register(
+      async (scope) => {
+        scope.decorateRequest('project', '');
+        scope.addHook('onRequest', async (request) => {
+          checkRevision(request.headers['api-revision']);
+          request.project = options.keys.authenticate(request);
+          if (options.isDraining?.() && request.method === 'POST' && request.url.split('?')[0]!.endsWith('/interactions')) {
+            throw new ApiError('unavailable', 'the server is shutting down', { retryAfter: 1 });
+          }
+        });
+        interactionRoutes(scope, {
+          service: options.service,
+          engine: options.engine,
+          keepAliveMs: options.keepAliveMs,
+        });
+      },
+      { prefix: `/${version}` },
+    );
+  }
+  return app;
+}

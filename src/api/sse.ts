@@ -1,0 +1,72 @@
+import type { FastifyReply } from 'fastify';
+import type { StoredEvent } from '../store/types.js';
+
+const EVENT_TYPE = /^\{"event_type":"([a-z._]+)"/;
+
+/** One SSE message; `data` is the stored JSON text (single line), so replays are byte-identical. */
+export function formatSseMessage(event: StoredEvent): string {
+  const type = EVENT_TYPE.exec(event.data)?.[1] ?? 'message';
+  return `id: ${event.seq}\nevent: ${type}\ndata: ${event.data}\n\n`;
+}
+
+export const SSE_DONE = 'event: done\ndata: [DONE]\n\n';
+
+export interface SseSource {
+  [Symbol.asyncIterator](): AsyncIterator<StoredEvent>;
+  close(): void;
+}
+
+/**
+ * Writes an event source as an SSE response (spec §5.1): headers first, each event as it comes,
+ * a keep-alive comment while idle, `[DONE]` at the end; always ends the response in `finally`.
+ * `onDisconnect` runs when the client goes away before the end.
+ */
+export async function writeSse(
+  reply: FastifyReply,
+  source: SseSource,
+  options: { keepAliveMs?: number; onDisconnect?: () => void } = {},
+): Promise<void> {
+  const raw = reply.raw;
+  reply.hijack();
+  const headers: Record<string, string | number | string[]> = {};
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string;
+  raw.writeHead(200, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+    connection: 'keep-alive',
+  });
+  raw.flushHeaders();
+  let finished = false;
+  const onClose = () => {
+    if (finished) return;
+    finished = true;
+    source.close();
+    options.onDisconnect?.();
+  };
+  raw.on('close', onClose);
+  const keepAlive = setInterval(() => {
+    if (!raw.writableEnded) raw.write(': keepalive\n\n');
+  }, options.keepAliveMs ?? 15_000);
+  keepAlive.unref();
+  try {
+    for await (const event of source) {
+      if (raw.destroyed) break;
+      raw.write(formatSseMessage(event));
+    }
+    if (!raw.destroyed) raw.write(SSE_DONE);
+  } catch (err) {
+    if (!raw.destroyed) {
+      const message = err instanceof Error ? err.message : String(err);
+      raw.write(`event: error\ndata: ${JSON.stringify({ event_type: 'error', error: { code: 'internal_error', message } })}\n\n`);
+      raw.write(SSE_DONE);
+    }
+  } finally {
+    finished = true;
+    clearInterval(keepAlive);
+    raw.off('close', onClose);
+    source.close();
+    raw.end();
+  }
+}

@@ -1,0 +1,426 @@
+import { randomBytes } from 'node:crypto';
+import type {
+  LanguageModelV3CallOptions,
+  LanguageModelV3FunctionTool,
+  LanguageModelV3StreamPart,
+  LanguageModelV3ToolChoice,
+} from '@ai-sdk/provider';
+import type { ResolvedModel } from '../models/types.js';
+import { invalid } from '../protocol/errors.js';
+import type { CreateRequest } from '../protocol/validate.js';
+import type {
+  EventInteraction,
+  InteractionError,
+  InteractionStatus,
+  JsonObject,
+  NewEvent,
+  Step,
+} from '../protocol/types.js';
+import { serializeEvent, type EventLog, type InteractionLog } from '../store/event-log.js';
+import type { Store } from '../store/types.js';
+import { convertToPrompt } from './convert-to-prompt.js';
+import { RunAbort, describeRunError, type RunFailure, type StopReason } from './errors.js';
+import { StepWriter } from './step-writer.js';
+import { UsageMeter } from './usage.js';
+
+export interface EngineLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface EngineOptions {
+  store: Store;
+  eventLog: EventLog;
+  nodeId: string;
+  signatureSecret: string;
+  /** Wall-clock limits of one run. */
+  deadlines: { unaryMs: number; streamMs: number };
+  logger: EngineLogger;
+  /** How often a background run checks for a cancel requested on another node. */
+  cancelPollMs?: number;
+}
+
+export interface StartParams {
+  id: string;
+  project: string;
+  request: CreateRequest;
+  model: ResolvedModel;
+  /** Steps of the ancestors named by previous_interaction_id (oldest first). */
+  history: Step[];
+}
+
+export interface RunHandle {
+  id: string;
+  log: InteractionLog;
+  /** Resolves when the run has ended and its terminal event is durable. */
+  done: Promise<void>;
+}
+
+interface ActiveRun {
+  handle: RunHandle;
+  controller: AbortController;
+  background: boolean;
+}
+
+export const nowIso = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** Call ids like Google's: 8 lowercase alphanumerics. */
+export function newCallId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(8);
+  let id = '';
+  for (const b of bytes) id += alphabet[b % alphabet.length];
+  return id;
+}
+
+/** Interaction ids: `v1_` + 128 random bits, base64url (URL-path safe, unguessable). */
+export function newInteractionId(): string {
+  return `v1_${randomBytes(16).toString('base64url')}`;
+}
+
+function mapToolChoice(request: CreateRequest): {
+  tools: LanguageModelV3FunctionTool[];
+  toolChoice?: LanguageModelV3ToolChoice;
+} {
+  const config = request.generation_config?.tool_choice;
+  const mode = typeof config === 'string' ? config : config?.allowed_tools.mode;
+  const allowed = typeof config === 'object' ? config.allowed_tools.tools : undefined;
+  const declared = request.functionTools.filter((t) => !allowed || allowed.includes(t.name));
+  const tools: LanguageModelV3FunctionTool[] = declared.map((t) => ({
+    type: 'function',
+    name: t.name,
+    description: t.description,
+    inputSchema: (t.parameters ?? { type: 'object', properties: {} }) as LanguageModelV3FunctionTool['inputSchema'],
+  }));
+  if (tools.length === 0) return { tools };
+  if (mode === 'none') return { tools, toolChoice: { type: 'none' } };
+  if (mode === 'any') {
+    return tools.length === 1
+      ? { tools, toolChoice: { type: 'tool', toolName: tools[0]!.name } }
+      : { tools, toolChoice: { type: 'required' } };
+  }
+  return { tools, toolChoice: { type: 'auto' } };
+}
+
+/**
+ * The run loop: history → prompt → model stream → steps/events, with cancellation, deadlines and
+ * the failure semantics of the design (a failure after creation is recorded inside the
+ * interaction: `error` event, then `interaction.completed` with status `failed`).
+ */
+export class InteractionEngine {
+  private readonly runs = new Map<string, ActiveRun>();
+
+  constructor(private readonly options: EngineOptions) {}
+
+  get activeRuns(): number {
+    return this.runs.size;
+  }
+
+  isRunning(id: string): boolean {
+    return this.runs.has(id);
+  }
+
+  isBackground(id: string): boolean {
+    return this.runs.get(id)?.background ?? false;
+  }
+
+  async start(params: StartParams): Promise<RunHandle> {
+    const { id, project, request, model } = params;
+    const persist = request.store !== false;
+    const created = nowIso();
+    const header: EventInteraction = {
+      id,
+      object: 'interaction',
+      model: model.publicName,
+      status: 'in_progress',
+      created,
+      updated: created,
+      ...(request.previous_interaction_id ? { previous_interaction_id: request.previous_interaction_id } : {}),
+    };
+    const initial = [
+      serializeEvent({ event_type: 'interaction.created', interaction: header }, 1),
+      serializeEvent({ event_type: 'interaction.status_update', interaction_id: id, status: 'in_progress' }, 2),
+    ].map(({ event, data }) => ({ seq: Number(event.event_id), data }));
+
+    if (persist) {
+      await this.options.store.createInteraction(
+        {
+          id,
+          project,
+          parentId: request.previous_interaction_id ?? null,
+          status: 'in_progress',
+          model: model.publicName,
+          agent: null,
+          created,
+          updated: created,
+          background: request.background === true,
+          ownerNode: this.options.nodeId,
+          inputSteps: request.inputSteps,
+          outputSteps: null,
+          request: echoedRequest(request),
+          usage: null,
+          errors: null,
+        },
+        initial,
+      );
+    }
+    const log = this.options.eventLog.open(id, initial, persist);
+    const controller = new AbortController();
+    const deadlineMs = request.stream ? this.options.deadlines.streamMs : this.options.deadlines.unaryMs;
+    const timer = setTimeout(() => controller.abort(new RunAbort('deadline')), deadlineMs);
+    timer.unref();
+    // A cancel sent to another node reaches this run through the store.
+    const cancelPoll =
+      request.background && persist
+        ? setInterval(() => {
+            this.options.store.isCancelRequested(id).then(
+              (yes) => yes && controller.abort(new RunAbort('cancelled')),
+              () => {},
+            );
+          }, this.options.cancelPollMs ?? 1000)
+        : undefined;
+    cancelPoll?.unref();
+    const handle: RunHandle = { id, log, done: Promise.resolve() };
+    this.runs.set(id, { handle, controller, background: request.background === true });
+    handle.done = this.run(params, log, header, controller.signal)
+      .catch((err) => this.options.logger.error({ err, interaction_id: id }, 'run crashed'))
+      .then(() => log.whenClosed())
+      .finally(() => {
+        clearTimeout(timer);
+        clearInterval(cancelPoll);
+        this.runs.delete(id);
+      });
+    return handle;
+  }
+
+  /** Stops a run on this node; returns false when it is not running here. */
+  abort(id: string, reason: StopReason): boolean {
+    const run = this.runs.get(id);
+    if (!run) return false;
+    run.controller.abort(new RunAbort(reason));
+    return true;
+  }
+
+  /** Stops every run (shutdown); each records a terminal state. */
+  abortAll(reason: StopReason): Promise<void[]> {
+    const done = [...this.runs.values()].map((r) => {
+      r.controller.abort(new RunAbort(reason));
+      return r.handle.done;
+    });
+    return Promise.all(done);
+  }
+
+  private async run(
+    params: StartParams,
+    log: InteractionLog,
+    header: EventInteraction,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { request, model } = params;
+    const writer = new StepWriter(log, this.options.signatureSecret);
+    const meter = new UsageMeter();
+    const errors: InteractionError[] = [];
+    let status: InteractionStatus = 'completed';
+    const summaries = request.generation_config?.thinking_summaries !== 'none';
+
+    try {
+      const prompt = convertToPrompt([...params.history, ...request.inputSteps], request.system_instruction);
+      const { tools, toolChoice } = mapToolChoice(request);
+      const gc = request.generation_config ?? {};
+      const call: LanguageModelV3CallOptions = {
+        prompt,
+        maxOutputTokens: gc.max_output_tokens,
+        temperature: gc.temperature,
+        topP: gc.top_p,
+        topK: gc.top_k,
+        stopSequences: gc.stop_sequences,
+        seed: gc.seed,
+        tools: tools.length > 0 ? tools : undefined,
+        toolChoice,
+        responseFormat:
+          request.responseFormat?.mimeType === 'application/json'
+            ? { type: 'json', schema: request.responseFormat.schema as never }
+            : undefined,
+        providerOptions: model.providerOptions({ thinkingLevel: gc.thinking_level }),
+        abortSignal: signal,
+      };
+      const { stream } = await model.model.doStream(call);
+      const streamedCalls = new Map<string, string>(); // upstream tool id → our call id
+      let functionCalls = 0;
+      let finishReason: string | undefined;
+      const reader = stream.getReader();
+      const onAbort = () => void reader.cancel().catch(() => {});
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        for (;;) {
+          if (signal.aborted) throw signal.reason;
+          const { done, value } = await reader.read();
+          if (done) break;
+          const part = value as LanguageModelV3StreamPart;
+          switch (part.type) {
+            case 'reasoning-start':
+              writer.start({ type: 'thought' });
+              break;
+            case 'reasoning-delta':
+              if (writer.openType !== 'thought') writer.start({ type: 'thought' });
+              if (summaries && part.delta) {
+                writer.delta({ type: 'thought_summary', content: { type: 'text', text: part.delta } });
+              }
+              break;
+            case 'reasoning-end':
+              if (writer.openType === 'thought') {
+                writer.delta({ type: 'thought_signature', signature: writer.signature() });
+                writer.stop();
+              }
+              break;
+            case 'text-start':
+              break;
+            case 'text-delta':
+              writer.text(part.delta);
+              break;
+            case 'text-end':
+              break;
+            case 'tool-input-start': {
+              const callId = newCallId();
+              streamedCalls.set(part.id, callId);
+              writer.functionCall(callId, part.toolName);
+              break;
+            }
+            case 'tool-input-delta':
+              if (writer.openType === 'function_call' && part.delta) {
+                writer.delta({ type: 'arguments_delta', arguments: part.delta });
+              }
+              break;
+            case 'tool-input-end':
+              break;
+            case 'tool-call': {
+              const args = parseArguments(part.input, part.toolName);
+              functionCalls += 1;
+              if (!streamedCalls.has(part.toolCallId)) {
+                writer.functionCall(newCallId(), part.toolName);
+                writer.delta({ type: 'arguments_delta', arguments: JSON.stringify(args) });
+              }
+              writer.stop();
+              break;
+            }
+            case 'finish':
+              meter.add(part.usage);
+              finishReason = part.finishReason.unified;
+              break;
+            case 'error':
+              throw part.error;
+            default:
+              break;
+          }
+        }
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+      if (signal.aborted) throw signal.reason;
+      if (writer.openType === 'thought') writer.delta({ type: 'thought_signature', signature: writer.signature() });
+      writer.stop();
+      if (functionCalls > 0) status = 'requires_action';
+      else if (finishReason === 'length') status = 'incomplete';
+      else if (finishReason === 'error') throw new Error('the model backend reported an error finish');
+      else if (request.responseFormat?.mimeType === 'application/json') {
+        checkJsonOutput(log.fold.steps);
+      }
+    } catch (err) {
+      const aborted = err instanceof RunAbort ? err : signal.aborted && signal.reason instanceof RunAbort ? signal.reason : undefined;
+      writer.abandon();
+      if (aborted && aborted.reason !== 'deadline') {
+        status = 'cancelled';
+        if (aborted.reason === 'shutdown') {
+          errors.push({ code: 'cancelled', message: 'the server shut down while the interaction was running' });
+        }
+        log.append({ event_type: 'interaction.status_update', interaction_id: header.id, status: 'cancelled' });
+      } else {
+        const failure: RunFailure = aborted
+          ? { code: 'gateway_timeout', message: 'Deadline expired before operation could complete.' }
+          : describeRunError(err, model.entryName);
+        status = 'failed';
+        errors.push({ code: failure.code, message: failure.message });
+        log.append({ event_type: 'error', error: { code: failure.code, message: failure.message } });
+        if (!aborted) this.options.logger.warn({ interaction_id: header.id, code: failure.code, msg: failure.message }, 'interaction failed');
+      }
+    }
+    this.finish(log, header, status, meter.toUsage(), errors);
+  }
+
+  private finish(
+    log: InteractionLog,
+    header: EventInteraction,
+    status: InteractionStatus,
+    usage: ReturnType<UsageMeter['toUsage']>,
+    errors: InteractionError[],
+  ): void {
+    const updated = nowIso();
+    const completed: NewEvent = {
+      event_type: 'interaction.completed',
+      interaction: {
+        ...header,
+        status,
+        updated,
+        service_tier: 'standard',
+        ...(usage ? { usage } : {}),
+      },
+    };
+    log.append(completed, {
+      status,
+      updated,
+      outputSteps: log.fold.steps,
+      usage: usage ?? null,
+      errors: errors.length > 0 ? errors : null,
+    });
+  }
+}
+
+function parseArguments(input: string, toolName: string): JsonObject {
+  let parsed: unknown;
+  try {
+    parsed = input.trim() === '' ? {} : JSON.parse(input);
+  } catch {
+    throw invalid(`the model produced invalid JSON arguments for function '${toolName}'`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw invalid(`the model produced non-object arguments for function '${toolName}'`);
+  }
+  return parsed as JsonObject;
+}
+
+function checkJsonOutput(steps: Step[]): void {
+  const output = [...steps].reverse().find((s) => s.type === 'model_output');
+  const text =
+    output?.type === 'model_output'
+      ? (output.content ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('')
+      : '';
+  try {
+    JSON.parse(text);
+  } catch {
+    throw invalid('response_format: the model output is not valid JSON');
+  }
+}
+
+/** The request fields echoed on get (Q-10), plus the raw input for include_input (Q-9). */
+function echoedRequest(request: CreateRequest): JsonObject {
+  const echo: JsonObject = {};
+  for (const key of [
+    'system_instruction',
+    'tools',
+    'generation_config',
+    'response_format',
+    'response_mime_type',
+    'response_modalities',
+    'safety_settings',
+    'labels',
+    'webhook_config',
+    'environment',
+    'cached_content',
+    'input',
+  ]) {
+    const value = request.raw[key];
+    if (value !== undefined) echo[key] = value;
+  }
+  return echo;
+}

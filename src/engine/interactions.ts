@@ -1,0 +1,314 @@
+import type { ModelRegistry } from '../models/registry.js';
+import { foldEvents } from '../protocol/fold.js';
+import { ApiError, invalid, notFound, preconditionFailed } from '../protocol/errors.js';
+import type { Interaction, InteractionEvent, JsonObject, Step } from '../protocol/types.js';
+import { isTerminalStatus } from '../protocol/types.js';
+import { validateCreateBody } from '../protocol/validate.js';
+import { isTerminalEventData } from '../store/event-log.js';
+import type { EventLog } from '../store/event-log.js';
+import type { InteractionRecord, Store, StoredEvent } from '../store/types.js';
+import { newInteractionId, nowIso, type InteractionEngine, type RunHandle } from './engine.js';
+import { checkFunctionResults } from './function-results.js';
+
+export interface InteractionServiceOptions {
+  store: Store;
+  eventLog: EventLog;
+  engine: InteractionEngine;
+  models: ModelRegistry;
+  /** How often a reader polls the store for events of a run on another node. */
+  tailPollMs?: number;
+}
+
+export interface CreateResult {
+  handle: RunHandle;
+  stream: boolean;
+  background: boolean;
+  persist: boolean;
+}
+
+/** Reads events of one interaction for a streaming response; `close` stops a live tail. */
+export interface EventSource {
+  [Symbol.asyncIterator](): AsyncIterator<StoredEvent>;
+  close(): void;
+}
+
+const ECHO_KEYS = [
+  'system_instruction',
+  'tools',
+  'generation_config',
+  'response_format',
+  'response_mime_type',
+  'response_modalities',
+  'safety_settings',
+  'labels',
+  'webhook_config',
+  'environment',
+  'cached_content',
+];
+
+/** Builds the Interaction resource from the fold of its events (the only source of truth). */
+export function buildResource(
+  events: InteractionEvent[],
+  inputSteps: Step[] | null,
+  echo?: JsonObject,
+): Interaction {
+  const fold = foldEvents(events);
+  const head = fold.interaction!;
+  const resource: Interaction = {
+    id: head.id,
+    object: 'interaction',
+    ...(head.model !== undefined ? { model: head.model } : {}),
+    ...(head.agent !== undefined ? { agent: head.agent } : {}),
+    status: fold.status,
+    created: head.created!,
+    updated: fold.updated ?? head.updated ?? head.created!,
+    ...(head.previous_interaction_id ? { previous_interaction_id: head.previous_interaction_id } : {}),
+    service_tier: head.service_tier ?? 'standard',
+    steps: inputSteps ? [...inputSteps, ...fold.steps] : fold.steps,
+    ...(fold.usage ? { usage: fold.usage } : {}),
+    ...(fold.errors.length > 0 ? { errors: fold.errors } : {}),
+  };
+  if (echo) for (const key of ECHO_KEYS) if (echo[key] !== undefined) resource[key] = echo[key];
+  return resource;
+}
+
+const parseEvents = (events: StoredEvent[]) => events.map((e) => JSON.parse(e.data) as InteractionEvent);
+
+export class InteractionService {
+  private readonly tailPollMs: number;
+
+  constructor(private readonly o: InteractionServiceOptions) {
+    this.tailPollMs = o.tailPollMs ?? 200;
+  }
+
+  async create(project: string, body: unknown, options: { forceStream?: boolean } = {}): Promise<CreateResult> {
+    const request = validateCreateBody(body);
+    if (options.forceStream) request.stream = true;
+    if (request.agent !== undefined) {
+      throw invalid(`agent: unknown agent '${request.agent}' (no agents are configured on this server)`);
+    }
+    if (request.continuation_token !== undefined) {
+      throw invalid('continuation_token: not a token issued by this server');
+    }
+    for (const tool of request.builtInTools) {
+      throw preconditionFailed(
+        `tools[${tool.index}]: built-in tool '${tool.type}' is not configured on this server`,
+      );
+    }
+    const model = this.o.models.resolve(request.model!);
+    if (!model) {
+      throw invalid(`model: unknown model '${request.model}' (configured: ${this.o.models.names().join(', ') || 'none'})`);
+    }
+    for (const [i, step] of request.inputSteps.entries()) {
+      for (const [j, content] of (step.type === 'user_input' ? (step.content ?? []) : []).entries()) {
+        if (!model.inputModalities.has(content.type)) {
+          throw invalid(
+            `input${request.inputSteps.length > 1 || Array.isArray(request.raw.input) ? `[${i}]` : ''}.content[${j}]: the model backend of '${model.publicName}' does not accept ${content.type} input`,
+          );
+        }
+      }
+    }
+
+    let history: Step[] = [];
+    let pending: Step[] | undefined;
+    if (request.previous_interaction_id !== undefined) {
+      const prevId = request.previous_interaction_id;
+      const previous = await this.o.store.getInteraction(project, prevId);
+      if (!previous) throw notFound(`previous_interaction_id: interaction '${prevId}' not found`);
+      if (!isTerminalStatus(previous.status)) {
+        throw preconditionFailed(`previous_interaction_id: interaction '${prevId}' is still ${previous.status}`);
+      }
+      const chain = await this.o.store.loadHistory(project, prevId);
+      if (!chain || chain.broken) {
+        throw notFound(`previous_interaction_id: the history of '${prevId}' is no longer available (an earlier interaction was deleted)`);
+      }
+      history = chain.steps;
+      if (previous.status === 'requires_action') pending = previous.outputSteps ?? [];
+    }
+    checkFunctionResults(history, request.inputSteps, pending);
+
+    const handle = await this.o.engine.start({ id: newInteractionId(), project, request, model, history });
+    return {
+      handle,
+      stream: request.stream === true,
+      background: request.background === true,
+      persist: request.store !== false,
+    };
+  }
+
+  private async record(project: string, id: string): Promise<InteractionRecord> {
+    const record = await this.o.store.getInteraction(project, id);
+    if (!record) throw notFound(`interaction '${id}' not found`);
+    return record;
+  }
+
+  private async allEvents(id: string): Promise<InteractionEvent[]> {
+    const live = this.o.eventLog.get(id);
+    return parseEvents(live ? live.events : await this.o.store.listEvents(id));
+  }
+
+  async get(project: string, id: string, includeInput = false): Promise<Interaction> {
+    const record = await this.record(project, id);
+    const resource = buildResource(await this.allEvents(id), record.inputSteps, record.request);
+    if (includeInput && record.request.input !== undefined) resource.input = record.request.input;
+    return resource;
+  }
+
+  /** The create response: output steps only (§3.3). */
+  createResponse(handle: RunHandle, background: boolean): Interaction {
+    const events = parseEvents(handle.log.events);
+    return buildResource(background ? events.slice(0, 2) : events, null);
+  }
+
+  async cancel(project: string, id: string): Promise<Interaction> {
+    const record = await this.record(project, id);
+    if (record.status === 'cancelled') return this.get(project, id);
+    if (isTerminalStatus(record.status)) {
+      throw preconditionFailed(`interaction '${id}' already finished with status ${record.status}`);
+    }
+    if (!record.background) {
+      throw preconditionFailed(`interaction '${id}' is not a background interaction; only background interactions can be cancelled`);
+    }
+    if (this.o.engine.abort(id, 'cancelled')) {
+      await this.o.eventLog.get(id)?.whenClosed();
+    } else {
+      // Running on another node: ask its owner to stop, then wait for the terminal state.
+      await this.o.store.requestCancel(project, id);
+      await this.waitForTerminal(project, id, 30_000);
+    }
+    return this.get(project, id);
+  }
+
+  private async waitForTerminal(project: string, id: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const record = await this.o.store.getInteraction(project, id);
+      if (!record || isTerminalStatus(record.status)) return;
+      await new Promise((r) => setTimeout(r, this.tailPollMs));
+    }
+    throw new ApiError('gateway_timeout', `interaction '${id}' did not stop in time`);
+  }
+
+  async delete(project: string, id: string): Promise<void> {
+    const record = await this.record(project, id);
+    if (!isTerminalStatus(record.status) && this.o.engine.abort(id, 'cancelled')) {
+      await this.o.eventLog.get(id)?.whenClosed();
+    }
+    await this.o.store.deleteInteraction(project, id);
+  }
+
+  /** Checks a resumption request before the stream starts (HTTP errors are still possible). */
+  async openEvents(project: string, id: string, lastEventId?: string): Promise<EventSource> {
+    await this.record(project, id);
+    let after = 0;
+    if (lastEventId !== undefined) {
+      if (!/^\d{1,9}$/.test(lastEventId)) {
+        throw invalid(`last_event_id: '${lastEventId}' is not an event of interaction '${id}'`);
+      }
+      after = Number(lastEventId);
+      const live = this.o.eventLog.get(id);
+      const last = live ? live.lastSeq : ((await this.o.store.listEvents(id, after - 1))[0]?.seq ?? 0);
+      if (after > 0 && (live ? after > last : last !== after)) {
+        throw invalid(`last_event_id: '${lastEventId}' is not an event of interaction '${id}'`);
+      }
+    }
+    return this.tail(id, after);
+  }
+
+  /** Events after `after`: from the live log on this node, else from the store with polling. */
+  tail(id: string, after: number): EventSource {
+    const queue: StoredEvent[] = [];
+    let wake: (() => void) | null = null;
+    let closed = false;
+    let unsubscribe: (() => void) | null = null;
+    const push = (e: StoredEvent) => {
+      queue.push(e);
+      wake?.();
+    };
+    const live = this.o.eventLog.get(id);
+    if (live) unsubscribe = live.subscribe(after, push);
+    const store = this.o.store;
+    const pollMs = this.tailPollMs;
+    const eventLog = this.o.eventLog;
+
+    async function* iterate(): AsyncGenerator<StoredEvent> {
+      let last = after;
+      let polling = !live;
+      for (;;) {
+        while (queue.length > 0) {
+          const e = queue.shift()!;
+          last = e.seq;
+          yield e;
+          if (isTerminalEventData(e.data)) return;
+        }
+        if (closed) return;
+        if (polling) {
+          const more = await store.listEvents(id, last);
+          if (more.length > 0) {
+            queue.push(...more);
+            continue;
+          }
+          const nowLive = eventLog.get(id);
+          if (nowLive) {
+            polling = false;
+            unsubscribe = nowLive.subscribe(last, push);
+            continue;
+          }
+          await new Promise((r) => setTimeout(r, pollMs));
+        } else {
+          await new Promise<void>((r) => (wake = r));
+          wake = null;
+        }
+      }
+    }
+    const iterator = iterate();
+    return {
+      [Symbol.asyncIterator]: () => iterator,
+      close: () => {
+        closed = true;
+        unsubscribe?.();
+        wake?.();
+      },
+    };
+  }
+
+  /** On start: runs this node (or a dead node) left unfinished get a terminal state with a reason. */
+  async recover(nodeId: string, staleBefore?: string): Promise<number> {
+    const unfinished = await this.o.store.findUnfinished({ ownerNode: nodeId, staleBefore });
+    for (const item of unfinished) {
+      if (this.o.eventLog.get(item.id)) continue;
+      const events = await this.o.store.listEvents(item.id);
+      const parsed = parseEvents(events);
+      const fold = foldEvents(parsed);
+      const head = fold.interaction;
+      const updated = nowIso();
+      const message = 'the server stopped while the interaction was running (interrupted)';
+      const log = this.o.eventLog.open(item.id, events, true);
+      log.append({ event_type: 'error', error: { code: 'unavailable', message } });
+      log.append(
+        {
+          event_type: 'interaction.completed',
+          interaction: {
+            id: item.id,
+            object: 'interaction',
+            status: 'failed',
+            ...(head?.model ? { model: head.model } : {}),
+            ...(head?.created ? { created: head.created } : {}),
+            updated,
+            service_tier: 'standard',
+            ...(fold.usage ? { usage: fold.usage } : {}),
+          },
+        },
+        {
+          status: 'failed',
+          updated,
+          outputSteps: log.fold.steps,
+          errors: [...fold.errors, { code: 'unavailable', message }],
+          ownerNode: nodeId,
+        },
+      );
+      await log.whenClosed();
+    }
+    return unfinished.length;
+  }
+}

@@ -1,0 +1,29 @@
+import type { LanguageModelV3 } from '@ai-sdk/provider';
+
+/** What the engine needs from a configured model: the backend plus how to talk to it. */
+export interface ResolvedModel {
+  /** The name the client sent (echoed on the resource). */
+  publicName: string;
+  /** The configured entry's name/glob that matched. */
+  entryName: string;
+  backend: string;
+  model: LanguageModelV3;
+  /** Builds provider-specific options (e.g. reasoning effort) for one call. */
+  providerOptions(options: { thinkingLevel?: string }): Record<string, Record<string, string>>;
+  /** Input modalities the backend accepts. */
+  inputModalities: ReadonlySet<string>;
+}
+
+export interface ModelEntry {
+  name: string;
+  backend: string;
+  [key: string]: unknown;
+}
+
+/** Creates the backend model of one config entry. */
+export type BackendFactory = (entry: ModelEntry, env: BackendEnvironment) => Omit<ResolvedModel, 'publicName' | 'entryName'>;
+
+export interface BackendEnvironment {
+  /** Injected fetch (tests, proxies); defaults to global fetch. */
+  fetch?: typeof fetch;
+}

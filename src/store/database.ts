@@ -1,0 +1,71 @@
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+export interface InteractionsTable {
+  id: string;
+  project: string;
+  parent_id: string | null;
+  status: string;
+  model: string | null;
+  agent: string | null;
+  created: string;
+  updated: string;
+  background: number;
+  owner_node: string | null;
+  input_steps: string;
+  output_steps: string | null;
+  request: string;
+  usage: string | null;
+  errors: string | null;
+  cancel_requested: number;
+}
+
+export interface EventsTable {
+  interaction_id: string;
+  seq: number;
+  data: string;
+}
+
+export interface NodesTable {
+  node_id: string;
+  heartbeat: string;
+}
+
+export interface DatabaseSchema {
+  interactions: InteractionsTable;
+  events: EventsTable;
+  nodes: NodesTable;
+}
+
+export type DatabaseKind = 'sqlite' | 'postgres';
+
+export interface DatabaseHandle {
+  kind: DatabaseKind;
+  db: Kysely<DatabaseSchema>;
+}
+
+/** Opens `sqlite:PATH` (or a bare path / `:memory:`) or `postgres://…`. */
+export function openDatabase(url: string): DatabaseHandle {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // A pool error (e.g. the server restarting) must not crash the process.
+    pool.on('error', () => {});
+    return { kind: 'postgres', db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) }) };
+  }
+  const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
+  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  const sqlite = new Database(path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  return { kind: 'sqlite', db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) }) };
+}
+
+/** Redacts the password of a database URL for logs. */
+export function describeDatabaseUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}

@@ -1,0 +1,282 @@
+import { sql, type Kysely } from 'kysely';
+import type { Step } from '../protocol/types.js';
+import { openDatabase, type DatabaseHandle, type DatabaseSchema } from './database.js';
+import { migrateToLatest } from './migrations.js';
+import type {
+  EventBatch,
+  HistoryChain,
+  InteractionRecord,
+  InteractionUpdate,
+  Store,
+  StoredEvent,
+  UnfinishedInteraction,
+} from './types.js';
+import type { InteractionsTable } from './database.js';
+
+const UNFINISHED = ['queued', 'in_progress'];
+// Rows per multi-row INSERT; 3 parameters each keeps far below both engines' parameter limits.
+const INSERT_CHUNK = 300;
+
+function toRow(r: InteractionRecord): InteractionsTable {
+  return {
+    id: r.id,
+    project: r.project,
+    parent_id: r.parentId,
+    status: r.status,
+    model: r.model,
+    agent: r.agent,
+    created: r.created,
+    updated: r.updated,
+    background: r.background ? 1 : 0,
+    owner_node: r.ownerNode,
+    input_steps: JSON.stringify(r.inputSteps),
+    output_steps: r.outputSteps ? JSON.stringify(r.outputSteps) : null,
+    request: JSON.stringify(r.request),
+    usage: r.usage ? JSON.stringify(r.usage) : null,
+    errors: r.errors ? JSON.stringify(r.errors) : null,
+    cancel_requested: 0,
+  };
+}
+
+function fromRow(row: InteractionsTable): InteractionRecord {
+  return {
+    id: row.id,
+    project: row.project,
+    parentId: row.parent_id,
+    status: row.status as InteractionRecord['status'],
+    model: row.model,
+    agent: row.agent,
+    created: row.created,
+    updated: row.updated,
+    background: Number(row.background) === 1,
+    ownerNode: row.owner_node,
+    inputSteps: JSON.parse(row.input_steps) as Step[],
+    outputSteps: row.output_steps ? (JSON.parse(row.output_steps) as Step[]) : null,
+    request: JSON.parse(row.request) as InteractionRecord['request'],
+    usage: row.usage ? JSON.parse(row.usage) : null,
+    errors: row.errors ? JSON.parse(row.errors) : null,
+  };
+}
+
+function updateColumns(u: InteractionUpdate): Partial<InteractionsTable> {
+  const set: Partial<InteractionsTable> = {};
+  if (u.status !== undefined) set.status = u.status;
+  if (u.updated !== undefined) set.updated = u.updated;
+  if (u.outputSteps !== undefined) set.output_steps = JSON.stringify(u.outputSteps);
+  if (u.usage !== undefined) set.usage = u.usage ? JSON.stringify(u.usage) : null;
+  if (u.errors !== undefined) set.errors = u.errors ? JSON.stringify(u.errors) : null;
+  if (u.ownerNode !== undefined) set.owner_node = u.ownerNode;
+  return set;
+}
+
+export class SqlStore implements Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  private readonly db: Kysely<DatabaseSchema>;
+
+  constructor(handle: DatabaseHandle) {
+    this.dialect = handle.kind;
+    this.db = handle.db;
+  }
+
+  static open(url: string): SqlStore {
+    return new SqlStore(openDatabase(url));
+  }
+
+  async migrate(): Promise<void> {
+    await migrateToLatest(this.db as Kysely<unknown>);
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  async createInteraction(record: InteractionRecord, events: StoredEvent[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('interactions').values(toRow(record)).execute();
+      await insertEvents(trx, record.id, events);
+    });
+  }
+
+  async appendEvents(batches: EventBatch[]): Promise<void> {
+    if (batches.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const batch of batches) {
+        await insertEvents(trx, batch.interactionId, batch.events);
+        if (batch.update) {
+          const set = updateColumns(batch.update);
+          if (Object.keys(set).length > 0) {
+            await trx.updateTable('interactions').set(set).where('id', '=', batch.interactionId).execute();
+          }
+        }
+      }
+    });
+  }
+
+  async getInteraction(project: string, id: string): Promise<InteractionRecord | undefined> {
+    const row = await this.db
+      .selectFrom('interactions')
+      .selectAll()
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? fromRow(row) : undefined;
+  }
+
+  async listEvents(interactionId: string, afterSeq = 0): Promise<StoredEvent[]> {
+    const rows = await this.db
+      .selectFrom('events')
+      .select(['seq', 'data'])
+      .where('interaction_id', '=', interactionId)
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .execute();
+    return rows.map((r) => ({ seq: Number(r.seq), data: r.data }));
+  }
+
+  async loadHistory(project: string, id: string): Promise<HistoryChain | undefined> {
+    // One recursive query walks the parent links however deep the chain is.
+    const rows = await this.db
+      .withRecursive('chain(id, parent_id, input_steps, output_steps, depth)', (qb) =>
+        qb
+          .selectFrom('interactions')
+          .select([
+            'id',
+            'parent_id',
+            'input_steps',
+            'output_steps',
+            sql<number>`0`.as('depth'),
+          ])
+          .where('project', '=', project)
+          .where('id', '=', id)
+          .unionAll((qb2) =>
+            qb2
+              .selectFrom('interactions as i')
+              .innerJoin('chain as c', 'c.parent_id', 'i.id')
+              .select([
+                'i.id',
+                'i.parent_id',
+                'i.input_steps',
+                'i.output_steps',
+                sql<number>`c.depth + 1`.as('depth'),
+              ])
+              .where('i.project', '=', project),
+          ),
+      )
+      .selectFrom('chain')
+      .selectAll()
+      .orderBy('depth', 'desc')
+      .execute();
+    if (rows.length === 0) return undefined;
+    const steps: Step[] = [];
+    for (const row of rows) {
+      steps.push(...(JSON.parse(row.input_steps) as Step[]));
+      if (row.output_steps) steps.push(...(JSON.parse(row.output_steps) as Step[]));
+    }
+    const oldest = rows[0]!;
+    return { steps, broken: oldest.parent_id !== null };
+  }
+
+  async deleteInteraction(project: string, id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const found = await trx
+        .selectFrom('interactions')
+        .select('id')
+        .where('project', '=', project)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!found) return false;
+      await trx.deleteFrom('events').where('interaction_id', '=', id).execute();
+      await trx.deleteFrom('interactions').where('id', '=', id).execute();
+      return true;
+    });
+  }
+
+  async requestCancel(project: string, id: string): Promise<void> {
+    await this.db
+      .updateTable('interactions')
+      .set({ cancel_requested: 1 })
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async isCancelRequested(id: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('interactions')
+      .select('cancel_requested')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(row?.cancel_requested ?? 0) === 1;
+  }
+
+  async findUnfinished(filter: {
+    ownerNode?: string;
+    staleBefore?: string;
+  }): Promise<UnfinishedInteraction[]> {
+    let query = this.db
+      .selectFrom('interactions as i')
+      .leftJoin('nodes as n', 'n.node_id', 'i.owner_node')
+      .select([
+        'i.id',
+        'i.project',
+        (eb) =>
+          eb
+            .selectFrom('events as e')
+            .whereRef('e.interaction_id', '=', 'i.id')
+            .select((eb2) => eb2.fn.max('e.seq').as('m'))
+            .as('last_seq'),
+      ])
+      .where('i.status', 'in', UNFINISHED);
+    const { ownerNode, staleBefore } = filter;
+    if (ownerNode !== undefined && staleBefore !== undefined) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('i.owner_node', '=', ownerNode),
+          eb('n.heartbeat', '<', staleBefore),
+          eb('n.node_id', 'is', null),
+        ]),
+      );
+    } else if (ownerNode !== undefined) {
+      query = query.where('i.owner_node', '=', ownerNode);
+    } else if (staleBefore !== undefined) {
+      query = query.where((eb) => eb.or([eb('n.heartbeat', '<', staleBefore), eb('n.node_id', 'is', null)]));
+    }
+    const rows = await query.execute();
+    return rows.map((r) => ({ id: r.id, project: r.project, lastSeq: Number(r.last_seq ?? 0) }));
+  }
+
+  async heartbeat(node: string, at: string): Promise<void> {
+    await this.db
+      .insertInto('nodes')
+      .values({ node_id: node, heartbeat: at })
+      .onConflict((oc) => oc.column('node_id').doUpdateSet({ heartbeat: at }))
+      .execute();
+  }
+
+  async deleteCreatedBefore(cutoff: string): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const old = trx.selectFrom('interactions').select('id').where('created', '<', cutoff);
+      await trx.deleteFrom('events').where('interaction_id', 'in', old).execute();
+      const result = await trx.deleteFrom('interactions').where('created', '<', cutoff).executeTakeFirst();
+      return Number(result.numDeletedRows ?? 0);
+    });
+  }
+}
+
+async function insertEvents(
+  trx: Kysely<DatabaseSchema>,
+  interactionId: string,
+  events: StoredEvent[],
+): Promise<void> {
+  for (let i = 0; i < events.length; i += INSERT_CHUNK) {
+    const chunk = events.slice(i, i + INSERT_CHUNK);
+    await trx
+      .insertInto('events')
+      .values(chunk.map((e) => ({ interaction_id: interactionId, seq: e.seq, data: e.data })))
+      .execute();
+  }
+}

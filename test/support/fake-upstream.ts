@@ -1,0 +1,166 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the scripted upstream answers to one chat-completions request. */
+export interface UpstreamReply {
+  /** Text deltas, streamed in order. */
+  text?: string[];
+  /** Reasoning deltas (sent as `reasoning_content`, before the text). */
+  reasoning?: string[];
+  /** Tool calls; arguments are streamed in `argumentChunks` pieces when given. */
+  toolCalls?: { name: string; arguments: string; argumentChunks?: string[] }[];
+  finishReason?: 'stop' | 'length' | 'tool_calls';
+  usage?: { prompt_tokens: number; completion_tokens: number; reasoning_tokens?: number };
+  /** HTTP error status instead of a completion. */
+  status?: number;
+  /** Milliseconds to wait between chunks. */
+  delayMs?: number;
+  /** Destroy the connection after this many chunks (mid-stream failure). */
+  dieAfterChunks?: number;
+  /** Hold the request open until `release()` is called (slow upstream). */
+  hold?: boolean;
+}
+
+export type UpstreamScript = (body: ChatRequest, index: number) => UpstreamReply;
+
+export interface ChatRequest {
+  model: string;
+  messages: { role: string; content: unknown; tool_calls?: unknown[]; tool_call_id?: string }[];
+  stream?: boolean;
+  tools?: { type: string; function: { name: string } }[];
+  [key: string]: unknown;
+}
+
+export interface FakeUpstream {
+  url: string;
+  requests: ChatRequest[];
+  script: UpstreamScript;
+  /** Releases held requests. */
+  release(): void;
+  /** Resolves when a request has arrived (count = total requests seen). */
+  waitForRequests(count: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+function lastUserText(body: ChatRequest): string {
+  const user = [...body.messages].reverse().find((m) => m.role === 'user');
+  if (!user) return '';
+  if (typeof user.content === 'string') return user.content;
+  return (user.content as { type: string; text?: string }[])
+    .map((p) => (p.type === 'text' ? (p.text ?? '') : ''))
+    .join('');
+}
+
+/** Default: answers "echo: <last user text>" in two chunks with usage. */
+export const echoScript: UpstreamScript = (body) => {
+  const text = `echo: ${lastUserText(body)}`;
+  const mid = Math.ceil(text.length / 2);
+  return {
+    text: [text.slice(0, mid), text.slice(mid)],
+    usage: { prompt_tokens: 10 + body.messages.length, completion_tokens: 5 },
+  };
+};
+
+/**
+ * A scripted OpenAI-compatible chat-completions server on 127.0.0.1 (a real HTTP server, so the
+ * AI SDK provider, fetch and sockets behave exactly as against vLLM or Ollama).
+ */
+export async function startFakeUpstream(script: UpstreamScript = echoScript): Promise<FakeUpstream> {
+  const requests: ChatRequest[] = [];
+  let held: Array<() => void> = [];
+  let waiters: Array<{ count: number; resolve: () => void }> = [];
+  const sockets = new Set<import('node:net').Socket>();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    if (!req.url?.endsWith('/chat/completions')) {
+      res.writeHead(404).end();
+      return;
+    }
+    const body = JSON.parse(raw) as ChatRequest;
+    const index = requests.length;
+    requests.push(body);
+    waiters = waiters.filter((w) => (requests.length >= w.count ? (w.resolve(), false) : true));
+    const reply = fake.script(body, index);
+    if (reply.hold) await new Promise<void>((r) => held.push(r));
+    if (reply.status) {
+      res.writeHead(reply.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `scripted failure ${reply.status}`, type: 'server_error' } }));
+      return;
+    }
+    const created = Math.floor(Date.now() / 1000);
+    const base = { id: `chatcmpl-${index}`, object: 'chat.completion.chunk', created, model: body.model };
+    const chunks: object[] = [];
+    chunks.push({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+    for (const r of reply.reasoning ?? []) {
+      chunks.push({ ...base, choices: [{ index: 0, delta: { reasoning_content: r }, finish_reason: null }] });
+    }
+    for (const t of reply.text ?? []) {
+      chunks.push({ ...base, choices: [{ index: 0, delta: { content: t }, finish_reason: null }] });
+    }
+    (reply.toolCalls ?? []).forEach((call, i) => {
+      const pieces = call.argumentChunks ?? [call.arguments];
+      pieces.forEach((piece, j) => {
+        const toolCall =
+          j === 0
+            ? { index: i, id: `call_${index}_${i}`, type: 'function', function: { name: call.name, arguments: piece } }
+            : { index: i, function: { arguments: piece } };
+        chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [toolCall] }, finish_reason: null }] });
+      });
+    });
+    const finish = reply.finishReason ?? (reply.toolCalls?.length ? 'tool_calls' : 'stop');
+    chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: finish }] });
+    const usage = reply.usage ?? { prompt_tokens: 7, completion_tokens: 3 };
+    chunks.push({
+      ...base,
+      choices: [],
+      usage: {
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens + (usage.reasoning_tokens ?? 0),
+        total_tokens: usage.prompt_tokens + usage.completion_tokens + (usage.reasoning_tokens ?? 0),
+        ...(usage.reasoning_tokens ? { completion_tokens_details: { reasoning_tokens: usage.reasoning_tokens } } : {}),
+      },
+    });
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    for (let i = 0; i < chunks.length; i++) {
+      if (reply.dieAfterChunks !== undefined && i >= reply.dieAfterChunks) {
+        req.socket.destroy();
+        return;
+      }
+      res.write(`data: ${JSON.stringify(chunks[i])}\n\n`);
+      if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
+    }
+    res.end('data: [DONE]\n\n');
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch(() => res.destroy());
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+
+  const fake: FakeUpstream = {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    script,
+    release() {
+      for (const r of held.splice(0)) r();
+    },
+    waitForRequests(count) {
+      if (requests.length >= count) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ count, resolve }));
+    },
+    async close() {
+      fake.release();
+      held = [];
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  return fake;
+}
