@@ -3,7 +3,7 @@ import { ApiError, ERROR_CODES, type ErrorCode } from '../protocol/errors.js';
 /** Interactions routes use `{code: "invalid_request", status, message}`; other routes the RPC shape (spec §1.7). */
 export function errorEnvelope(err: ApiError, path: string): { status: number; body: object } {
   const status = err.httpStatus;
-  if (path.includes('/interactions')) {
+  if (path.split('?')[0]!.includes('/interactions')) {
     return { status, body: { error: { code: err.code, status: err.rpcStatus, message: err.message } } };
   }
   return { status, body: { error: { code: status, status: err.rpcStatus, message: err.message } } };
@@ -20,6 +20,8 @@ export function fromFrameworkError(err: { code?: string; statusCode?: number; me
       return new ApiError('invalid_request', 'content-length: does not match the body');
     case 'FST_ERR_BAD_URL':
       return new ApiError('invalid_request', 'path: malformed URL');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError('invalid_request', 'path: a path parameter is longer than the server accepts');
   }
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) {

@@ -234,6 +234,11 @@ export class InteractionService {
     async function* iterate(): AsyncGenerator<StoredEvent> {
       let last = after;
       let polling = !live;
+      if (polling && after > 0) {
+        // Resuming after the terminal event of a finished interaction: nothing follows.
+        const [at] = await store.listEvents(id, after - 1);
+        if (at && at.seq === after && isTerminalEventData(at.data)) return;
+      }
       for (;;) {
         while (queue.length > 0) {
           const e = queue.shift()!;

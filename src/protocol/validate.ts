@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ApiError, formatPath, invalid } from './errors.js';
+import { ApiError, invalid } from './errors.js';
 import {
   BUILT_IN_TOOL_TYPES,
   CONTENT_TYPES,
@@ -31,22 +31,94 @@ export interface CreateRequest extends Omit<CreateBody, 'input' | 'tools' | 'res
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   return typeof value;
 }
 
-function issueMessage(issue: z.core.$ZodIssue, prefix: ReadonlyArray<PropertyKey>): string {
+/** Deepest nesting of arrays/objects a request may use (JSON.stringify of deeper values overflows the stack). */
+export const MAX_DEPTH = 100;
+/** Echoed keys and values are cut to this many characters so an error message stays small. */
+const ECHO_LIMIT = 100;
+
+/** Cuts a client-supplied string before it is echoed in a message. */
+export function clip(value: string): string {
+  return value.length > ECHO_LIMIT ? `${value.slice(0, ECHO_LIMIT)}…` : value;
+}
+
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/**
+ * Like `formatPath`, but a key that is empty or not identifier-like is written as `["key"]`,
+ * so a message always starts with a usable path (`[""]: unknown field`, `labels["a b"]: …`).
+ */
+function jsonPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else if (typeof part === 'string' && PLAIN_KEY.test(part)) out += out ? `.${part}` : part;
+    else out += `[${JSON.stringify(clip(String(part)))}]`;
+  }
+  return out;
+}
+
+const own = (obj: object, key: PropertyKey) => Object.prototype.hasOwnProperty.call(obj, key);
+
+/** The value at `path` inside `root`, or `missing` when the last key is absent from its parent. */
+function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): { missing: boolean; value?: unknown } {
+  let current: unknown = root;
+  for (const part of path) {
+    if (typeof current !== 'object' || current === null || !own(current, part)) return { missing: true };
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  return { missing: current === undefined, value: current };
+}
+
+/** For a union that failed, the branch whose first issue got furthest into the value (it matched the shape best). */
+function bestUnionBranch(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue | undefined {
+  let best: z.core.$ZodIssue | undefined;
+  for (const branch of issue.errors) {
+    const first = branch[0];
+    if (first && first.path.length > 0 && (!best || first.path.length > best.path.length)) best = first;
+  }
+  return best;
+}
+
+function issueMessage(issue: z.core.$ZodIssue, prefix: ReadonlyArray<PropertyKey>, root: unknown): string {
   const path = [...prefix, ...issue.path];
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '';
-    return `${formatPath([...path, key])}: unknown field`;
+    return `${jsonPath([...path, key])}: unknown field`;
   }
-  const where = formatPath(path) || 'body';
+  const where = jsonPath(path) || 'body';
   if (issue.code === 'invalid_type') {
-    const got = 'input' in issue ? describe(issue.input) : undefined;
-    if (got === 'undefined') return `${where}: required field is missing`;
-    return `${where}: expected ${issue.expected}${got ? `, got ${got}` : ''}`;
+    const found = valueAt(root, issue.path);
+    if (found.missing) return `${where}: required field is missing`;
+    return `${where}: expected ${issue.expected}, got ${describe(found.value)}`;
   }
-  return `${where}: ${issue.message.replace(/^Invalid input: /, '')}`;
+  if (issue.code === 'invalid_key') {
+    // A record key failed its own check: the key's message says what a key must look like.
+    const inner = issue.issues[0];
+    return `${where}: ${inner?.message ?? 'invalid key'}`;
+  }
+  if (issue.code === 'invalid_union') {
+    // A value that matched one member's shape and failed inside it: report that member's issue.
+    const deep = bestUnionBranch(issue);
+    if (deep) {
+      const inner = valueAt(root, issue.path).value;
+      return issueMessage(deep, path, inner);
+    }
+    if (issue.message !== 'Invalid input') return `${where}: ${issue.message}`;
+    const options = issue.errors
+      .map((branch) => branch[0])
+      .filter((first): first is z.core.$ZodIssue => first !== undefined)
+      .map((first) =>
+        first.code === 'invalid_type' ? `expected ${first.expected}` : first.message.replace(/^Invalid (input|option): /, ''),
+      );
+    const got = describe(valueAt(root, issue.path).value);
+    return `${where}: ${options.length > 0 ? options.join(', or ') : 'invalid value'} (got ${got})`;
+  }
+  const text = issue.message.replace(/^Invalid (input|option): /, '');
+  return `${where}: ${text.charAt(0).toLowerCase()}${text.slice(1)}`;
 }
 
 /** Parses with a zod schema, throwing a 400 that names the first offending field. */
@@ -54,20 +126,43 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, prefix: Reado
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  throw invalid(issueMessage(issue, prefix));
+  throw invalid(issueMessage(issue, prefix, value));
+}
+
+/**
+ * Rejects values nested deeper than MAX_DEPTH (checked without recursion, so any depth the JSON
+ * parser accepted is safe here), naming where the nesting starts.
+ */
+function checkDepth(body: unknown): void {
+  const stack: { value: unknown; depth: number; path: PropertyKey[] }[] = [{ value: body, depth: 0, path: [] }];
+  while (stack.length > 0) {
+    const { value, depth, path } = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_DEPTH) {
+      throw invalid(`${jsonPath(path.slice(0, 4)) || 'body'}: nested more than ${MAX_DEPTH} levels deep`);
+    }
+    const short = path.length < 4;
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => stack.push({ value: item, depth: depth + 1, path: short ? [...path, i] : path }));
+    } else {
+      for (const key of Object.keys(value)) {
+        stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, path: short ? [...path, key] : path });
+      }
+    }
+  }
 }
 
 function requireObject(value: unknown, path: ReadonlyArray<PropertyKey>): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalid(`${formatPath(path) || 'body'}: expected object, got ${describe(value)}`);
+    throw invalid(`${jsonPath(path) || 'body'}: expected object, got ${describe(value)}`);
   }
   return value as Record<string, unknown>;
 }
 
 function requireType(obj: Record<string, unknown>, path: ReadonlyArray<PropertyKey>): string {
-  if (!('type' in obj)) throw invalid(`${formatPath([...path, 'type'])}: missing`);
+  if (!('type' in obj)) throw invalid(`${jsonPath([...path, 'type'])}: missing`);
   if (typeof obj.type !== 'string') {
-    throw invalid(`${formatPath([...path, 'type'])}: expected string, got ${describe(obj.type)}`);
+    throw invalid(`${jsonPath([...path, 'type'])}: expected string, got ${describe(obj.type)}`);
   }
   return obj.type;
 }
@@ -75,37 +170,37 @@ function requireType(obj: Record<string, unknown>, path: ReadonlyArray<PropertyK
 export function validateContent(value: unknown, path: ReadonlyArray<PropertyKey>): Content {
   const obj = requireObject(value, path);
   const type = requireType(obj, path);
-  const schema = contentSchemas[type as ContentType];
+  const schema = own(contentSchemas, type) ? contentSchemas[type as ContentType] : undefined;
   if (!schema) {
     throw invalid(
-      `${formatPath([...path, 'type'])}: unknown content type '${type}' (expected one of ${CONTENT_TYPES.join(', ')})`,
+      `${jsonPath([...path, 'type'])}: unknown content type '${clip(type)}' (expected one of ${CONTENT_TYPES.join(', ')})`,
     );
   }
   const content = parseWith(schema, obj, path) as Content;
   if (content.type !== 'text') {
     const hasData = content.data !== undefined;
     const hasUri = content.uri !== undefined;
-    if (hasData === hasUri) throw invalid(`${formatPath(path)}: exactly one of data or uri is required`);
+    if (hasData === hasUri) throw invalid(`${jsonPath(path)}: exactly one of data or uri is required`);
     if (hasUri && !/^(https?:\/\/|files\/)/.test(content.uri!)) {
-      throw invalid(`${formatPath([...path, 'uri'])}: only http(s) URLs and Files API URIs are supported`);
+      throw invalid(`${jsonPath([...path, 'uri'])}: only http(s) URLs and Files API URIs are supported`);
     }
   }
   return content;
 }
 
 function validateContentList(value: unknown, path: ReadonlyArray<PropertyKey>): Content[] {
-  if (!Array.isArray(value)) throw invalid(`${formatPath(path)}: expected array, got ${describe(value)}`);
+  if (!Array.isArray(value)) throw invalid(`${jsonPath(path)}: expected array, got ${describe(value)}`);
   return value.map((item, i) => validateContent(item, [...path, i]));
 }
 
 export function validateStep(value: unknown, path: ReadonlyArray<PropertyKey>): Step {
   const obj = requireObject(value, path);
   if (!('type' in obj) && 'role' in obj) {
-    throw invalid(`${formatPath([...path, 'type'])}: missing (role-based turns are not part of revision 2026-05-20)`);
+    throw invalid(`${jsonPath([...path, 'type'])}: missing (role-based turns are not part of revision 2026-05-20)`);
   }
   const type = requireType(obj, path);
-  const schema = stepSchemas[type as InputStepType];
-  if (!schema) throw invalid(`${formatPath([...path, 'type'])}: unknown step type '${type}'`);
+  const schema = own(stepSchemas, type) ? stepSchemas[type as InputStepType] : undefined;
+  if (!schema) throw invalid(`${jsonPath([...path, 'type'])}: unknown step type '${clip(type)}'`);
   const step = parseWith(schema, obj, path) as Step & Record<string, unknown>;
   for (const key of ['content', 'summary'] as const) {
     if (step[key] !== undefined) step[key] = validateContentList(step[key], [...path, key]);
@@ -128,10 +223,13 @@ export function normalizeInput(input: unknown): Step[] {
   if (Array.isArray(input)) {
     if (input.length === 0) throw invalid('input: must not be an empty array');
     const first = input[0] as { type?: unknown } | null;
-    const firstIsContent = typeof first === 'object' && first !== null && isContentType(first.type);
+    const firstType = typeof first === 'object' && first !== null ? first.type : undefined;
+    const firstIsContent = isContentType(firstType);
+    // When the first item is of no known kind, validating it below names the real problem.
+    const firstKnown = firstIsContent || isStepType(firstType);
     input.forEach((item, i) => {
-      const type = (item as { type?: unknown } | null)?.type;
-      if (i > 0 && typeof item === 'object' && item !== null && (isContentType(type) || isStepType(type))) {
+      const type = typeof item === 'object' && item !== null ? (item as { type?: unknown }).type : undefined;
+      if (firstKnown && i > 0 && (isContentType(type) || isStepType(type))) {
         if (isContentType(type) !== firstIsContent) {
           throw invalid(`input[${i}]: content items and steps cannot be mixed in one input array`);
         }
@@ -168,7 +266,7 @@ function validateTools(tools: unknown[]): Pick<CreateRequest, 'functionTools' | 
       }
       builtInTools.push({ index: i, type: type as BuiltInToolType, config: obj as JsonObject });
     } else {
-      throw invalid(`tools[${i}].type: unknown tool type '${type}'`);
+      throw invalid(`tools[${i}].type: unknown tool type '${clip(type)}'`);
     }
   });
   return { functionTools, builtInTools };
@@ -184,11 +282,11 @@ function validateResponseFormat(value: unknown): CreateRequest['responseFormat']
     if (type === 'text') {
       const fmt = parseWith(textResponseFormatSchema, obj, path);
       if (fmt.schema && fmt.mime_type !== 'application/json') {
-        throw invalid(`${formatPath([...path, 'schema'])}: requires mime_type 'application/json'`);
+        throw invalid(`${jsonPath([...path, 'schema'])}: requires mime_type 'application/json'`);
       }
       result = { mimeType: fmt.mime_type ?? 'text/plain', schema: fmt.schema as JsonObject | undefined };
     } else if (typeof type === 'string' && (RESPONSE_FORMAT_TYPES as readonly string[]).includes(type)) {
-      throw invalid(`${formatPath([...path, 'type'])}: output modality '${type}' is not supported by the configured model backends`);
+      throw invalid(`${jsonPath([...path, 'type'])}: output modality '${clip(type)}' is not supported by the configured model backends`);
     } else {
       // A bare JSON schema (the pre-May-2026 form) means JSON text output with that schema.
       result = { mimeType: 'application/json', schema: obj as JsonObject };
@@ -201,6 +299,7 @@ function validateResponseFormat(value: unknown): CreateRequest['responseFormat']
 export function validateCreateBody(body: unknown): CreateRequest {
   if (body === undefined || body === null) throw invalid('body: a JSON object is required');
   const raw = requireObject(body, []);
+  checkDepth(raw);
   const parsed = parseWith(createBodySchema, raw);
   if ((parsed.model === undefined) === (parsed.agent === undefined)) {
     throw invalid('model: exactly one of model or agent is required');
@@ -223,10 +322,16 @@ export function validateCreateBody(body: unknown): CreateRequest {
     parsed.response_format === undefined ? undefined : validateResponseFormat(parsed.response_format);
   if (!responseFormat && parsed.response_mime_type !== undefined) {
     if (!['text/plain', 'application/json'].includes(parsed.response_mime_type)) {
-      throw invalid(`response_mime_type: unsupported '${parsed.response_mime_type}'`);
+      throw invalid(`response_mime_type: unsupported '${clip(parsed.response_mime_type)}'`);
     }
     responseFormat = { mimeType: parsed.response_mime_type as 'text/plain' | 'application/json' };
   }
+  // Deprecated modality list (§2.1): only text output can be produced, like `response_format`.
+  parsed.response_modalities?.forEach((modality, i) => {
+    if (modality !== 'text') {
+      throw invalid(`response_modalities[${i}]: output modality '${modality}' is not supported by the configured model backends`);
+    }
+  });
   const { input: _i, tools: _t, response_format: _r, ...rest } = parsed;
   return { ...rest, inputSteps, ...tools, responseFormat, raw: raw as JsonObject };
 }
