@@ -68,14 +68,23 @@ export async function createServer(options: ServerOptions): Promise<Server> {
 
   // Runs this node left behind when it died get a terminal state before we serve anything.
   const heartbeatAt = () => new Date().toISOString();
-  const recovered = await service.recover(nodeId);
+  const recovered = await service.recover({ ownerNode: nodeId });
   if (recovered > 0) log.warn({ count: recovered }, 'marked interrupted interactions as failed');
   await store.heartbeat(nodeId, heartbeatAt());
+  let lastRetentionSweep = 0;
   const heartbeat = setInterval(() => {
     store.heartbeat(nodeId, heartbeatAt()).catch((err) => log.warn({ err }, 'heartbeat failed'));
     // Runs of nodes that stopped heartbeating for a minute are failed by whoever notices.
     const stale = new Date(Date.now() - 60_000).toISOString();
-    service.recover(nodeId, stale).catch((err) => log.warn({ err }, 'stale-run sweep failed'));
+    service.recover({ staleBefore: stale }).catch((err) => log.warn({ err }, 'stale-run sweep failed'));
+    if (Date.now() - lastRetentionSweep > 3_600_000) {
+      lastRetentionSweep = Date.now();
+      const cutoff = new Date(Date.now() - config.retention_days * 86_400_000).toISOString();
+      store
+        .deleteCreatedBefore(cutoff)
+        .then((n) => n > 0 && log.info({ count: n, retention_days: config.retention_days }, 'deleted expired interactions'))
+        .catch((err) => log.warn({ err }, 'retention sweep failed'));
+    }
   }, 10_000);
   heartbeat.unref();
 

@@ -4,7 +4,7 @@ import { ApiError, invalid, notFound, preconditionFailed } from '../protocol/err
 import type { Interaction, InteractionEvent, JsonObject, Step } from '../protocol/types.js';
 import { isTerminalStatus } from '../protocol/types.js';
 import { validateCreateBody } from '../protocol/validate.js';
-import { isTerminalEventData } from '../store/event-log.js';
+import { isTerminalEventData, serializeEvent } from '../store/event-log.js';
 import type { EventLog } from '../store/event-log.js';
 import type { InteractionRecord, Store, StoredEvent } from '../store/types.js';
 import { newInteractionId, nowIso, type InteractionEngine, type RunHandle } from './engine.js';
@@ -277,43 +277,54 @@ export class InteractionService {
     };
   }
 
-  /** On start: runs this node (or a dead node) left unfinished get a terminal state with a reason. */
-  async recover(nodeId: string, staleBefore?: string): Promise<number> {
-    const unfinished = await this.o.store.findUnfinished({ ownerNode: nodeId, staleBefore });
+  /**
+   * Gives unfinished runs a terminal state with a reason: on start, this node's own runs (it just
+   * started, so none of them can still be running); periodically, runs of nodes whose heartbeat
+   * went stale. Each is one transaction; if another node recovered it first, the insert of the
+   * same event ids fails and this node leaves it alone.
+   */
+  async recover(filter: { ownerNode?: string; staleBefore?: string }): Promise<number> {
+    const unfinished = await this.o.store.findUnfinished(filter);
+    let recovered = 0;
     for (const item of unfinished) {
       if (this.o.eventLog.get(item.id)) continue;
-      const events = await this.o.store.listEvents(item.id);
-      const parsed = parseEvents(events);
-      const fold = foldEvents(parsed);
+      const stored = await this.o.store.listEvents(item.id);
+      const fold = foldEvents(parseEvents(stored));
       const head = fold.interaction;
       const updated = nowIso();
       const message = 'the server stopped while the interaction was running (interrupted)';
-      const log = this.o.eventLog.open(item.id, events, true);
-      log.append({ event_type: 'error', error: { code: 'unavailable', message } });
-      log.append(
-        {
-          event_type: 'interaction.completed',
-          interaction: {
-            id: item.id,
-            object: 'interaction',
-            status: 'failed',
-            ...(head?.model ? { model: head.model } : {}),
-            ...(head?.created ? { created: head.created } : {}),
-            updated,
-            service_tier: 'standard',
-            ...(fold.usage ? { usage: fold.usage } : {}),
+      const tail = [
+        serializeEvent({ event_type: 'error', error: { code: 'unavailable', message } }, item.lastSeq + 1),
+        serializeEvent(
+          {
+            event_type: 'interaction.completed',
+            interaction: {
+              id: item.id,
+              object: 'interaction',
+              status: 'failed',
+              ...(head?.model ? { model: head.model } : {}),
+              ...(head?.created ? { created: head.created } : {}),
+              updated,
+              service_tier: 'standard',
+              ...(fold.usage ? { usage: fold.usage } : {}),
+            },
           },
-        },
-        {
-          status: 'failed',
-          updated,
-          outputSteps: log.fold.steps,
-          errors: [...fold.errors, { code: 'unavailable', message }],
-          ownerNode: nodeId,
-        },
-      );
-      await log.whenClosed();
+          item.lastSeq + 2,
+        ),
+      ];
+      try {
+        await this.o.store.appendEvents([
+          {
+            interactionId: item.id,
+            events: tail.map(({ data }, i) => ({ seq: item.lastSeq + 1 + i, data })),
+            update: { status: 'failed', updated, outputSteps: fold.steps, errors: [...fold.errors, { code: 'unavailable', message }] },
+          },
+        ]);
+        recovered += 1;
+      } catch {
+        // Recovered concurrently by another node.
+      }
     }
-    return unfinished.length;
+    return recovered;
   }
 }

@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
@@ -47,13 +47,23 @@ export interface DatabaseHandle {
   db: Kysely<DatabaseSchema>;
 }
 
+export interface OpenOptions {
+  /** Called with the SQL of every executed query (tests count round trips with it). */
+  onQuery?: (sql: string) => void;
+}
+
 /** Opens `sqlite:PATH` (or a bare path / `:memory:`) or `postgres://…`. */
-export function openDatabase(url: string): DatabaseHandle {
+export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHandle {
+  const log = options.onQuery
+    ? (event: LogEvent) => {
+        if (event.level === 'query') options.onQuery!(event.query.sql);
+      }
+    : undefined;
   if (/^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     // A pool error (e.g. the server restarting) must not crash the process.
     pool.on('error', () => {});
-    return { kind: 'postgres', db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) }) };
+    return { kind: 'postgres', db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }), log }) };
   }
   const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
@@ -62,7 +72,7 @@ export function openDatabase(url: string): DatabaseHandle {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  return { kind: 'sqlite', db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) }) };
+  return { kind: 'sqlite', db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }), log }) };
 }
 
 /** Redacts the password of a database URL for logs. */

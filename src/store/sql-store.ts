@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Step } from '../protocol/types.js';
-import { openDatabase, type DatabaseHandle, type DatabaseSchema } from './database.js';
+import { openDatabase, type DatabaseHandle, type DatabaseSchema, type OpenOptions } from './database.js';
 import { migrateToLatest } from './migrations.js';
 import type {
   EventBatch,
@@ -78,8 +78,8 @@ export class SqlStore implements Store {
     this.db = handle.db;
   }
 
-  static open(url: string): SqlStore {
-    return new SqlStore(openDatabase(url));
+  static open(url: string, options?: OpenOptions): SqlStore {
+    return new SqlStore(openDatabase(url, options));
   }
 
   async migrate(): Promise<void> {

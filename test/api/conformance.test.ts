@@ -334,7 +334,7 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       // the thought step ends with a thought_signature delta
       const thought = events.filter((e) => 'index' in e && e.index === 0);
       expect(thought.at(-2)).toMatchObject({ event_type: 'step.delta', delta: { type: 'thought_signature' } });
-      expect((thought.at(-2) as { delta: { signature: string } }).delta.signature).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+      expect((thought.at(-2) as unknown as { delta: { signature: string } }).delta.signature).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     });
 
     it('folds the stream into exactly the get resource output steps', async () => {

@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Step } from '../../src/protocol/types.js';
+import { EventLog } from '../../src/store/event-log.js';
+import { SqlStore } from '../../src/store/sql-store.js';
+import type { EventBatch, InteractionRecord, Store } from '../../src/store/types.js';
+import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
+
+const user = (text: string): Step => ({ type: 'user_input', content: [{ type: 'text', text }] });
+const model = (text: string): Step => ({ type: 'model_output', content: [{ type: 'text', text }] });
+
+function record(id: string, overrides: Partial<InteractionRecord> = {}): InteractionRecord {
+  return {
+    id,
+    project: 'p1',
+    parentId: null,
+    status: 'completed',
+    model: 'm',
+    agent: null,
+    created: '2026-06-01T10:00:00Z',
+    updated: '2026-06-01T10:00:00Z',
+    background: false,
+    ownerNode: 'node-1',
+    inputSteps: [user(`in ${id}`)],
+    outputSteps: [model(`out ${id}`)],
+    request: {},
+    usage: null,
+    errors: null,
+    ...overrides,
+  };
+}
+
+const ev = (seq: number, text = `e${seq}`) => ({ seq, data: JSON.stringify({ event_type: 'x', event_id: String(seq), text }) });
+
+/** The store suite, unchanged, on every implementation. */
+describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
+  let db: TestDatabase;
+  let store: SqlStore;
+  const queries: string[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    store = SqlStore.open(db.url, { onQuery: (sql) => queries.push(sql) });
+    await store.migrate();
+    await store.migrate(); // idempotent
+  });
+  afterAll(async () => {
+    await store.close();
+    await db.drop();
+  });
+
+  it('stores an interaction with its first events and reads events after K in order', async () => {
+    await store.createInteraction(record('a1', { status: 'in_progress', outputSteps: null }), [ev(1), ev(2)]);
+    await store.appendEvents([{ interactionId: 'a1', events: [ev(3), ev(4), ev(5)], update: { status: 'completed', outputSteps: [model('done')] } }]);
+    expect((await store.listEvents('a1')).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect((await store.listEvents('a1', 3)).map((e) => e.data)).toEqual([ev(4).data, ev(5).data]);
+    const got = await store.getInteraction('p1', 'a1');
+    expect(got).toMatchObject({ status: 'completed', outputSteps: [model('done')], background: false });
+  });
+
+  it('keeps projects apart: another project reads, loads and deletes nothing', async () => {
+    await store.createInteraction(record('iso1'), [ev(1)]);
+    expect(await store.getInteraction('p2', 'iso1')).toBeUndefined();
+    expect(await store.loadHistory('p2', 'iso1')).toBeUndefined();
+    expect(await store.deleteInteraction('p2', 'iso1')).toBe(false);
+    expect(await store.getInteraction('p1', 'iso1')).toBeDefined();
+  });
+
+  it('loads a 300-deep chain in one query, oldest first, and branches from any turn', async () => {
+    let parent: string | null = null;
+    for (let i = 0; i < 300; i++) {
+      await store.createInteraction(record(`c${i}`, { parentId: parent }), [ev(1)]);
+      parent = `c${i}`;
+    }
+    queries.length = 0;
+    const chain = await store.loadHistory('p1', 'c299');
+    expect(queries).toHaveLength(1);
+    expect(queries[0]).toMatch(/with recursive/i);
+    expect(chain!.broken).toBe(false);
+    expect(chain!.steps).toHaveLength(600);
+    expect(chain!.steps[0]).toEqual(user('in c0'));
+    expect(chain!.steps[599]).toEqual(model('out c299'));
+
+    await store.createInteraction(record('branch', { parentId: 'c9' }), [ev(1)]);
+    const branch = await store.loadHistory('p1', 'branch');
+    expect(branch!.steps).toHaveLength(22);
+    expect(branch!.steps.at(-3)).toEqual(model('out c9'));
+  });
+
+  it('flags a chain whose ancestor was deleted as broken; a foreign parent link is not followed', async () => {
+    await store.createInteraction(record('g0'), [ev(1)]);
+    await store.createInteraction(record('g1', { parentId: 'g0' }), [ev(1)]);
+    await store.createInteraction(record('g2', { parentId: 'g1' }), [ev(1)]);
+    expect(await store.deleteInteraction('p1', 'g1')).toBe(true);
+    expect(await store.listEvents('g1')).toEqual([]);
+    const chain = await store.loadHistory('p1', 'g2');
+    expect(chain!.broken).toBe(true);
+
+    await store.createInteraction(record('foreign', { project: 'p2' }), [ev(1)]);
+    await store.createInteraction(record('sneaky', { parentId: 'foreign' }), [ev(1)]);
+    const sneaky = await store.loadHistory('p1', 'sneaky');
+    expect(sneaky!.steps).toEqual([user('in sneaky'), model('out sneaky')]);
+    expect(sneaky!.broken).toBe(true);
+  });
+
+  it('writes several interactions in one batch, atomically', async () => {
+    await store.createInteraction(record('b1', { status: 'in_progress' }), [ev(1)]);
+    await store.createInteraction(record('b2', { status: 'in_progress' }), [ev(1)]);
+    const batches: EventBatch[] = [
+      { interactionId: 'b1', events: [ev(2), ev(3)] },
+      { interactionId: 'b2', events: [ev(2)], update: { status: 'failed' } },
+    ];
+    await store.appendEvents(batches);
+    expect((await store.listEvents('b1')).length).toBe(3);
+    expect((await store.getInteraction('p1', 'b2'))!.status).toBe('failed');
+    // a duplicate seq fails the whole batch: nothing of it lands
+    await expect(
+      store.appendEvents([
+        { interactionId: 'b1', events: [ev(4)] },
+        { interactionId: 'b2', events: [ev(2)] },
+      ]),
+    ).rejects.toThrow();
+    expect((await store.listEvents('b1')).length).toBe(3);
+  });
+
+  it('finds unfinished runs of a node and of nodes whose heartbeat went stale', async () => {
+    await store.heartbeat('node-live', '2026-06-01T10:05:00Z');
+    await store.heartbeat('node-dead', '2026-06-01T09:00:00Z');
+    await store.createInteraction(record('u-live', { status: 'in_progress', ownerNode: 'node-live' }), [ev(1), ev(2)]);
+    await store.createInteraction(record('u-dead', { status: 'in_progress', ownerNode: 'node-dead' }), [ev(1)]);
+    await store.createInteraction(record('u-mine', { status: 'in_progress', ownerNode: 'me' }), [ev(1)]);
+    const mine = await store.findUnfinished({ ownerNode: 'me' });
+    expect(mine).toEqual([{ id: 'u-mine', project: 'p1', lastSeq: 1 }]);
+    const stale = await store.findUnfinished({ ownerNode: 'me', staleBefore: '2026-06-01T10:00:00Z' });
+    // node-1 never wrote a heartbeat: its runs count as orphaned too (b1 from the batch test)
+    expect(stale.map((u) => u.id).sort()).toEqual(['b1', 'u-dead', 'u-mine']);
+  });
+
+  it('records cancel requests and deletes by retention', async () => {
+    await store.createInteraction(record('old', { created: '2026-01-01T00:00:00Z' }), [ev(1)]);
+    await store.requestCancel('p1', 'old');
+    expect(await store.isCancelRequested('old')).toBe(true);
+    expect(await store.deleteCreatedBefore('2026-02-01T00:00:00Z')).toBe(1);
+    expect(await store.getInteraction('p1', 'old')).toBeUndefined();
+  });
+});
+
+describe('EventLog group commit', () => {
+  it('writes many appends of many interactions in one transaction and delivers them only when durable', async () => {
+    const db = await createTestDatabase('sqlite');
+    const inner = SqlStore.open(db.url);
+    await inner.migrate();
+    const writes: EventBatch[][] = [];
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      appendEvents: async (batches: EventBatch[]) => {
+        writes.push(batches);
+        await inner.appendEvents(batches);
+      },
+    });
+    const log = new EventLog(store);
+    const logs = [];
+    for (let i = 0; i < 5; i++) {
+      await inner.createInteraction(record(`g${i}`, { status: 'in_progress' }), []);
+      logs.push(log.open(`g${i}`, [], true));
+    }
+    const delivered: number[] = [];
+    logs[0]!.subscribe(0, (e) => delivered.push(e.seq));
+    for (let n = 0; n < 100; n++) for (const l of logs) l.append({ event_type: 'interaction.status_update', interaction_id: l.id, status: 'in_progress' });
+    expect(delivered).toEqual([]); // nothing is visible before it is stored
+    await log.flush();
+    expect(writes).toHaveLength(1);
+    expect(writes[0]!.map((b) => b.events.length)).toEqual([100, 100, 100, 100, 100]);
+    expect(delivered).toHaveLength(100);
+    expect((await inner.listEvents('g3')).length).toBe(100);
+    await inner.close();
+    await db.drop();
+  });
+});
