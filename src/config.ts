@@ -5,13 +5,16 @@ import { formatPath } from './protocol/errors.js';
 
 /** `${NAME}` and `${NAME:-default}` are replaced from the environment; `$${` escapes. */
 export function interpolateEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
-  return text.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (match, name: string, fallback?: string) => {
-    if (match.startsWith('$$')) return match.slice(1);
-    const value = env[name];
-    if (value !== undefined && value !== '') return value;
-    if (fallback !== undefined) return fallback;
-    throw new Error(`config: environment variable ${name} is not set`);
-  });
+  return text.replace(
+    /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+    (match, name: string, fallback?: string) => {
+      if (match.startsWith('$$')) return match.slice(1);
+      const value = env[name];
+      if (value !== undefined && value !== '') return value;
+      if (fallback !== undefined) return fallback;
+      throw new Error(`config: environment variable ${name} is not set`);
+    },
+  );
 }
 
 const modelEntry = z.looseObject({
@@ -25,7 +28,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8080),
-      body_limit_bytes: z.number().int().positive().default(32 * 1024 * 1024),
+      body_limit_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(32 * 1024 * 1024),
       cors_origins: z.union([z.boolean(), z.array(z.string())]).default(true),
       node_id: z.string().optional(),
       keepalive_seconds: z.number().positive().default(15),
@@ -51,8 +58,11 @@ export function parseConfig(value: unknown): Config {
   const result = configSchema.safeParse(value ?? {});
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
-    throw new Error(`config: ${formatPath(path) || '(root)'}: ${issue.code === 'unrecognized_keys' ? 'unknown setting' : issue.message}`);
+    const path =
+      issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
+    throw new Error(
+      `config: ${formatPath(path) || '(root)'}: ${issue.code === 'unrecognized_keys' ? 'unknown setting' : issue.message}`,
+    );
   }
   return result.data;
 }

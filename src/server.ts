@@ -50,8 +50,14 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const store = SqlStore.open(options.databaseUrl ?? config.database?.url ?? DEFAULT_DATABASE_URL);
   await store.migrate();
 
-  const eventLog = new EventLog(store, (err) => log.error({ err }, 'event log write failed; retrying'));
-  const models = new ModelRegistry(config.models as ModelEntry[], options.backendEnv, options.backends);
+  const eventLog = new EventLog(store, (err) =>
+    log.error({ err }, 'event log write failed; retrying'),
+  );
+  const models = new ModelRegistry(
+    config.models as ModelEntry[],
+    options.backendEnv,
+    options.backends,
+  );
   const engine = new InteractionEngine({
     store,
     eventLog,
@@ -64,7 +70,13 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     logger: log,
     cancelPollMs: options.pollMs,
   });
-  const service = new InteractionService({ store, eventLog, engine, models, tailPollMs: options.pollMs });
+  const service = new InteractionService({
+    store,
+    eventLog,
+    engine,
+    models,
+    tailPollMs: options.pollMs,
+  });
 
   // Runs this node left behind when it died get a terminal state before we serve anything.
   const heartbeatAt = () => new Date().toISOString();
@@ -76,13 +88,22 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     store.heartbeat(nodeId, heartbeatAt()).catch((err) => log.warn({ err }, 'heartbeat failed'));
     // Runs of nodes that stopped heartbeating for a minute are failed by whoever notices.
     const stale = new Date(Date.now() - 60_000).toISOString();
-    service.recover({ staleBefore: stale }).catch((err) => log.warn({ err }, 'stale-run sweep failed'));
+    service
+      .recover({ staleBefore: stale })
+      .catch((err) => log.warn({ err }, 'stale-run sweep failed'));
     if (Date.now() - lastRetentionSweep > 3_600_000) {
       lastRetentionSweep = Date.now();
       const cutoff = new Date(Date.now() - config.retention_days * 86_400_000).toISOString();
       store
         .deleteCreatedBefore(cutoff)
-        .then((n) => n > 0 && log.info({ count: n, retention_days: config.retention_days }, 'deleted expired interactions'))
+        .then(
+          (n) =>
+            n > 0 &&
+            log.info(
+              { count: n, retention_days: config.retention_days },
+              'deleted expired interactions',
+            ),
+        )
         .catch((err) => log.warn({ err }, 'retention sweep failed'));
     }
   }, 10_000);
@@ -110,7 +131,9 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     nodeId,
     async listen(host = config.server.host, port = config.server.port) {
       if (keys.open && !LOOPBACK.has(host)) {
-        throw new Error(`refusing to listen on ${host} without API keys: configure keys: or bind to 127.0.0.1`);
+        throw new Error(
+          `refusing to listen on ${host} without API keys: configure keys: or bind to 127.0.0.1`,
+        );
       }
       return app.listen({ host, port });
     },
@@ -118,7 +141,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       draining = true;
       clearInterval(heartbeat);
       const deadline = Date.now() + graceMs;
-      while (engine.activeRuns > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (engine.activeRuns > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
       await engine.abortAll('shutdown');
       await eventLog.flush();
       await app.close();

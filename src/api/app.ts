@@ -65,7 +65,14 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(cors, {
     origin: options.corsOrigins,
     methods: ['GET', 'POST', 'DELETE', 'PATCH'],
-    allowedHeaders: ['content-type', 'x-goog-api-key', 'x-goog-api-client', 'api-revision', 'authorization', 'last-event-id'],
+    allowedHeaders: [
+      'content-type',
+      'x-goog-api-key',
+      'x-goog-api-client',
+      'api-revision',
+      'authorization',
+      'last-event-id',
+    ],
     exposedHeaders: ['x-request-id'],
   });
 
@@ -109,7 +116,10 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const err = new ApiError('not_found', `${request.method} ${redactUrl(request.url).split('?')[0]}: no such route`);
+    const err = new ApiError(
+      'not_found',
+      `${request.method} ${redactUrl(request.url).split('?')[0]}: no such route`,
+    );
     const { status, body } = errorEnvelope(err, request.url);
     return reply.code(status).type('application/json').send(body);
   });
@@ -132,7 +142,11 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         scope.addHook('onRequest', async (request) => {
           checkRevision(request.headers['api-revision']);
           request.project = options.keys.authenticate(request);
-          if (options.isDraining?.() && request.method === 'POST' && request.url.split('?')[0]!.endsWith('/interactions')) {
+          if (
+            options.isDraining?.() &&
+            request.method === 'POST' &&
+            request.url.split('?')[0]!.endsWith('/interactions')
+          ) {
             throw new ApiError('unavailable', 'the server is shutting down', { retryAfter: 1 });
           }
         });

@@ -34,15 +34,23 @@ export class KeyRing {
     const header = request.headers['x-goog-api-key'];
     const query = (request.query as Record<string, unknown> | undefined)?.key;
     const auth = request.headers.authorization;
-    const bearer = typeof auth === 'string' && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '').trim() : undefined;
+    const bearer =
+      typeof auth === 'string' && /^Bearer\s+/i.test(auth)
+        ? auth.replace(/^Bearer\s+/i, '').trim()
+        : undefined;
     // Node joins a repeated x-goog-api-key header into "k1, k2" (keys never contain commas).
     const headerKeys = typeof header === 'string' ? header.split(',').map((k) => k.trim()) : [];
-    const found = [...headerKeys, query, bearer].filter((v): v is string => typeof v === 'string' && v.length > 0);
+    const found = [...headerKeys, query, bearer].filter(
+      (v): v is string => typeof v === 'string' && v.length > 0,
+    );
     if (Array.isArray(header) || Array.isArray(query)) {
       throw new ApiError('invalid_request', 'x-goog-api-key: send exactly one API key');
     }
     if (new Set(found).size > 1) {
-      throw new ApiError('invalid_request', 'x-goog-api-key: the request carries different API keys');
+      throw new ApiError(
+        'invalid_request',
+        'x-goog-api-key: the request carries different API keys',
+      );
     }
     if (this.open) return 'default';
     const key = found[0];

@@ -4,16 +4,26 @@ import { ApiError, ERROR_CODES, type ErrorCode } from '../protocol/errors.js';
 export function errorEnvelope(err: ApiError, path: string): { status: number; body: object } {
   const status = err.httpStatus;
   if (path.split('?')[0]!.includes('/interactions')) {
-    return { status, body: { error: { code: err.code, status: err.rpcStatus, message: err.message } } };
+    return {
+      status,
+      body: { error: { code: err.code, status: err.rpcStatus, message: err.message } },
+    };
   }
   return { status, body: { error: { code: status, status: err.rpcStatus, message: err.message } } };
 }
 
 /** Maps Fastify's own errors (body parsing, limits) onto ours. */
-export function fromFrameworkError(err: { code?: string; statusCode?: number; message: string }): ApiError {
+export function fromFrameworkError(err: {
+  code?: string;
+  statusCode?: number;
+  message: string;
+}): ApiError {
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ApiError('payload_too_large', 'body: request body is larger than the configured limit');
+      return new ApiError(
+        'payload_too_large',
+        'body: request body is larger than the configured limit',
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ApiError('unsupported_media_type', 'content-type: unsupported media type');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -21,11 +31,16 @@ export function fromFrameworkError(err: { code?: string; statusCode?: number; me
     case 'FST_ERR_BAD_URL':
       return new ApiError('invalid_request', 'path: malformed URL');
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return new ApiError('invalid_request', 'path: a path parameter is longer than the server accepts');
+      return new ApiError(
+        'invalid_request',
+        'path: a path parameter is longer than the server accepts',
+      );
   }
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    const code = (Object.keys(ERROR_CODES) as ErrorCode[]).find((c) => ERROR_CODES[c].http === status);
+    const code = (Object.keys(ERROR_CODES) as ErrorCode[]).find(
+      (c) => ERROR_CODES[c].http === status,
+    );
     return new ApiError(code ?? 'invalid_request', err.message);
   }
   return new ApiError('internal_error', 'internal error');

@@ -29,7 +29,8 @@ export async function writeSse(
   const raw = reply.raw;
   reply.hijack();
   const headers: Record<string, string | number | string[]> = {};
-  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string;
+  for (const [k, v] of Object.entries(reply.getHeaders()))
+    if (v !== undefined) headers[k] = v as string;
   raw.writeHead(200, {
     ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
@@ -59,7 +60,9 @@ export async function writeSse(
   } catch (err) {
     if (!raw.destroyed) {
       const message = err instanceof Error ? err.message : String(err);
-      raw.write(`event: error\ndata: ${JSON.stringify({ event_type: 'error', error: { code: 'internal_error', message } })}\n\n`);
+      raw.write(
+        `event: error\ndata: ${JSON.stringify({ event_type: 'error', error: { code: 'internal_error', message } })}\n\n`,
+      );
       raw.write(SSE_DONE);
     }
   } finally {

@@ -36,16 +36,22 @@ async function serve(args: string[]): Promise<number> {
   const config = loadConfig(values.config);
   if (values.port !== undefined) {
     const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: '${values.port}' is not a port`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new Error(`--port: '${values.port}' is not a port`);
     config.server.port = port;
   }
   if (values.host !== undefined) config.server.host = values.host;
   if (config.models.length === 0) {
-    throw new Error('no models configured: add a models: section to the config (see README "Configuration")');
+    throw new Error(
+      'no models configured: add a models: section to the config (see README "Configuration")',
+    );
   }
   const server = await createServer({ config, databaseUrl: values.db });
   const address = await server.listen();
-  server.app.log.info({ address, node_id: server.nodeId, models: config.models.map((m) => m.name) }, 'listening');
+  server.app.log.info(
+    { address, node_id: server.nodeId, models: config.models.map((m) => m.name) },
+    'listening',
+  );
 
   await new Promise<void>((resolve) => {
     let stopping = false;

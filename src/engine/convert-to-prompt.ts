@@ -20,7 +20,8 @@ const DEFAULT_MEDIA_TYPE: Record<string, string> = {
 
 function convertContent(content: Content): UserPart {
   if (content.type === 'text') return { type: 'text', text: content.text };
-  const mediaType = content.mime_type ?? DEFAULT_MEDIA_TYPE[content.type] ?? 'application/octet-stream';
+  const mediaType =
+    content.mime_type ?? DEFAULT_MEDIA_TYPE[content.type] ?? 'application/octet-stream';
   const data = content.data !== undefined ? content.data : new URL(content.uri!);
   return { type: 'file', mediaType, data };
 }
@@ -35,7 +36,11 @@ function convertResult(result: JsonValue, isError: boolean): LanguageModelV3Tool
         item.type === 'text'
           ? { type: 'text' as const, text: item.text }
           : item.data !== undefined
-            ? { type: 'file-data' as const, data: item.data, mediaType: item.mime_type ?? DEFAULT_MEDIA_TYPE[item.type]! }
+            ? {
+                type: 'file-data' as const,
+                data: item.data,
+                mediaType: item.mime_type ?? DEFAULT_MEDIA_TYPE[item.type]!,
+              }
             : { type: 'file-url' as const, url: item.uri!, mediaType: item.mime_type },
       ),
     };
@@ -87,15 +92,18 @@ export function convertToPrompt(steps: Step[], systemInstruction?: string): Lang
         }
         break;
       case 'thought': {
-        const text = (step.summary ?? [])
-          .map((c) => (c.type === 'text' ? c.text : ''))
-          .join('');
+        const text = (step.summary ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('');
         if (text) assistant().push({ type: 'reasoning', text });
         break;
       }
       case 'function_call':
         callNames.set(step.id, step.name);
-        assistant().push({ type: 'tool-call', toolCallId: step.id, toolName: step.name, input: step.arguments });
+        assistant().push({
+          type: 'tool-call',
+          toolCallId: step.id,
+          toolName: step.name,
+          input: step.arguments,
+        });
         break;
       case 'function_result':
         tool().push({

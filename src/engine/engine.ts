@@ -91,7 +91,10 @@ function mapToolChoice(request: CreateRequest): {
     type: 'function',
     name: t.name,
     description: t.description,
-    inputSchema: (t.parameters ?? { type: 'object', properties: {} }) as LanguageModelV3FunctionTool['inputSchema'],
+    inputSchema: (t.parameters ?? {
+      type: 'object',
+      properties: {},
+    }) as LanguageModelV3FunctionTool['inputSchema'],
   }));
   if (tools.length === 0) return { tools };
   if (mode === 'none') return { tools, toolChoice: { type: 'none' } };
@@ -136,11 +139,16 @@ export class InteractionEngine {
       status: 'in_progress',
       created,
       updated: created,
-      ...(request.previous_interaction_id ? { previous_interaction_id: request.previous_interaction_id } : {}),
+      ...(request.previous_interaction_id
+        ? { previous_interaction_id: request.previous_interaction_id }
+        : {}),
     };
     const initial = [
       serializeEvent({ event_type: 'interaction.created', interaction: header }, 1),
-      serializeEvent({ event_type: 'interaction.status_update', interaction_id: id, status: 'in_progress' }, 2),
+      serializeEvent(
+        { event_type: 'interaction.status_update', interaction_id: id, status: 'in_progress' },
+        2,
+      ),
     ].map(({ event, data }) => ({ seq: Number(event.event_id), data }));
 
     if (persist) {
@@ -167,7 +175,9 @@ export class InteractionEngine {
     }
     const log = this.options.eventLog.open(id, initial, persist);
     const controller = new AbortController();
-    const deadlineMs = request.stream ? this.options.deadlines.streamMs : this.options.deadlines.unaryMs;
+    const deadlineMs = request.stream
+      ? this.options.deadlines.streamMs
+      : this.options.deadlines.unaryMs;
     const timer = setTimeout(() => controller.abort(new RunAbort('deadline')), deadlineMs);
     timer.unref();
     // A cancel sent to another node reaches this run through the store.
@@ -225,7 +235,10 @@ export class InteractionEngine {
     const summaries = request.generation_config?.thinking_summaries !== 'none';
 
     try {
-      const prompt = convertToPrompt([...params.history, ...request.inputSteps], request.system_instruction);
+      const prompt = convertToPrompt(
+        [...params.history, ...request.inputSteps],
+        request.system_instruction,
+      );
       const { tools, toolChoice } = mapToolChoice(request);
       const gc = request.generation_config ?? {};
       const call: LanguageModelV3CallOptions = {
@@ -265,7 +278,10 @@ export class InteractionEngine {
             case 'reasoning-delta':
               if (writer.openType !== 'thought') writer.start({ type: 'thought' });
               if (summaries && part.delta) {
-                writer.delta({ type: 'thought_summary', content: { type: 'text', text: part.delta } });
+                writer.delta({
+                  type: 'thought_summary',
+                  content: { type: 'text', text: part.delta },
+                });
               }
               break;
             case 'reasoning-end':
@@ -318,31 +334,55 @@ export class InteractionEngine {
         signal.removeEventListener('abort', onAbort);
       }
       if (signal.aborted) throw signal.reason;
-      if (writer.openType === 'thought') writer.delta({ type: 'thought_signature', signature: writer.signature() });
+      if (writer.openType === 'thought')
+        writer.delta({ type: 'thought_signature', signature: writer.signature() });
       writer.stop();
       if (functionCalls > 0) status = 'requires_action';
       else if (finishReason === 'length') status = 'incomplete';
-      else if (finishReason === 'error') throw new Error('the model backend reported an error finish');
+      else if (finishReason === 'error')
+        throw new Error('the model backend reported an error finish');
       else if (request.responseFormat?.mimeType === 'application/json') {
         checkJsonOutput(log.fold.steps);
       }
     } catch (err) {
-      const aborted = err instanceof RunAbort ? err : signal.aborted && signal.reason instanceof RunAbort ? signal.reason : undefined;
+      const aborted =
+        err instanceof RunAbort
+          ? err
+          : signal.aborted && signal.reason instanceof RunAbort
+            ? signal.reason
+            : undefined;
       writer.abandon();
       if (aborted && aborted.reason !== 'deadline') {
         status = 'cancelled';
         if (aborted.reason === 'shutdown') {
-          errors.push({ code: 'cancelled', message: 'the server shut down while the interaction was running' });
+          errors.push({
+            code: 'cancelled',
+            message: 'the server shut down while the interaction was running',
+          });
         }
-        log.append({ event_type: 'interaction.status_update', interaction_id: header.id, status: 'cancelled' });
+        log.append({
+          event_type: 'interaction.status_update',
+          interaction_id: header.id,
+          status: 'cancelled',
+        });
       } else {
         const failure: RunFailure = aborted
-          ? { code: 'gateway_timeout', message: 'Deadline expired before operation could complete.' }
+          ? {
+              code: 'gateway_timeout',
+              message: 'Deadline expired before operation could complete.',
+            }
           : describeRunError(err, model.entryName);
         status = 'failed';
         errors.push({ code: failure.code, message: failure.message });
-        log.append({ event_type: 'error', error: { code: failure.code, message: failure.message } });
-        if (!aborted) this.options.logger.warn({ interaction_id: header.id, code: failure.code, msg: failure.message }, 'interaction failed');
+        log.append({
+          event_type: 'error',
+          error: { code: failure.code, message: failure.message },
+        });
+        if (!aborted)
+          this.options.logger.warn(
+            { interaction_id: header.id, code: failure.code, msg: failure.message },
+            'interaction failed',
+          );
       }
     }
     this.finish(log, header, status, meter.toUsage(), errors);

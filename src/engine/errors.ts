@@ -32,24 +32,54 @@ export function describeRunError(err: unknown, backend: string): RunFailure {
     const status = err.statusCode;
     const detail = err.message.slice(0, 500);
     if (status === undefined) {
-      return { code: 'unavailable', message: `model backend '${backend}' is unreachable: ${detail}` };
+      return {
+        code: 'unavailable',
+        message: `model backend '${backend}' is unreachable: ${detail}`,
+      };
     }
-    if (status === 429) return { code: 'resource_exhausted', message: `model backend '${backend}' is rate limited: ${detail}` };
-    if (status === 408 || status === 504) return { code: 'gateway_timeout', message: `model backend '${backend}' timed out: ${detail}` };
-    if (status >= 500) return { code: 'unavailable', message: `model backend '${backend}' failed (HTTP ${status}): ${detail}` };
-    return { code: 'invalid_request', message: `model backend '${backend}' rejected the request (HTTP ${status}): ${detail}` };
+    if (status === 429)
+      return {
+        code: 'resource_exhausted',
+        message: `model backend '${backend}' is rate limited: ${detail}`,
+      };
+    if (status === 408 || status === 504)
+      return {
+        code: 'gateway_timeout',
+        message: `model backend '${backend}' timed out: ${detail}`,
+      };
+    if (status >= 500)
+      return {
+        code: 'unavailable',
+        message: `model backend '${backend}' failed (HTTP ${status}): ${detail}`,
+      };
+    return {
+      code: 'invalid_request',
+      message: `model backend '${backend}' rejected the request (HTTP ${status}): ${detail}`,
+    };
   }
   const sys = causeCode(err);
   const message = err instanceof Error ? err.message : String(err);
-  if (sys && /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EPIPE|UND_ERR)/.test(sys)) {
-    return { code: 'unavailable', message: `model backend '${backend}' stopped responding (${sys}): ${message}` };
+  if (
+    sys &&
+    /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EPIPE|UND_ERR)/.test(sys)
+  ) {
+    return {
+      code: 'unavailable',
+      message: `model backend '${backend}' stopped responding (${sys}): ${message}`,
+    };
   }
   if (/terminated|socket|fetch failed|network/i.test(message)) {
-    return { code: 'unavailable', message: `model backend '${backend}' stopped responding: ${message}` };
+    return {
+      code: 'unavailable',
+      message: `model backend '${backend}' stopped responding: ${message}`,
+    };
   }
   const statusCode = (err as { statusCode?: unknown }).statusCode;
   if (statusCode === 503 || statusCode === 429) {
-    return { code: statusCode === 503 ? 'unavailable' : 'resource_exhausted', message: `model backend '${backend}' is busy: ${message}` };
+    return {
+      code: statusCode === 503 ? 'unavailable' : 'resource_exhausted',
+      message: `model backend '${backend}' is busy: ${message}`,
+    };
   }
   return { code: 'internal_error', message: `model backend '${backend}' failed: ${message}` };
 }

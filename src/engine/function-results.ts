@@ -23,13 +23,17 @@ export function checkFunctionResults(
     if (step.type === 'function_result') {
       const name = calls.get(step.call_id);
       if (name === undefined) {
-        throw invalid(`input[${i}].call_id: no function_call with id '${step.call_id}' in this conversation`);
+        throw invalid(
+          `input[${i}].call_id: no function_call with id '${step.call_id}' in this conversation`,
+        );
       }
       if (answered.has(step.call_id)) {
         throw invalid(`input[${i}].call_id: function_call '${step.call_id}' is already answered`);
       }
       if (step.name !== undefined && step.name !== name) {
-        throw invalid(`input[${i}].name: '${step.name}' does not match the call's function '${name}'`);
+        throw invalid(
+          `input[${i}].name: '${step.name}' does not match the call's function '${name}'`,
+        );
       }
     }
     note(step);

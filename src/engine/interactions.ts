@@ -62,7 +62,9 @@ export function buildResource(
     status: fold.status,
     created: head.created!,
     updated: fold.updated ?? head.updated ?? head.created!,
-    ...(head.previous_interaction_id ? { previous_interaction_id: head.previous_interaction_id } : {}),
+    ...(head.previous_interaction_id
+      ? { previous_interaction_id: head.previous_interaction_id }
+      : {}),
     service_tier: head.service_tier ?? 'standard',
     steps: inputSteps ? [...inputSteps, ...fold.steps] : fold.steps,
     ...(fold.usage ? { usage: fold.usage } : {}),
@@ -72,7 +74,8 @@ export function buildResource(
   return resource;
 }
 
-const parseEvents = (events: StoredEvent[]) => events.map((e) => JSON.parse(e.data) as InteractionEvent);
+const parseEvents = (events: StoredEvent[]) =>
+  events.map((e) => JSON.parse(e.data) as InteractionEvent);
 
 export class InteractionService {
   private readonly tailPollMs: number;
@@ -81,11 +84,17 @@ export class InteractionService {
     this.tailPollMs = o.tailPollMs ?? 200;
   }
 
-  async create(project: string, body: unknown, options: { forceStream?: boolean } = {}): Promise<CreateResult> {
+  async create(
+    project: string,
+    body: unknown,
+    options: { forceStream?: boolean } = {},
+  ): Promise<CreateResult> {
     const request = validateCreateBody(body);
     if (options.forceStream) request.stream = true;
     if (request.agent !== undefined) {
-      throw invalid(`agent: unknown agent '${request.agent}' (no agents are configured on this server)`);
+      throw invalid(
+        `agent: unknown agent '${request.agent}' (no agents are configured on this server)`,
+      );
     }
     if (request.continuation_token !== undefined) {
       throw invalid('continuation_token: not a token issued by this server');
@@ -97,10 +106,15 @@ export class InteractionService {
     }
     const model = this.o.models.resolve(request.model!);
     if (!model) {
-      throw invalid(`model: unknown model '${request.model}' (configured: ${this.o.models.names().join(', ') || 'none'})`);
+      throw invalid(
+        `model: unknown model '${request.model}' (configured: ${this.o.models.names().join(', ') || 'none'})`,
+      );
     }
     for (const [i, step] of request.inputSteps.entries()) {
-      for (const [j, content] of (step.type === 'user_input' ? (step.content ?? []) : []).entries()) {
+      for (const [j, content] of (step.type === 'user_input'
+        ? (step.content ?? [])
+        : []
+      ).entries()) {
         if (!model.inputModalities.has(content.type)) {
           throw invalid(
             `input${request.inputSteps.length > 1 || Array.isArray(request.raw.input) ? `[${i}]` : ''}.content[${j}]: the model backend of '${model.publicName}' does not accept ${content.type} input`,
@@ -116,18 +130,28 @@ export class InteractionService {
       const previous = await this.o.store.getInteraction(project, prevId);
       if (!previous) throw notFound(`previous_interaction_id: interaction '${prevId}' not found`);
       if (!isTerminalStatus(previous.status)) {
-        throw preconditionFailed(`previous_interaction_id: interaction '${prevId}' is still ${previous.status}`);
+        throw preconditionFailed(
+          `previous_interaction_id: interaction '${prevId}' is still ${previous.status}`,
+        );
       }
       const chain = await this.o.store.loadHistory(project, prevId);
       if (!chain || chain.broken) {
-        throw notFound(`previous_interaction_id: the history of '${prevId}' is no longer available (an earlier interaction was deleted)`);
+        throw notFound(
+          `previous_interaction_id: the history of '${prevId}' is no longer available (an earlier interaction was deleted)`,
+        );
       }
       history = chain.steps;
       if (previous.status === 'requires_action') pending = previous.outputSteps ?? [];
     }
     checkFunctionResults(history, request.inputSteps, pending);
 
-    const handle = await this.o.engine.start({ id: newInteractionId(), project, request, model, history });
+    const handle = await this.o.engine.start({
+      id: newInteractionId(),
+      project,
+      request,
+      model,
+      history,
+    });
     return {
       handle,
       stream: request.stream === true,
@@ -167,7 +191,9 @@ export class InteractionService {
       throw preconditionFailed(`interaction '${id}' already finished with status ${record.status}`);
     }
     if (!record.background) {
-      throw preconditionFailed(`interaction '${id}' is not a background interaction; only background interactions can be cancelled`);
+      throw preconditionFailed(
+        `interaction '${id}' is not a background interaction; only background interactions can be cancelled`,
+      );
     }
     if (this.o.engine.abort(id, 'cancelled')) {
       await this.o.eventLog.get(id)?.whenClosed();
@@ -207,7 +233,9 @@ export class InteractionService {
       }
       after = Number(lastEventId);
       const live = this.o.eventLog.get(id);
-      const last = live ? live.lastSeq : ((await this.o.store.listEvents(id, after - 1))[0]?.seq ?? 0);
+      const last = live
+        ? live.lastSeq
+        : ((await this.o.store.listEvents(id, after - 1))[0]?.seq ?? 0);
       if (after > 0 && (live ? after > last : last !== after)) {
         throw invalid(`last_event_id: '${lastEventId}' is not an event of interaction '${id}'`);
       }
@@ -294,7 +322,10 @@ export class InteractionService {
       const updated = nowIso();
       const message = 'the server stopped while the interaction was running (interrupted)';
       const tail = [
-        serializeEvent({ event_type: 'error', error: { code: 'unavailable', message } }, item.lastSeq + 1),
+        serializeEvent(
+          { event_type: 'error', error: { code: 'unavailable', message } },
+          item.lastSeq + 1,
+        ),
         serializeEvent(
           {
             event_type: 'interaction.completed',
@@ -317,7 +348,12 @@ export class InteractionService {
           {
             interactionId: item.id,
             events: tail.map(({ data }, i) => ({ seq: item.lastSeq + 1 + i, data })),
-            update: { status: 'failed', updated, outputSteps: fold.steps, errors: [...fold.errors, { code: 'unavailable', message }] },
+            update: {
+              status: 'failed',
+              updated,
+              outputSteps: fold.steps,
+              errors: [...fold.errors, { code: 'unavailable', message }],
+            },
           },
         ]);
         recovered += 1;

@@ -17,7 +17,8 @@ export class UsageMeter {
     this.cached += usage.inputTokens.cacheRead ?? 0;
     this.thought += reasoning;
     this.output += usage.outputTokens.text ?? Math.max(0, outputTotal - reasoning);
-    this.counted ||= usage.inputTokens.total !== undefined || usage.outputTokens.total !== undefined;
+    this.counted ||=
+      usage.inputTokens.total !== undefined || usage.outputTokens.total !== undefined;
   }
 
   /** The wire `Usage`; total_tokens = input + output + thought, as in Google's responses. */

@@ -21,7 +21,10 @@ export interface ModelEntry {
 }
 
 /** Creates the backend model of one config entry. */
-export type BackendFactory = (entry: ModelEntry, env: BackendEnvironment) => Omit<ResolvedModel, 'publicName' | 'entryName'>;
+export type BackendFactory = (
+  entry: ModelEntry,
+  env: BackendEnvironment,
+) => Omit<ResolvedModel, 'publicName' | 'entryName'>;
 
 export interface BackendEnvironment {
   /** Injected fetch (tests, proxies); defaults to global fetch. */

@@ -30,7 +30,11 @@ export class ApiError extends Error {
   /** Seconds a client should wait before retrying (429/503). */
   readonly retryAfter?: number;
 
-  constructor(code: ErrorCode, message: string, options?: { retryAfter?: number; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { retryAfter?: number; cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ApiError';
     this.code = code;

@@ -129,7 +129,10 @@ function applyDelta(step: Step, delta: Delta): void {
     }
     case 'arguments_delta': {
       if (step.type !== 'function_call') return;
-      pendingArguments.set(step, (pendingArguments.get(step) ?? '') + String(delta.arguments ?? ''));
+      pendingArguments.set(
+        step,
+        (pendingArguments.get(step) ?? '') + String(delta.arguments ?? ''),
+      );
       return;
     }
     default:

@@ -63,7 +63,10 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     // A pool error (e.g. the server restarting) must not crash the process.
     pool.on('error', () => {});
-    return { kind: 'postgres', db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }), log }) };
+    return {
+      kind: 'postgres',
+      db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }), log }),
+    };
   }
   const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
@@ -72,7 +75,10 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  return { kind: 'sqlite', db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }), log }) };
+  return {
+    kind: 'sqlite',
+    db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }), log }),
+  };
 }
 
 /** Redacts the password of a database URL for logs. */

@@ -15,7 +15,10 @@ export function isTerminalEventData(data: string): boolean {
 }
 
 /** Serialises an event with `event_type` first and `event_id` second: the bytes that are stored and sent. */
-export function serializeEvent(event: NewEvent, seq: number): { event: InteractionEvent; data: string } {
+export function serializeEvent(
+  event: NewEvent,
+  seq: number,
+): { event: InteractionEvent; data: string } {
   const { event_type, ...rest } = event;
   const full = { event_type, event_id: String(seq), ...rest } as InteractionEvent;
   return { event: full, data: JSON.stringify(full) };

@@ -33,7 +33,11 @@ const migrations: Record<string, Migration> = {
         .on('interactions')
         .columns(['status', 'owner_node'])
         .execute();
-      await db.schema.createIndex('interactions_created').on('interactions').column('created').execute();
+      await db.schema
+        .createIndex('interactions_created')
+        .on('interactions')
+        .column('created')
+        .execute();
       await db.schema
         .createTable('events')
         .addColumn('interaction_id', 'text', (c) =>

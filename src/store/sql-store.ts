@@ -1,6 +1,11 @@
 import { sql, type Kysely } from 'kysely';
 import type { Step } from '../protocol/types.js';
-import { openDatabase, type DatabaseHandle, type DatabaseSchema, type OpenOptions } from './database.js';
+import {
+  openDatabase,
+  type DatabaseHandle,
+  type DatabaseSchema,
+  type OpenOptions,
+} from './database.js';
 import { migrateToLatest } from './migrations.js';
 import type {
   EventBatch,
@@ -109,7 +114,11 @@ export class SqlStore implements Store {
         if (batch.update) {
           const set = updateColumns(batch.update);
           if (Object.keys(set).length > 0) {
-            await trx.updateTable('interactions').set(set).where('id', '=', batch.interactionId).execute();
+            await trx
+              .updateTable('interactions')
+              .set(set)
+              .where('id', '=', batch.interactionId)
+              .execute();
           }
         }
       }
@@ -143,13 +152,7 @@ export class SqlStore implements Store {
       .withRecursive('chain(id, parent_id, input_steps, output_steps, depth)', (qb) =>
         qb
           .selectFrom('interactions')
-          .select([
-            'id',
-            'parent_id',
-            'input_steps',
-            'output_steps',
-            sql<number>`0`.as('depth'),
-          ])
+          .select(['id', 'parent_id', 'input_steps', 'output_steps', sql<number>`0`.as('depth')])
           .where('project', '=', project)
           .where('id', '=', id)
           .unionAll((qb2) =>
@@ -243,7 +246,9 @@ export class SqlStore implements Store {
     } else if (ownerNode !== undefined) {
       query = query.where('i.owner_node', '=', ownerNode);
     } else if (staleBefore !== undefined) {
-      query = query.where((eb) => eb.or([eb('n.heartbeat', '<', staleBefore), eb('n.node_id', 'is', null)]));
+      query = query.where((eb) =>
+        eb.or([eb('n.heartbeat', '<', staleBefore), eb('n.node_id', 'is', null)]),
+      );
     }
     const rows = await query.execute();
     return rows.map((r) => ({ id: r.id, project: r.project, lastSeq: Number(r.last_seq ?? 0) }));
@@ -261,7 +266,10 @@ export class SqlStore implements Store {
     return this.db.transaction().execute(async (trx) => {
       const old = trx.selectFrom('interactions').select('id').where('created', '<', cutoff);
       await trx.deleteFrom('events').where('interaction_id', 'in', old).execute();
-      const result = await trx.deleteFrom('interactions').where('created', '<', cutoff).executeTakeFirst();
+      const result = await trx
+        .deleteFrom('interactions')
+        .where('created', '<', cutoff)
+        .executeTakeFirst();
       return Number(result.numDeletedRows ?? 0);
     });
   }

@@ -81,7 +81,10 @@ export interface Store {
   requestCancel(project: string, id: string): Promise<void>;
   isCancelRequested(id: string): Promise<boolean>;
   /** Interactions left running by the given node (or by nodes whose heartbeat is older). */
-  findUnfinished(filter: { ownerNode?: string; staleBefore?: string }): Promise<UnfinishedInteraction[]>;
+  findUnfinished(filter: {
+    ownerNode?: string;
+    staleBefore?: string;
+  }): Promise<UnfinishedInteraction[]>;
   heartbeat(node: string, at: string): Promise<void>;
   /** Deletes interactions (and their events) created before the cut-off. */
   deleteCreatedBefore(cutoff: string): Promise<number>;

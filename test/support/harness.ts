@@ -13,7 +13,11 @@ export interface Harness {
   upstream: FakeUpstream;
   db: TestDatabase;
   /** An SDK client with key A (or the given key), talking /v1 (SDK 3.x default). */
-  client(options?: { key?: string; apiVersion?: string; headers?: Record<string, string> }): GoogleGenAI;
+  client(options?: {
+    key?: string;
+    apiVersion?: string;
+    headers?: Record<string, string>;
+  }): GoogleGenAI;
   fetch(path: string, init?: RequestInit & { key?: string | null }): Promise<Response>;
   close(): Promise<void>;
 }
@@ -24,6 +28,8 @@ export interface HarnessOptions {
   config?: Record<string, unknown>;
   /** Reuse an existing database (restart tests). */
   db?: TestDatabase;
+  /** A pino logger (logging tests); default: no logs. */
+  logger?: import('pino').Logger;
 }
 
 export function testConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Config {
@@ -53,7 +59,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const server = await createServer({
     config: testConfig(upstream.url, options.config),
     databaseUrl: db.url,
-    logger: false,
+    logger: options.logger ?? false,
     pollMs: 50,
   });
   const address = await server.listen('127.0.0.1', 0);
@@ -66,14 +72,19 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     client(o = {}) {
       return new GoogleGenAI({
         apiKey: o.key ?? KEY_A,
-        httpOptions: { baseUrl, ...(o.apiVersion ? { apiVersion: o.apiVersion } : {}), headers: o.headers },
+        httpOptions: {
+          baseUrl,
+          ...(o.apiVersion ? { apiVersion: o.apiVersion } : {}),
+          headers: o.headers,
+        },
       });
     },
     fetch(path, init = {}) {
       const { key = KEY_A, ...rest } = init;
       const headers = new Headers(rest.headers);
       if (key !== null && !headers.has('x-goog-api-key')) headers.set('x-goog-api-key', key);
-      if (rest.body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
+      if (rest.body !== undefined && !headers.has('content-type'))
+        headers.set('content-type', 'application/json');
       return fetch(baseUrl + path, { ...rest, headers });
     },
     async close() {

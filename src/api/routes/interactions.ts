@@ -22,7 +22,8 @@ function queryString(query: Query, name: string): string | undefined {
 
 function interactionId(request: FastifyRequest): string {
   const id = (request.params as { id: string }).id;
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw invalid(`id: '${id.slice(0, 80)}' is not a valid interaction id`);
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id))
+    throw invalid(`id: '${id.slice(0, 80)}' is not a valid interaction id`);
   return id;
 }
 
@@ -39,8 +40,11 @@ export function interactionRoutes(app: FastifyInstance, opts: InteractionRoutesO
   app.post('/interactions', async (request: FastifyRequest, reply: FastifyReply) => {
     const query = request.query as Query;
     const alt = queryString(query, 'alt');
-    if (alt !== undefined && alt !== 'sse' && alt !== 'json') throw invalid(`alt: expected sse or json`);
-    const result = await service.create(request.project, request.body, { forceStream: alt === 'sse' });
+    if (alt !== undefined && alt !== 'sse' && alt !== 'json')
+      throw invalid(`alt: expected sse or json`);
+    const result = await service.create(request.project, request.body, {
+      forceStream: alt === 'sse',
+    });
     request.interactionId = result.handle.id;
     if (result.stream) {
       await writeSse(reply, service.tail(result.handle.id, 0), {
@@ -63,7 +67,8 @@ export function interactionRoutes(app: FastifyInstance, opts: InteractionRoutesO
     const stream = queryBool(query, 'stream') ?? false;
     const includeInput = queryBool(query, 'include_input') ?? false;
     const header = request.headers['last-event-id'];
-    const lastEventId = queryString(query, 'last_event_id') ?? (typeof header === 'string' ? header : undefined);
+    const lastEventId =
+      queryString(query, 'last_event_id') ?? (typeof header === 'string' ? header : undefined);
     if (!stream) {
       if (queryString(query, 'last_event_id') !== undefined) {
         throw invalid('last_event_id: requires stream=true');
