@@ -18,7 +18,9 @@ import type {
 } from '../protocol/types.js';
 import { serializeEvent, type EventLog, type InteractionLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
+import type { ValidateFunction } from 'ajv';
 import { convertToPrompt } from './convert-to-prompt.js';
+import { OutputFormatError, checkStructuredOutput } from './structured-output.js';
 import { RunAbort, describeRunError, type RunFailure, type StopReason } from './errors.js';
 import { StepWriter } from './step-writer.js';
 import { UsageMeter } from './usage.js';
@@ -48,6 +50,8 @@ export interface StartParams {
   model: ResolvedModel;
   /** Steps of the ancestors named by previous_interaction_id (oldest first). */
   history: Step[];
+  /** Compiled `response_format` schema, checked against the final answer. */
+  validateOutput?: ValidateFunction;
 }
 
 export interface RunHandle {
@@ -342,7 +346,7 @@ export class InteractionEngine {
       else if (finishReason === 'error')
         throw new Error('the model backend reported an error finish');
       else if (request.responseFormat?.mimeType === 'application/json') {
-        checkJsonOutput(log.fold.steps);
+        checkStructuredOutput(log.fold.steps, params.validateOutput);
       }
     } catch (err) {
       const aborted =
@@ -427,19 +431,6 @@ function parseArguments(input: string, toolName: string): JsonObject {
     throw invalid(`the model produced non-object arguments for function '${toolName}'`);
   }
   return parsed as JsonObject;
-}
-
-function checkJsonOutput(steps: Step[]): void {
-  const output = [...steps].reverse().find((s) => s.type === 'model_output');
-  const text =
-    output?.type === 'model_output'
-      ? (output.content ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('')
-      : '';
-  try {
-    JSON.parse(text);
-  } catch {
-    throw invalid('response_format: the model output is not valid JSON');
-  }
 }
 
 /** The request fields echoed on get (Q-10), plus the raw input for include_input (Q-9). */

@@ -11,7 +11,8 @@ export class RunAbort extends Error {
 }
 
 export interface RunFailure {
-  code: ErrorCode;
+  /** An API error code, or a run-specific one such as `invalid_model_output`. */
+  code: ErrorCode | 'invalid_model_output';
   message: string;
 }
 

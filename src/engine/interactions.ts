@@ -9,6 +9,8 @@ import type { EventLog } from '../store/event-log.js';
 import type { InteractionRecord, Store, StoredEvent } from '../store/types.js';
 import { newInteractionId, nowIso, type InteractionEngine, type RunHandle } from './engine.js';
 import { checkFunctionResults } from './function-results.js';
+import { compileResponseSchema } from './structured-output.js';
+import { computerUseFunctions } from '../tools/computer-use.js';
 
 export interface InteractionServiceOptions {
   store: Store;
@@ -100,6 +102,14 @@ export class InteractionService {
       throw invalid('continuation_token: not a token issued by this server');
     }
     for (const tool of request.builtInTools) {
+      if (tool.type === 'computer_use') {
+        // Client-executed: the predefined actions become ordinary function declarations.
+        const declared = new Set(request.functionTools.map((f) => f.name));
+        for (const fn of computerUseFunctions(tool.config, tool.index)) {
+          if (!declared.has(fn.name)) request.functionTools.push(fn);
+        }
+        continue;
+      }
       throw preconditionFailed(
         `tools[${tool.index}]: built-in tool '${tool.type}' is not configured on this server`,
       );
