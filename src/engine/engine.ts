@@ -375,7 +375,9 @@ export class InteractionEngine {
               code: 'gateway_timeout',
               message: 'Deadline expired before operation could complete.',
             }
-          : describeRunError(err, model.entryName);
+          : err instanceof OutputFormatError
+            ? { code: err.code, message: err.message }
+            : describeRunError(err, model.entryName);
         status = 'failed';
         errors.push({ code: failure.code, message: failure.message });
         log.append({

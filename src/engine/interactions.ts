@@ -155,12 +155,16 @@ export class InteractionService {
     }
     checkFunctionResults(history, request.inputSteps, pending);
 
+    const schema = request.responseFormat?.schema;
+    const validateOutput = schema ? compileResponseSchema(schema) : undefined;
+
     const handle = await this.o.engine.start({
       id: newInteractionId(),
       project,
       request,
       model,
       history,
+      validateOutput,
     });
     return {
       handle,
