@@ -328,6 +328,15 @@ export class InteractionEngine {
               meter.add(part.usage);
               finishReason = part.finishReason.unified;
               break;
+            case 'stream-start':
+              // e.g. a sampling or thinking setting this backend ignores
+              for (const warning of part.warnings) {
+                this.options.logger.warn(
+                  { interaction_id: header.id, backend: model.backend, warning },
+                  'backend warning',
+                );
+              }
+              break;
             case 'error':
               throw part.error;
             default:

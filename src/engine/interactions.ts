@@ -3,7 +3,9 @@ import { foldEvents } from '../protocol/fold.js';
 import { ApiError, invalid, notFound, preconditionFailed } from '../protocol/errors.js';
 import type { Interaction, InteractionEvent, JsonObject, Step } from '../protocol/types.js';
 import { isTerminalStatus } from '../protocol/types.js';
-import { validateCreateBody } from '../protocol/validate.js';
+import { validateCreateBody, type CreateRequest } from '../protocol/validate.js';
+import { CONTENT_TYPES } from '../protocol/schemas.js';
+import type { ResolvedModel } from '../models/types.js';
 import { isTerminalEventData, serializeEvent } from '../store/event-log.js';
 import type { EventLog } from '../store/event-log.js';
 import type { InteractionRecord, Store, StoredEvent } from '../store/types.js';
@@ -76,6 +78,34 @@ export function buildResource(
   return resource;
 }
 
+/** The JSON path of content item j of normalised input step i, as the client wrote it. */
+function contentPath(raw: unknown, i: number, j: number): string {
+  const isContent = (v: unknown) =>
+    typeof v === 'object' &&
+    v !== null &&
+    CONTENT_TYPES.includes((v as { type?: never }).type as never);
+  if (Array.isArray(raw)) return isContent(raw[0]) ? `input[${j}]` : `input[${i}].content[${j}]`;
+  return isContent(raw) ? 'input' : `input.content[${j}]`;
+}
+
+/** Media the backend cannot take, and file URIs we do not hold, are refused before the run. */
+function checkInputContent(request: CreateRequest, model: ResolvedModel): void {
+  request.inputSteps.forEach((step, i) => {
+    if (step.type !== 'user_input') return;
+    (step.content ?? []).forEach((content, j) => {
+      const path = contentPath(request.raw.input, i, j);
+      if (!model.inputModalities.has(content.type)) {
+        throw invalid(
+          `${path}: the model backend of '${model.publicName}' does not accept ${content.type} input`,
+        );
+      }
+      if (content.type !== 'text' && content.uri?.startsWith('files/')) {
+        throw notFound(`${path}.uri: file '${content.uri}' not found`);
+      }
+    });
+  });
+}
+
 const parseEvents = (events: StoredEvent[]) =>
   events.map((e) => JSON.parse(e.data) as InteractionEvent);
 
@@ -120,18 +150,7 @@ export class InteractionService {
         `model: unknown model '${request.model}' (configured: ${this.o.models.names().join(', ') || 'none'})`,
       );
     }
-    for (const [i, step] of request.inputSteps.entries()) {
-      for (const [j, content] of (step.type === 'user_input'
-        ? (step.content ?? [])
-        : []
-      ).entries()) {
-        if (!model.inputModalities.has(content.type)) {
-          throw invalid(
-            `input${request.inputSteps.length > 1 || Array.isArray(request.raw.input) ? `[${i}]` : ''}.content[${j}]: the model backend of '${model.publicName}' does not accept ${content.type} input`,
-          );
-        }
-      }
-    }
+    checkInputContent(request, model);
 
     let history: Step[] = [];
     let pending: Step[] | undefined;
