@@ -1,0 +1,77 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { interpolateEnv, loadConfigFile, parseConfig } from '../src/config.js';
+import { ModelRegistry } from '../src/models/registry.js';
+
+describe('configuration', () => {
+  it('interpolates ${ENV} and ${ENV:-default}, keeps $${escaped}, and fails on a missing variable', () => {
+    const env = { UPSTREAM_KEY: 'sk-1', EMPTY: '' };
+    expect(interpolateEnv('key: ${UPSTREAM_KEY}', env)).toBe('key: sk-1');
+    expect(interpolateEnv('a: ${NOPE:-fallback} b: ${EMPTY:-x}', env)).toBe('a: fallback b: x');
+    expect(interpolateEnv('literal: $${UPSTREAM_KEY}', env)).toBe('literal: ${UPSTREAM_KEY}');
+    expect(() => interpolateEnv('k: ${MISSING_VAR}', env)).toThrow(/MISSING_VAR is not set/);
+  });
+
+  it('loads the README example file with defaults filled in', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oi-config-'));
+    const path = join(dir, 'open-interactions.yaml');
+    writeFileSync(
+      path,
+      [
+        'models:',
+        '  - name: gemini-3.5-flash',
+        '    backend: openai-compatible',
+        '    base_url: http://127.0.0.1:11434/v1',
+        '    model: qwen3:8b',
+        '    api_key: ${UPSTREAM_KEY}',
+        'keys:',
+        '  - key: ${OI_KEY_TEAM_A}',
+        '    project: team-a',
+      ].join('\n'),
+    );
+    const config = loadConfigFile(path, { UPSTREAM_KEY: 'sk-up', OI_KEY_TEAM_A: 'team-a-key-123' });
+    expect(config.models[0]).toMatchObject({ api_key: 'sk-up', model: 'qwen3:8b' });
+    expect(config.keys).toEqual([{ key: 'team-a-key-123', project: 'team-a' }]);
+    expect(config.server).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      body_limit_bytes: 33554432,
+    });
+    expect(config.limits).toEqual({ unary_deadline_seconds: 600, stream_deadline_seconds: 1200 });
+  });
+
+  it('names the setting that is wrong', () => {
+    expect(() => parseConfig({ server: { port: 'eighty' } })).toThrow(/^config: server\.port: /);
+    expect(() => parseConfig({ servr: {} })).toThrow(/^config: servr: unknown setting/);
+    expect(() => parseConfig({ keys: [{ key: 'short', project: 'p' }] })).toThrow(
+      /^config: keys\[0\]\.key/,
+    );
+  });
+
+  it('resolves model names by glob and alias, first match wins, and rejects an unknown backend', () => {
+    const registry = new ModelRegistry([
+      {
+        name: 'gemini-3.5-flash',
+        backend: 'openai-compatible',
+        base_url: 'http://127.0.0.1:1/v1',
+        model: 'a',
+      },
+      {
+        name: 'gemini-*',
+        aliases: ['my-model'],
+        backend: 'openai-compatible',
+        base_url: 'http://127.0.0.1:1/v1',
+        model: 'b',
+      },
+    ]);
+    expect(registry.resolve('gemini-3.5-flash')!.model.modelId).toBe('a');
+    expect(registry.resolve('gemini-3-flash-preview')!.model.modelId).toBe('b');
+    expect(registry.resolve('my-model')!.publicName).toBe('my-model');
+    expect(registry.resolve('gpt-4')).toBeUndefined();
+    expect(() => new ModelRegistry([{ name: 'x', backend: 'carrier-pigeon' }])).toThrow(
+      /unknown backend 'carrier-pigeon'/,
+    );
+  });
+});
