@@ -18,7 +18,10 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
     h.upstream.script = echoScript;
   });
 
-  const create = (body: object, init: { key?: string | null; headers?: Record<string, string>; path?: string } = {}) =>
+  const create = (
+    body: object,
+    init: { key?: string | null; headers?: Record<string, string>; path?: string } = {},
+  ) =>
     h.fetch(init.path ?? '/v1beta/interactions', {
       method: 'POST',
       body: JSON.stringify(body),
@@ -34,14 +37,17 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
 
   describe('Transport', () => {
     it('serves the same create under /v1 (SDK 3.x default) and /v1beta (apiVersion v1beta); ids are shared', async () => {
-      const v1 = await h.client().interactions.create({ model: 'gemini-3.5-flash', input: 'one' }, noRetry);
-      const v1beta = await h.client({ apiVersion: 'v1beta' }).interactions.create(
-        { model: 'gemini-3.5-flash', input: 'two' },
-        noRetry,
-      );
+      const v1 = await h
+        .client()
+        .interactions.create({ model: 'gemini-3.5-flash', input: 'one' }, noRetry);
+      const v1beta = await h
+        .client({ apiVersion: 'v1beta' })
+        .interactions.create({ model: 'gemini-3.5-flash', input: 'two' }, noRetry);
       expect(v1.output_text).toBe('echo: one');
       expect(v1beta.output_text).toBe('echo: two');
-      const crossGet = await h.client({ apiVersion: 'v1beta' }).interactions.get(v1.id, undefined, noRetry);
+      const crossGet = await h
+        .client({ apiVersion: 'v1beta' })
+        .interactions.get(v1.id, undefined, noRetry);
       expect(crossGet.id).toBe(v1.id);
       const res = await h.fetch(`/v1/interactions/${v1beta.id}`);
       expect(res.status).toBe(200);
@@ -55,32 +61,53 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
         body,
         headers: { ...headers, 'x-goog-api-key': KEY_A },
       });
-      const viaQuery = await fetch(`${h.baseUrl}/v1beta/interactions?key=${KEY_A}`, { method: 'POST', body, headers });
+      const viaQuery = await fetch(`${h.baseUrl}/v1beta/interactions?key=${KEY_A}`, {
+        method: 'POST',
+        body,
+        headers,
+      });
       const viaBearer = await fetch(`${h.baseUrl}/v1beta/interactions`, {
         method: 'POST',
         body,
         headers: { ...headers, authorization: `Bearer ${KEY_A}` },
       });
       expect([viaHeader.status, viaQuery.status, viaBearer.status]).toEqual([200, 200, 200]);
-      const missing = await fetch(`${h.baseUrl}/v1beta/interactions`, { method: 'POST', body, headers });
+      const missing = await fetch(`${h.baseUrl}/v1beta/interactions`, {
+        method: 'POST',
+        body,
+        headers,
+      });
       expect(missing.status).toBe(401);
       expect(missing.headers.get('content-type')).toMatch(/application\/json/);
       const err = (await missing.json()) as { error: { code: string; message: string } };
       expect(err.error.code).toBe('unauthenticated');
       expect(err.error.message).toMatch(/x-goog-api-key/);
       await expect(
-        h.client({ key: 'not-a-configured-key' }).interactions.create({ model: 'gemini-3.5-flash', input: 'x' }, noRetry),
+        h
+          .client({ key: 'not-a-configured-key' })
+          .interactions.create({ model: 'gemini-3.5-flash', input: 'x' }, noRetry),
       ).rejects.toMatchObject({ status: 401 });
     });
 
     it("hides key A's interactions from key B: get, stream, cancel, delete and continue are 404", async () => {
-      const a = await h.client().interactions.create({ model: 'gemini-3.5-flash', input: 'secret of A' }, noRetry);
+      const a = await h
+        .client()
+        .interactions.create({ model: 'gemini-3.5-flash', input: 'secret of A' }, noRetry);
       const b = h.client({ key: KEY_B });
-      await expect(b.interactions.get(a.id, undefined, noRetry)).rejects.toMatchObject({ status: 404 });
-      await expect(b.interactions.cancel(a.id, undefined, noRetry)).rejects.toMatchObject({ status: 404 });
-      await expect(b.interactions.delete(a.id, undefined, noRetry)).rejects.toMatchObject({ status: 404 });
+      await expect(b.interactions.get(a.id, undefined, noRetry)).rejects.toMatchObject({
+        status: 404,
+      });
+      await expect(b.interactions.cancel(a.id, undefined, noRetry)).rejects.toMatchObject({
+        status: 404,
+      });
+      await expect(b.interactions.delete(a.id, undefined, noRetry)).rejects.toMatchObject({
+        status: 404,
+      });
       await expect(
-        b.interactions.create({ model: 'gemini-3.5-flash', input: 'x', previous_interaction_id: a.id }, noRetry),
+        b.interactions.create(
+          { model: 'gemini-3.5-flash', input: 'x', previous_interaction_id: a.id },
+          noRetry,
+        ),
       ).rejects.toMatchObject({ status: 404 });
       const stream = await h.fetch(`/v1beta/interactions/${a.id}?stream=true`, { key: KEY_B });
       expect(stream.status).toBe(404);
@@ -98,26 +125,46 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       const del = await h.fetch(`/v1beta/interactions/${id}`, { method: 'DELETE' });
       expect(del.status).toBe(200);
       expect(await del.json()).toEqual({});
-      const bad = await create({ model: 'gemini-3.5-flash', input: 'x', generation_config: { temperature: 'hot' } });
+      const bad = await create({
+        model: 'gemini-3.5-flash',
+        input: 'x',
+        generation_config: { temperature: 'hot' },
+      });
       expect(bad.status).toBe(400);
-      const err = (await bad.json()) as { error: { code: string; status: string; message: string } };
+      const err = (await bad.json()) as {
+        error: { code: string; status: string; message: string };
+      };
       expect(err.error).toMatchObject({ code: 'invalid_request', status: 'INVALID_ARGUMENT' });
       expect(err.error.message).toContain('generation_config.temperature');
     });
 
     it('accepts Api-Revision 2026-05-20, rejects 2026-05-07 with 400, works without it', async () => {
-      const ok = await create({ model: 'gemini-3.5-flash', input: 'r' }, { headers: { 'Api-Revision': '2026-05-20' } });
+      const ok = await create(
+        { model: 'gemini-3.5-flash', input: 'r' },
+        { headers: { 'Api-Revision': '2026-05-20' } },
+      );
       expect(ok.status).toBe(200);
-      const old = await create({ model: 'gemini-3.5-flash', input: 'r' }, { headers: { 'Api-Revision': '2026-05-07' } });
+      const old = await create(
+        { model: 'gemini-3.5-flash', input: 'r' },
+        { headers: { 'Api-Revision': '2026-05-07' } },
+      );
       expect(old.status).toBe(400);
-      expect(((await old.json()) as { error: { message: string } }).error.message).toMatch(/api-revision.*legacy/);
+      expect(((await old.json()) as { error: { message: string } }).error.message).toMatch(
+        /api-revision.*legacy/,
+      );
       const sdk = h.client({ apiVersion: 'v1beta', headers: { 'Api-Revision': '2026-05-20' } });
-      expect((await sdk.interactions.create({ model: 'gemini-3.5-flash', input: 'r' }, noRetry)).status).toBe('completed');
+      expect(
+        (await sdk.interactions.create({ model: 'gemini-3.5-flash', input: 'r' }, noRetry)).status,
+      ).toBe('completed');
       expect((await create({ model: 'gemini-3.5-flash', input: 'r' })).status).toBe(200);
     });
 
     it('answers an unknown route under /{v}/ with a 404 JSON error', async () => {
-      for (const path of ['/v1beta/nothing-here', '/v1/interactions/x/y/z', '/v1beta/environments']) {
+      for (const path of [
+        '/v1beta/nothing-here',
+        '/v1/interactions/x/y/z',
+        '/v1beta/environments',
+      ]) {
         const res = await h.fetch(path);
         expect(res.status).toBe(404);
         expect(res.headers.get('content-type')).toMatch(/application\/json/);
@@ -140,21 +187,41 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
         [
           { type: 'user_input', content: [{ type: 'text', text: 'Hello!' }] },
           { type: 'model_output', content: [{ type: 'text', text: 'Hi there!' }] },
-          { type: 'user_input', content: [{ type: 'text', text: 'What is the capital of France?' }] },
+          {
+            type: 'user_input',
+            content: [{ type: 'text', text: 'What is the capital of France?' }],
+          },
         ],
       ];
-      const expected = ['echo: plain string', 'echo: one content', 'echo: firstsecond', 'echo: What is the capital of France?'];
+      const expected = [
+        'echo: plain string',
+        'echo: one content',
+        'echo: firstsecond',
+        'echo: What is the capital of France?',
+      ];
       for (const [i, input] of inputs.entries()) {
-        const r = await ai.interactions.create({ model: 'gemini-3.5-flash', input: input as never }, noRetry);
+        const r = await ai.interactions.create(
+          { model: 'gemini-3.5-flash', input: input as never },
+          noRetry,
+        );
         expect(r.output_text).toBe(expected[i]);
       }
-      expect(h.upstream.requests.at(-1)!.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+      expect(h.upstream.requests.at(-1)!.messages.map((m) => m.role)).toEqual([
+        'user',
+        'assistant',
+        'user',
+      ]);
       const mixed = await create({
         model: 'gemini-3.5-flash',
-        input: [{ type: 'text', text: 'a' }, { type: 'user_input', content: [] }],
+        input: [
+          { type: 'text', text: 'a' },
+          { type: 'user_input', content: [] },
+        ],
       });
       expect(mixed.status).toBe(400);
-      expect(((await mixed.json()) as { error: { message: string } }).error.message).toMatch(/^input\[1\]/);
+      expect(((await mixed.json()) as { error: { message: string } }).error.message).toMatch(
+        /^input\[1\]/,
+      );
       const empty = await create({ model: 'gemini-3.5-flash', input: [] });
       expect(empty.status).toBe(400);
     });
@@ -163,7 +230,11 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       const cases = [
         { input: 'x' },
         { model: 'gemini-3.5-flash', agent: 'deep-research-preview-04-2026', input: 'x' },
-        { agent: 'deep-research-preview-04-2026', input: 'x', generation_config: { temperature: 1 } },
+        {
+          agent: 'deep-research-preview-04-2026',
+          input: 'x',
+          generation_config: { temperature: 1 },
+        },
       ];
       for (const body of cases) {
         const res = await create(body);
@@ -177,20 +248,37 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       const res = await create({ model: 'gemini-3.5-flash', input: 'shape' });
       const body = (await res.json()) as Record<string, unknown>;
       expect(Object.keys(body)).toEqual(
-        expect.arrayContaining(['id', 'object', 'status', 'created', 'updated', 'steps', 'usage', 'model']),
+        expect.arrayContaining([
+          'id',
+          'object',
+          'status',
+          'created',
+          'updated',
+          'steps',
+          'usage',
+          'model',
+        ]),
       );
       expect(body.object).toBe('interaction');
       expect(body.model).toBe('gemini-3.5-flash');
       expect(body.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-      expect(body.steps).toEqual([{ type: 'model_output', content: [{ type: 'text', text: 'echo: shape' }] }]);
+      expect(body.steps).toEqual([
+        { type: 'model_output', content: [{ type: 'text', text: 'echo: shape' }] },
+      ]);
       expect(Object.values(body)).not.toContain(null);
     });
 
     it('get returns user_input first, then the same output steps; output_text is equal', async () => {
       const ai = h.client();
-      const created = await ai.interactions.create({ model: 'gemini-3.5-flash', input: 'get me' }, noRetry);
+      const created = await ai.interactions.create(
+        { model: 'gemini-3.5-flash', input: 'get me' },
+        noRetry,
+      );
       const got = await ai.interactions.get(created.id, undefined, noRetry);
-      expect(got.steps?.[0]).toEqual({ type: 'user_input', content: [{ type: 'text', text: 'get me' }] });
+      expect(got.steps?.[0]).toEqual({
+        type: 'user_input',
+        content: [{ type: 'text', text: 'get me' }],
+      });
       expect(got.steps?.slice(1)).toEqual(created.steps);
       expect(got.output_text).toBe(created.output_text);
       const { initial_input_tokens: _sdkAdded, ...createdUsage } = created.usage ?? {};
@@ -203,7 +291,9 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
         text: ['answer'],
         usage: { prompt_tokens: 11, completion_tokens: 4, reasoning_tokens: 6 },
       });
-      const r = await h.client().interactions.create({ model: 'gemini-3.5-flash', input: 'u' }, noRetry);
+      const r = await h
+        .client()
+        .interactions.create({ model: 'gemini-3.5-flash', input: 'u' }, noRetry);
       expect(r.usage).toMatchObject({
         total_input_tokens: 11,
         total_output_tokens: 4,
@@ -214,28 +304,43 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
 
     it('ends with status incomplete when max_output_tokens is hit', async () => {
       h.upstream.script = () => ({ text: ['cut sho'], finishReason: 'length' });
-      const r = await h.client().interactions.create(
-        { model: 'gemini-3.5-flash', input: 'long', generation_config: { max_output_tokens: 3 } },
-        noRetry,
-      );
+      const r = await h
+        .client()
+        .interactions.create(
+          { model: 'gemini-3.5-flash', input: 'long', generation_config: { max_output_tokens: 3 } },
+          noRetry,
+        );
       expect(r.status).toBe('incomplete');
       expect(h.upstream.requests.at(-1)!.max_tokens).toBe(3);
       expect(r.output_text).toBe('cut sho');
     });
 
     it('store:false keeps nothing (get 404); store:false + background:true is 400', async () => {
-      const r = await h.client().interactions.create({ model: 'gemini-3.5-flash', input: 'forget', store: false }, noRetry);
+      const r = await h
+        .client()
+        .interactions.create({ model: 'gemini-3.5-flash', input: 'forget', store: false }, noRetry);
       expect(r.status).toBe('completed');
-      await expect(h.client().interactions.get(r.id, undefined, noRetry)).rejects.toMatchObject({ status: 404 });
+      await expect(h.client().interactions.get(r.id, undefined, noRetry)).rejects.toMatchObject({
+        status: 404,
+      });
       await expect(
-        h.client().interactions.create(
-          { model: 'gemini-3.5-flash', input: 'x', previous_interaction_id: r.id },
-          noRetry,
-        ),
+        h
+          .client()
+          .interactions.create(
+            { model: 'gemini-3.5-flash', input: 'x', previous_interaction_id: r.id },
+            noRetry,
+          ),
       ).rejects.toMatchObject({ status: 404 });
-      const bad = await create({ model: 'gemini-3.5-flash', input: 'x', store: false, background: true });
+      const bad = await create({
+        model: 'gemini-3.5-flash',
+        input: 'x',
+        store: false,
+        background: true,
+      });
       expect(bad.status).toBe(400);
-      expect(((await bad.json()) as { error: { message: string } }).error.message).toBe('background: requires store=true');
+      expect(((await bad.json()) as { error: { message: string } }).error.message).toBe(
+        'background: requires store=true',
+      );
     });
 
     it('previous_interaction_id carries the history but not tools or system_instruction', async () => {
@@ -245,7 +350,9 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
           model: 'gemini-3.5-flash',
           input: 'The secret word is pineapple.',
           system_instruction: 'You are a pirate.',
-          tools: [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: {} } }],
+          tools: [
+            { type: 'function', name: 'lookup', parameters: { type: 'object', properties: {} } },
+          ],
         },
         noRetry,
       );
@@ -253,7 +360,11 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       expect(first.messages[0]).toMatchObject({ role: 'system', content: 'You are a pirate.' });
       expect(first.tools?.map((t) => t.function.name)).toEqual(['lookup']);
       await ai.interactions.create(
-        { model: 'gemini-3.5-flash', input: 'What was the secret word?', previous_interaction_id: t1.id },
+        {
+          model: 'gemini-3.5-flash',
+          input: 'What was the secret word?',
+          previous_interaction_id: t1.id,
+        },
         noRetry,
       );
       const second = h.upstream.requests.at(-1)!;
@@ -308,10 +419,18 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       h.upstream.script = () => ({ reasoning: ['hmm', ' ok'], text: ['a', 'b', 'c'] });
       const res = await create({ model: 'gemini-3.5-flash', input: 'order', stream: true });
       const { messages } = await streamEvents(res);
-      const events = messages.filter((m) => m.data !== '[DONE]').map((m) => JSON.parse(m.data) as InteractionEvent);
+      const events = messages
+        .filter((m) => m.data !== '[DONE]')
+        .map((m) => JSON.parse(m.data) as InteractionEvent);
       expect(events[0]!.event_type).toBe('interaction.created');
-      expect(events[1]).toMatchObject({ event_type: 'interaction.status_update', status: 'in_progress' });
-      expect(events.at(-1)).toMatchObject({ event_type: 'interaction.completed', interaction: { status: 'completed' } });
+      expect(events[1]).toMatchObject({
+        event_type: 'interaction.status_update',
+        status: 'in_progress',
+      });
+      expect(events.at(-1)).toMatchObject({
+        event_type: 'interaction.completed',
+        interaction: { status: 'completed' },
+      });
       expect((events.at(-1) as { interaction: object }).interaction).not.toHaveProperty('steps');
       let open: number | null = null;
       let next = 0;
@@ -333,26 +452,42 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       expect(next).toBe(2);
       // the thought step ends with a thought_signature delta
       const thought = events.filter((e) => 'index' in e && e.index === 0);
-      expect(thought.at(-2)).toMatchObject({ event_type: 'step.delta', delta: { type: 'thought_signature' } });
-      expect((thought.at(-2) as unknown as { delta: { signature: string } }).delta.signature).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+      expect(thought.at(-2)).toMatchObject({
+        event_type: 'step.delta',
+        delta: { type: 'thought_signature' },
+      });
+      expect(
+        (thought.at(-2) as unknown as { delta: { signature: string } }).delta.signature,
+      ).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     });
 
     it('folds the stream into exactly the get resource output steps', async () => {
       h.upstream.script = () => ({ reasoning: ['plan'], text: ['Hello', ', ', 'world'] });
       const res = await create({ model: 'gemini-3.5-flash', input: 'fold', stream: true });
       const { messages } = await streamEvents(res);
-      const events = messages.filter((m) => m.data !== '[DONE]').map((m) => JSON.parse(m.data) as InteractionEvent);
+      const events = messages
+        .filter((m) => m.data !== '[DONE]')
+        .map((m) => JSON.parse(m.data) as InteractionEvent);
       const id = (events[0] as { interaction: { id: string } }).interaction.id;
       const folded = foldEvents(events);
       const got = await h.client().interactions.get(id, undefined, noRetry);
       expect(got.steps?.slice(1)).toEqual(folded.steps);
-      expect(folded.steps[1]).toEqual({ type: 'model_output', content: [{ type: 'text', text: 'Hello, world' }] });
+      expect(folded.steps[1]).toEqual({
+        type: 'model_output',
+        content: [{ type: 'text', text: 'Hello, world' }],
+      });
       expect(got.status).toBe(folded.status);
     });
 
     it('streams a function call: step.start has id, name, arguments {}; arguments_delta concatenates; requires_action', async () => {
       h.upstream.script = () => ({
-        toolCalls: [{ name: 'get_weather', arguments: '{"location":"Paris"}', argumentChunks: ['{"loc', 'ation":', '"Paris"}'] }],
+        toolCalls: [
+          {
+            name: 'get_weather',
+            arguments: '{"location":"Paris"}',
+            argumentChunks: ['{"loc', 'ation":', '"Paris"}'],
+          },
+        ],
       });
       const stream = await h.client().interactions.create(
         {
@@ -363,7 +498,11 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
             {
               type: 'function',
               name: 'get_weather',
-              parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] },
+              parameters: {
+                type: 'object',
+                properties: { location: { type: 'string' } },
+                required: ['location'],
+              },
             },
           ],
         },
@@ -373,8 +512,10 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       let args = '';
       let final: string | undefined;
       for await (const event of stream) {
-        if (event.event_type === 'step.start' && event.step.type === 'function_call') start = event.step as never;
-        if (event.event_type === 'step.delta' && event.delta.type === 'arguments_delta') args += event.delta.arguments;
+        if (event.event_type === 'step.start' && event.step.type === 'function_call')
+          start = event.step as never;
+        if (event.event_type === 'step.delta' && event.delta.type === 'arguments_delta')
+          args += event.delta.arguments;
         if (event.event_type === 'interaction.completed') final = event.interaction.status;
       }
       expect(start).toMatchObject({ type: 'function_call', name: 'get_weather', arguments: {} });
@@ -394,13 +535,19 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
         expect(resumed.status).toBe(200);
         const replay = parseSse(await resumed.text());
         expect(replay.at(-1)!.data).toBe('[DONE]');
-        expect(replay.slice(0, -1).map((m) => m.data)).toEqual(messages.slice(k).map((m) => m.data));
+        expect(replay.slice(0, -1).map((m) => m.data)).toEqual(
+          messages.slice(k).map((m) => m.data),
+        );
       }
       // Last-Event-ID header (EventSource) is accepted as a synonym
-      const viaHeader = await h.fetch(`/v1beta/interactions/${id}?stream=true`, { headers: { 'last-event-id': '3' } });
+      const viaHeader = await h.fetch(`/v1beta/interactions/${id}?stream=true`, {
+        headers: { 'last-event-id': '3' },
+      });
       expect(parseSse(await viaHeader.text()).length).toBe(messages.length - 3 + 1);
       // and the SDK's streaming get
-      const sdkStream = await h.client().interactions.get(id, { stream: true, last_event_id: '2' }, noRetry);
+      const sdkStream = await h
+        .client()
+        .interactions.get(id, { stream: true, last_event_id: '2' }, noRetry);
       const ids: string[] = [];
       for await (const e of sdkStream) ids.push(e.event_id!);
       expect(ids[0]).toBe('3');
@@ -409,10 +556,16 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
     it('follows the live tail of a running interaction from another reader', async () => {
       h.upstream.script = () => ({ text: ['slow', ' ', 'answer'], hold: true });
       const before = h.upstream.requests.length;
-      const res = await create({ model: 'gemini-3.5-flash', input: 'tail', stream: true, background: true });
+      const res = await create({
+        model: 'gemini-3.5-flash',
+        input: 'tail',
+        stream: true,
+        background: true,
+      });
       const reader = res.body!.getReader();
       const first = new TextDecoder().decode((await reader.read()).value);
-      const id = (JSON.parse(parseSse(first)[0]!.data) as { interaction: { id: string } }).interaction.id;
+      const id = (JSON.parse(parseSse(first)[0]!.data) as { interaction: { id: string } })
+        .interaction.id;
       const second = h.fetch(`/v1beta/interactions/${id}?stream=true&last_event_id=1`);
       await h.upstream.waitForRequests(before + 1);
       h.upstream.release();
@@ -428,7 +581,8 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       const res = await create({ model: 'gemini-3.5-flash', input: 'drop me', stream: true });
       const reader = res.body!.getReader();
       const first = new TextDecoder().decode((await reader.read()).value);
-      const id = (JSON.parse(parseSse(first)[0]!.data) as { interaction: { id: string } }).interaction.id;
+      const id = (JSON.parse(parseSse(first)[0]!.data) as { interaction: { id: string } })
+        .interaction.id;
       controller.abort();
       await reader.cancel();
       let status = 'in_progress';
@@ -448,7 +602,10 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       expect(messages.at(-1)!.data).toBe('[DONE]');
       const events = messages.slice(0, -1).map((m) => JSON.parse(m.data) as InteractionEvent);
       expect(events.at(-2)).toMatchObject({ event_type: 'error', error: { code: 'unavailable' } });
-      expect(events.at(-1)).toMatchObject({ event_type: 'interaction.completed', interaction: { status: 'failed' } });
+      expect(events.at(-1)).toMatchObject({
+        event_type: 'interaction.completed',
+        interaction: { status: 'failed' },
+      });
       const id = (events[0] as { interaction: { id: string } }).interaction.id;
       const got = await h.client().interactions.get(id, undefined, noRetry);
       expect(got.status).toBe('failed');
@@ -461,7 +618,10 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
     it('background:true returns 200 at once with in_progress; polling reaches a terminal state', async () => {
       h.upstream.script = () => ({ text: ['done later'], hold: true });
       const ai = h.client();
-      const r = await ai.interactions.create({ model: 'gemini-3.5-flash', input: 'bg', background: true }, noRetry);
+      const r = await ai.interactions.create(
+        { model: 'gemini-3.5-flash', input: 'bg', background: true },
+        noRetry,
+      );
       expect(r.status).toBe('in_progress');
       expect(r.steps).toEqual([]);
       const running = await ai.interactions.get(r.id, undefined, noRetry);
@@ -481,7 +641,10 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       h.upstream.script = () => ({ text: ['never'], hold: true });
       const before = h.upstream.requests.length;
       const ai = h.client();
-      const r = await ai.interactions.create({ model: 'gemini-3.5-flash', input: 'cancel me', background: true }, noRetry);
+      const r = await ai.interactions.create(
+        { model: 'gemini-3.5-flash', input: 'cancel me', background: true },
+        noRetry,
+      );
       const reader = h.fetch(`/v1beta/interactions/${r.id}?stream=true`).then((res) => res.text());
       await h.upstream.waitForRequests(before + 1);
       const cancelled = await ai.interactions.cancel(r.id, undefined, noRetry);
@@ -503,7 +666,9 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
     });
 
     it('refuses to cancel a finished non-background interaction with 400 failed_precondition', async () => {
-      const r = await h.client().interactions.create({ model: 'gemini-3.5-flash', input: 'done' }, noRetry);
+      const r = await h
+        .client()
+        .interactions.create({ model: 'gemini-3.5-flash', input: 'done' }, noRetry);
       const res = await h.fetch(`/v1beta/interactions/${r.id}/cancel`, { method: 'POST' });
       expect(res.status).toBe(400);
       const { error } = (await res.json()) as { error: { code: string } };
@@ -512,20 +677,33 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
 
     it('deletes with 200 {}; afterwards get, stream and continue are 404', async () => {
       const ai = h.client();
-      const r = await ai.interactions.create({ model: 'gemini-3.5-flash', input: 'delete me' }, noRetry);
+      const r = await ai.interactions.create(
+        { model: 'gemini-3.5-flash', input: 'delete me' },
+        noRetry,
+      );
       const child = await ai.interactions.create(
         { model: 'gemini-3.5-flash', input: 'child', previous_interaction_id: r.id },
         noRetry,
       );
       await ai.interactions.delete(r.id, undefined, noRetry);
-      await expect(ai.interactions.get(r.id, undefined, noRetry)).rejects.toMatchObject({ status: 404 });
+      await expect(ai.interactions.get(r.id, undefined, noRetry)).rejects.toMatchObject({
+        status: 404,
+      });
       expect((await h.fetch(`/v1beta/interactions/${r.id}?stream=true`)).status).toBe(404);
-      await expect(ai.interactions.delete(r.id, undefined, noRetry)).rejects.toMatchObject({ status: 404 });
+      await expect(ai.interactions.delete(r.id, undefined, noRetry)).rejects.toMatchObject({
+        status: 404,
+      });
       // Q-24: the child stays readable but its history is broken
       expect((await ai.interactions.get(child.id, undefined, noRetry)).status).toBe('completed');
-      const cont = await create({ model: 'gemini-3.5-flash', input: 'x', previous_interaction_id: child.id });
+      const cont = await create({
+        model: 'gemini-3.5-flash',
+        input: 'x',
+        previous_interaction_id: child.id,
+      });
       expect(cont.status).toBe(404);
-      expect(((await cont.json()) as { error: { message: string } }).error.message).toMatch(/^previous_interaction_id/);
+      expect(((await cont.json()) as { error: { message: string } }).error.message).toMatch(
+        /^previous_interaction_id/,
+      );
     });
   });
 });

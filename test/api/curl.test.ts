@@ -16,7 +16,11 @@ describe('curl examples (v1beta, Api-Revision, ?alt=sse, jq -r .id chaining)', (
   });
 
   const sh = async (script: string) =>
-    (await run('bash', ['-euo', 'pipefail', '-c', script], { env: { ...process.env, BASE: h.baseUrl, GEMINI_API_KEY: KEY_A } })).stdout;
+    (
+      await run('bash', ['-euo', 'pipefail', '-c', script], {
+        env: { ...process.env, BASE: h.baseUrl, GEMINI_API_KEY: KEY_A },
+      })
+    ).stdout;
 
   it('generates text', async () => {
     const out = await sh(`curl -s -X POST "$BASE/v1beta/interactions" \\
@@ -64,7 +68,9 @@ describe('curl examples (v1beta, Api-Revision, ?alt=sse, jq -r .id chaining)', (
   });
 
   it('takes the key as ?key= and a body sent without a content-type (curl -d default)', async () => {
-    const out = await sh(`curl -s "$BASE/v1beta/interactions?key=$GEMINI_API_KEY" -d '{"model":"gemini-3.5-flash","input":"plain"}' | jq -r .status`);
+    const out = await sh(
+      `curl -s "$BASE/v1beta/interactions?key=$GEMINI_API_KEY" -d '{"model":"gemini-3.5-flash","input":"plain"}' | jq -r .status`,
+    );
     expect(out.trim()).toBe('completed');
   });
 });

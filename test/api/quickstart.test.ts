@@ -30,14 +30,19 @@ describe.each(STORE_KINDS)('seed quickstart with the official SDK (%s)', (store)
   it('streams text', async () => {
     const ai = h.client();
     const stream = await ai.interactions.create(
-      { model: 'gemini-3.5-flash', input: 'Explain quantum entanglement in simple terms.', stream: true },
+      {
+        model: 'gemini-3.5-flash',
+        input: 'Explain quantum entanglement in simple terms.',
+        stream: true,
+      },
       noRetry,
     );
     let text = '';
     const types: string[] = [];
     for await (const event of stream) {
       types.push(event.event_type);
-      if (event.event_type === 'step.delta' && event.delta.type === 'text') text += event.delta.text;
+      if (event.event_type === 'step.delta' && event.delta.type === 'text')
+        text += event.delta.text;
     }
     expect(text).toBe('echo: Explain quantum entanglement in simple terms.');
     expect(types[0]).toBe('interaction.created');

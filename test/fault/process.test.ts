@@ -41,7 +41,9 @@ describe.each(STORE_KINDS)('process faults (%s)', (store) => {
     dir = mkdtempSync(join(tmpdir(), 'oi-fault-'));
     configPath = writeConfig(dir, {
       server: { node_id: 'node-a', shutdown_grace_seconds: 20 },
-      models: [{ name: 'gemini-*', backend: 'openai-compatible', base_url: upstream.url, model: 'm' }],
+      models: [
+        { name: 'gemini-*', backend: 'openai-compatible', base_url: upstream.url, model: 'm' },
+      ],
       keys: [{ key: KEY_A, project: 'team-a' }],
     });
   });
@@ -58,7 +60,11 @@ describe.each(STORE_KINDS)('process faults (%s)', (store) => {
     const res = await fetch(`${first.baseUrl}/v1beta/interactions`, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ model: 'gemini-3.5-flash', input: 'count for a long time', stream: true }),
+      body: JSON.stringify({
+        model: 'gemini-3.5-flash',
+        input: 'count for a long time',
+        stream: true,
+      }),
     });
     const { text } = await readUntil(res, (n) => n >= 12);
     const seen = parseSse(text);
@@ -68,7 +74,9 @@ describe.each(STORE_KINDS)('process faults (%s)', (store) => {
 
     const second = await startChildServer(['--config', configPath, '--db', db.url]);
     children.push(second);
-    const got = (await (await fetch(`${second.baseUrl}/v1beta/interactions/${id}`, { headers })).json()) as {
+    const got = (await (
+      await fetch(`${second.baseUrl}/v1beta/interactions/${id}`, { headers })
+    ).json()) as {
       status: string;
       errors: { code: string; message: string }[];
       steps: { type: string }[];
@@ -83,11 +91,19 @@ describe.each(STORE_KINDS)('process faults (%s)', (store) => {
     await direct.close();
     expect(stored.slice(0, seen.length).map((e) => e.data)).toEqual(seen.map((m) => m.data));
     const k = Number(seen.at(-1)!.id);
-    const resumed = await fetch(`${second.baseUrl}/v1beta/interactions/${id}?stream=true&last_event_id=${k}`, { headers });
+    const resumed = await fetch(
+      `${second.baseUrl}/v1beta/interactions/${id}?stream=true&last_event_id=${k}`,
+      { headers },
+    );
     const replay = parseSse(await resumed.text());
     expect(replay.at(-1)!.data).toBe('[DONE]');
-    expect(replay.slice(0, -1).map((m) => m.data)).toEqual(stored.filter((e) => e.seq > k).map((e) => e.data));
-    expect(JSON.parse(replay.at(-2)!.data)).toMatchObject({ event_type: 'interaction.completed', interaction: { status: 'failed' } });
+    expect(replay.slice(0, -1).map((m) => m.data)).toEqual(
+      stored.filter((e) => e.seq > k).map((e) => e.data),
+    );
+    expect(JSON.parse(replay.at(-2)!.data)).toMatchObject({
+      event_type: 'interaction.completed',
+      interaction: { status: 'failed' },
+    });
     expect(JSON.parse(replay.at(-3)!.data)).toMatchObject({ event_type: 'error' });
 
     second.process.kill('SIGTERM');
@@ -107,7 +123,8 @@ describe.each(STORE_KINDS)('process faults (%s)', (store) => {
     await upstream.waitForRequests(before + 1);
     server.process.kill('SIGTERM');
     // wait until the server says it is draining
-    for (let i = 0; i < 100 && !server.output().includes('draining'); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && !server.output().includes('draining'); i++)
+      await new Promise((r) => setTimeout(r, 20));
     const refused = await fetch(`${server.baseUrl}/v1beta/interactions`, {
       method: 'POST',
       headers,

@@ -9,7 +9,10 @@ describe.each(STORE_KINDS)('upstream failures (%s)', (store) => {
   let h: Harness;
   let dead: Harness;
   beforeAll(async () => {
-    h = await startHarness({ store, config: { limits: { unary_deadline_seconds: 1, stream_deadline_seconds: 1 } } });
+    h = await startHarness({
+      store,
+      config: { limits: { unary_deadline_seconds: 1, stream_deadline_seconds: 1 } },
+    });
     // A server whose upstream is not listening at all (connection refused).
     dead = await startHarness({ store });
     await dead.upstream.close();
@@ -23,7 +26,9 @@ describe.each(STORE_KINDS)('upstream failures (%s)', (store) => {
   });
 
   it('upstream down: non-streaming create answers 200 with a failed interaction (no 5xx for the SDK to retry)', async () => {
-    const r = await dead.client().interactions.create({ model: 'gemini-3.5-flash', input: 'anyone?' }, noRetry);
+    const r = await dead
+      .client()
+      .interactions.create({ model: 'gemini-3.5-flash', input: 'anyone?' }, noRetry);
     expect(r.status).toBe('failed');
     const got = await dead.client().interactions.get(r.id, undefined, noRetry);
     expect(got.status).toBe('failed');
@@ -47,14 +52,24 @@ describe.each(STORE_KINDS)('upstream failures (%s)', (store) => {
     ]);
   });
 
-  it.each([500, 503, 429, 400])('upstream answers HTTP %i: failed interaction with a mapped error code', async (status) => {
-    h.upstream.script = () => ({ status });
-    const r = await h.client().interactions.create({ model: 'gemini-3.5-flash', input: 'x' }, noRetry);
-    expect(r.status).toBe('failed');
-    const got = await h.client().interactions.get(r.id, undefined, noRetry);
-    const expected = { 500: 'unavailable', 503: 'unavailable', 429: 'resource_exhausted', 400: 'invalid_request' }[status];
-    expect(got.errors?.[0]?.code).toBe(expected);
-  });
+  it.each([500, 503, 429, 400])(
+    'upstream answers HTTP %i: failed interaction with a mapped error code',
+    async (status) => {
+      h.upstream.script = () => ({ status });
+      const r = await h
+        .client()
+        .interactions.create({ model: 'gemini-3.5-flash', input: 'x' }, noRetry);
+      expect(r.status).toBe('failed');
+      const got = await h.client().interactions.get(r.id, undefined, noRetry);
+      const expected = {
+        500: 'unavailable',
+        503: 'unavailable',
+        429: 'resource_exhausted',
+        400: 'invalid_request',
+      }[status];
+      expect(got.errors?.[0]?.code).toBe(expected);
+    },
+  );
 
   it('upstream dies mid-stream: the partial output is kept and the open step is not closed', async () => {
     h.upstream.script = () => ({ text: ['kept ', 'lost'], dieAfterChunks: 2, delayMs: 30 });
@@ -69,7 +84,10 @@ describe.each(STORE_KINDS)('upstream failures (%s)', (store) => {
     const id = (events[0] as { interaction: { id: string } }).interaction.id;
     const got = await h.client().interactions.get(id, undefined, noRetry);
     expect(got.status).toBe('failed');
-    expect(got.steps?.[1]).toEqual({ type: 'model_output', content: [{ type: 'text', text: 'kept ' }] });
+    expect(got.steps?.[1]).toEqual({
+      type: 'model_output',
+      content: [{ type: 'text', text: 'kept ' }],
+    });
   });
 
   it('slow upstream past the deadline: failed with gateway_timeout, never a hung stream', async () => {
@@ -95,7 +113,8 @@ describe.each(STORE_KINDS)('upstream failures (%s)', (store) => {
     await reader.read();
     const runningBefore = h.server.engine.activeRuns;
     await reader.cancel();
-    for (let i = 0; i < 100 && h.server.engine.activeRuns > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && h.server.engine.activeRuns > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(runningBefore).toBeGreaterThan(0);
     expect(h.server.engine.activeRuns).toBe(0);
   });

@@ -29,7 +29,10 @@ function record(id: string, overrides: Partial<InteractionRecord> = {}): Interac
   };
 }
 
-const ev = (seq: number, text = `e${seq}`) => ({ seq, data: JSON.stringify({ event_type: 'x', event_id: String(seq), text }) });
+const ev = (seq: number, text = `e${seq}`) => ({
+  seq,
+  data: JSON.stringify({ event_type: 'x', event_id: String(seq), text }),
+});
 
 /** The store suite, unchanged, on every implementation. */
 describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
@@ -48,12 +51,25 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
   });
 
   it('stores an interaction with its first events and reads events after K in order', async () => {
-    await store.createInteraction(record('a1', { status: 'in_progress', outputSteps: null }), [ev(1), ev(2)]);
-    await store.appendEvents([{ interactionId: 'a1', events: [ev(3), ev(4), ev(5)], update: { status: 'completed', outputSteps: [model('done')] } }]);
+    await store.createInteraction(record('a1', { status: 'in_progress', outputSteps: null }), [
+      ev(1),
+      ev(2),
+    ]);
+    await store.appendEvents([
+      {
+        interactionId: 'a1',
+        events: [ev(3), ev(4), ev(5)],
+        update: { status: 'completed', outputSteps: [model('done')] },
+      },
+    ]);
     expect((await store.listEvents('a1')).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     expect((await store.listEvents('a1', 3)).map((e) => e.data)).toEqual([ev(4).data, ev(5).data]);
     const got = await store.getInteraction('p1', 'a1');
-    expect(got).toMatchObject({ status: 'completed', outputSteps: [model('done')], background: false });
+    expect(got).toMatchObject({
+      status: 'completed',
+      outputSteps: [model('done')],
+      background: false,
+    });
   });
 
   it('keeps projects apart: another project reads, loads and deletes nothing', async () => {
@@ -124,12 +140,23 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
   it('finds unfinished runs of a node and of nodes whose heartbeat went stale', async () => {
     await store.heartbeat('node-live', '2026-06-01T10:05:00Z');
     await store.heartbeat('node-dead', '2026-06-01T09:00:00Z');
-    await store.createInteraction(record('u-live', { status: 'in_progress', ownerNode: 'node-live' }), [ev(1), ev(2)]);
-    await store.createInteraction(record('u-dead', { status: 'in_progress', ownerNode: 'node-dead' }), [ev(1)]);
-    await store.createInteraction(record('u-mine', { status: 'in_progress', ownerNode: 'me' }), [ev(1)]);
+    await store.createInteraction(
+      record('u-live', { status: 'in_progress', ownerNode: 'node-live' }),
+      [ev(1), ev(2)],
+    );
+    await store.createInteraction(
+      record('u-dead', { status: 'in_progress', ownerNode: 'node-dead' }),
+      [ev(1)],
+    );
+    await store.createInteraction(record('u-mine', { status: 'in_progress', ownerNode: 'me' }), [
+      ev(1),
+    ]);
     const mine = await store.findUnfinished({ ownerNode: 'me' });
     expect(mine).toEqual([{ id: 'u-mine', project: 'p1', lastSeq: 1 }]);
-    const stale = await store.findUnfinished({ ownerNode: 'me', staleBefore: '2026-06-01T10:00:00Z' });
+    const stale = await store.findUnfinished({
+      ownerNode: 'me',
+      staleBefore: '2026-06-01T10:00:00Z',
+    });
     // node-1 never wrote a heartbeat: its runs count as orphaned too (b1 from the batch test)
     expect(stale.map((u) => u.id).sort()).toEqual(['b1', 'u-dead', 'u-mine']);
   });
@@ -163,7 +190,13 @@ describe('EventLog group commit', () => {
     }
     const delivered: number[] = [];
     logs[0]!.subscribe(0, (e) => delivered.push(e.seq));
-    for (let n = 0; n < 100; n++) for (const l of logs) l.append({ event_type: 'interaction.status_update', interaction_id: l.id, status: 'in_progress' });
+    for (let n = 0; n < 100; n++)
+      for (const l of logs)
+        l.append({
+          event_type: 'interaction.status_update',
+          interaction_id: l.id,
+          status: 'in_progress',
+        });
     expect(delivered).toEqual([]); // nothing is visible before it is stored
     await log.flush();
     expect(writes).toHaveLength(1);

@@ -18,12 +18,19 @@ export function writeConfig(dir: string, config: object): string {
 }
 
 /** Starts `open-interactions serve` as a real process and waits for its "listening" log line. */
-export async function startChildServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/run-cli.ts', 'serve', '--port', '0', ...args], {
-    cwd: process.cwd(),
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startChildServer(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildServer> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/support/run-cli.ts', 'serve', '--port', '0', ...args],
+    {
+      cwd: process.cwd(),
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));

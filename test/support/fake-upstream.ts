@@ -65,7 +65,9 @@ export const echoScript: UpstreamScript = (body) => {
  * A scripted OpenAI-compatible chat-completions server on 127.0.0.1 (a real HTTP server, so the
  * AI SDK provider, fetch and sockets behave exactly as against vLLM or Ollama).
  */
-export async function startFakeUpstream(script: UpstreamScript = echoScript): Promise<FakeUpstream> {
+export async function startFakeUpstream(
+  script: UpstreamScript = echoScript,
+): Promise<FakeUpstream> {
   const requests: ChatRequest[] = [];
   let held: Array<() => void> = [];
   let waiters: Array<{ count: number; resolve: () => void }> = [];
@@ -86,15 +88,30 @@ export async function startFakeUpstream(script: UpstreamScript = echoScript): Pr
     if (reply.hold) await new Promise<void>((r) => held.push(r));
     if (reply.status) {
       res.writeHead(reply.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: `scripted failure ${reply.status}`, type: 'server_error' } }));
+      res.end(
+        JSON.stringify({
+          error: { message: `scripted failure ${reply.status}`, type: 'server_error' },
+        }),
+      );
       return;
     }
     const created = Math.floor(Date.now() / 1000);
-    const base = { id: `chatcmpl-${index}`, object: 'chat.completion.chunk', created, model: body.model };
+    const base = {
+      id: `chatcmpl-${index}`,
+      object: 'chat.completion.chunk',
+      created,
+      model: body.model,
+    };
     const chunks: object[] = [];
-    chunks.push({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+    chunks.push({
+      ...base,
+      choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],
+    });
     for (const r of reply.reasoning ?? []) {
-      chunks.push({ ...base, choices: [{ index: 0, delta: { reasoning_content: r }, finish_reason: null }] });
+      chunks.push({
+        ...base,
+        choices: [{ index: 0, delta: { reasoning_content: r }, finish_reason: null }],
+      });
     }
     for (const t of reply.text ?? []) {
       chunks.push({ ...base, choices: [{ index: 0, delta: { content: t }, finish_reason: null }] });
@@ -104,9 +121,17 @@ export async function startFakeUpstream(script: UpstreamScript = echoScript): Pr
       pieces.forEach((piece, j) => {
         const toolCall =
           j === 0
-            ? { index: i, id: `call_${index}_${i}`, type: 'function', function: { name: call.name, arguments: piece } }
+            ? {
+                index: i,
+                id: `call_${index}_${i}`,
+                type: 'function',
+                function: { name: call.name, arguments: piece },
+              }
             : { index: i, function: { arguments: piece } };
-        chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [toolCall] }, finish_reason: null }] });
+        chunks.push({
+          ...base,
+          choices: [{ index: 0, delta: { tool_calls: [toolCall] }, finish_reason: null }],
+        });
       });
     });
     const finish = reply.finishReason ?? (reply.toolCalls?.length ? 'tool_calls' : 'stop');
@@ -119,7 +144,9 @@ export async function startFakeUpstream(script: UpstreamScript = echoScript): Pr
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens + (usage.reasoning_tokens ?? 0),
         total_tokens: usage.prompt_tokens + usage.completion_tokens + (usage.reasoning_tokens ?? 0),
-        ...(usage.reasoning_tokens ? { completion_tokens_details: { reasoning_tokens: usage.reasoning_tokens } } : {}),
+        ...(usage.reasoning_tokens
+          ? { completion_tokens_details: { reasoning_tokens: usage.reasoning_tokens } }
+          : {}),
       },
     });
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
