@@ -6,7 +6,6 @@ import type {
   LanguageModelV3ToolChoice,
 } from '@ai-sdk/provider';
 import type { ResolvedModel } from '../models/types.js';
-import { invalid } from '../protocol/errors.js';
 import type { CreateRequest } from '../protocol/validate.js';
 import type {
   EventInteraction,
@@ -20,7 +19,11 @@ import { serializeEvent, type EventLog, type InteractionLog } from '../store/eve
 import type { Store } from '../store/types.js';
 import type { ValidateFunction } from 'ajv';
 import { convertToPrompt } from './convert-to-prompt.js';
-import { OutputFormatError, checkStructuredOutput } from './structured-output.js';
+import {
+  OutputFormatError,
+  checkStructuredOutput,
+  compileResponseSchema,
+} from './structured-output.js';
 import { RunAbort, describeRunError, type RunFailure, type StopReason } from './errors.js';
 import { StepWriter } from './step-writer.js';
 import { UsageMeter } from './usage.js';
@@ -262,6 +265,7 @@ export class InteractionEngine {
         providerOptions: model.providerOptions({ thinkingLevel: gc.thinking_level }),
         abortSignal: signal,
       };
+      const validateCall = isValidatedMode(request) ? createCallValidator(request) : undefined;
       const { stream } = await model.model.doStream(call);
       const streamedCalls = new Map<string, string>(); // upstream tool id → our call id
       let functionCalls = 0;
@@ -316,6 +320,7 @@ export class InteractionEngine {
               break;
             case 'tool-call': {
               const args = parseArguments(part.input, part.toolName);
+              if (validateCall) validateCall(part.toolName, args);
               functionCalls += 1;
               if (!streamedCalls.has(part.toolCallId)) {
                 writer.functionCall(newCallId(), part.toolName);
@@ -436,12 +441,44 @@ function parseArguments(input: string, toolName: string): JsonObject {
   try {
     parsed = input.trim() === '' ? {} : JSON.parse(input);
   } catch {
-    throw invalid(`the model produced invalid JSON arguments for function '${toolName}'`);
+    throw new OutputFormatError(
+      `the model produced invalid JSON arguments for function '${toolName}'`,
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw invalid(`the model produced non-object arguments for function '${toolName}'`);
+    throw new OutputFormatError(
+      `the model produced non-object arguments for function '${toolName}'`,
+    );
   }
   return parsed as JsonObject;
+}
+
+function isValidatedMode(request: CreateRequest): boolean {
+  const choice = request.generation_config?.tool_choice;
+  return (typeof choice === 'string' ? choice : choice?.allowed_tools.mode) === 'validated';
+}
+
+/** tool_choice `validated`: a call must name a declared function and satisfy its schema. */
+function createCallValidator(request: CreateRequest): (name: string, args: JsonObject) => void {
+  const validators = new Map(
+    request.functionTools.map((t) => [
+      t.name,
+      compileResponseSchema(
+        (t.parameters ?? { type: 'object' }) as JsonObject,
+        `tools.${t.name}.parameters`,
+      ),
+    ]),
+  );
+  return (name, args) => {
+    const validate = validators.get(name);
+    if (!validate) throw new OutputFormatError(`the model called undeclared function '${name}'`);
+    if (!validate(args)) {
+      const e = validate.errors?.[0];
+      throw new OutputFormatError(
+        `the model's arguments for '${name}' do not match its parameters: ${e?.instancePath || '(root)'} ${e?.message ?? ''}`.trim(),
+      );
+    }
+  };
 }
 
 /** The request fields echoed on get (Q-10), plus the raw input for include_input (Q-9). */

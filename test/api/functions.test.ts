@@ -244,17 +244,15 @@ describe.each(STORE_KINDS)('client functions (%s)', (store) => {
       ],
     ];
     for (const [choice, upstreamChoice, offered] of cases) {
-      await h
-        .client()
-        .interactions.create(
-          {
-            model: 'gemini-3.5-flash',
-            input: 'x',
-            tools: [weatherTool, other],
-            generation_config: { tool_choice: choice as never },
-          },
-          noRetry,
-        );
+      await h.client().interactions.create(
+        {
+          model: 'gemini-3.5-flash',
+          input: 'x',
+          tools: [weatherTool, other],
+          generation_config: { tool_choice: choice as never },
+        },
+        noRetry,
+      );
       const sent = h.upstream.requests.at(-1)!;
       expect(sent.tool_choice).toEqual(upstreamChoice);
       expect(sent.tools!.map((t) => t.function.name)).toEqual(offered);
@@ -308,6 +306,35 @@ describe.each(STORE_KINDS)('client functions (%s)', (store) => {
     const stateless = h.upstream.requests.at(-1)!;
     expect(stateless.messages).toEqual(stored.messages);
     expect(stateless.tools).toEqual(stored.tools);
+  });
+
+  it("tool_choice 'validated' fails a call whose arguments do not match the declared schema", async () => {
+    const ask = () =>
+      h
+        .client()
+        .interactions.create(
+          {
+            model: 'gemini-3.5-flash',
+            input: 'x',
+            tools: [weatherTool],
+            generation_config: { tool_choice: 'validated' },
+          },
+          noRetry,
+        );
+    h.upstream.script = () => ({
+      toolCalls: [{ name: 'get_current_temperature', arguments: '{"location":"Bern"}' }],
+    });
+    expect((await ask()).status).toBe('requires_action');
+    h.upstream.script = () => ({
+      toolCalls: [{ name: 'get_current_temperature', arguments: '{"city":"Bern"}' }],
+    });
+    const bad = await ask();
+    expect(bad.status).toBe('failed');
+    const got = await h.client().interactions.get(bad.id, undefined, noRetry);
+    expect(got.errors?.[0]?.code).toBe('invalid_model_output');
+    expect(got.errors?.[0]?.message).toMatch(
+      /do not match its parameters: \(root\) must have required property 'location'/,
+    );
   });
 
   it('offers computer_use actions as client functions; calls come back as function_call steps', async () => {
