@@ -1,5 +1,10 @@
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { InteractionEngine } from '../engine/engine.js';
 import type { InteractionService } from '../engine/interactions.js';
@@ -39,9 +44,13 @@ export function redactUrl(url: string): string {
 
 function checkRevision(value: string | string[] | undefined): void {
   if (value === undefined) return;
-  if (Array.isArray(value) || !/^\d{4}-\d{2}-\d{2}$/.test(value)) {
-    throw invalid('api-revision: expected a date like 2026-05-20');
-  }
+  const time =
+    typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value)
+      ? Date.parse(`${value}T00:00:00Z`)
+      : NaN;
+  // Date.parse rolls impossible days over (2026-02-30 → March 2): require a round trip.
+  const valid = !Number.isNaN(time) && new Date(time).toISOString().startsWith(value as string);
+  if (!valid) throw invalid('api-revision: expected a date like 2026-05-20');
   if (value < API_REVISION) {
     throw invalid(
       `api-revision: revision ${value} (the legacy outputs schema) is not supported; this server speaks ${API_REVISION}`,
@@ -60,6 +69,25 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
     routerOptions: { maxParamLength: 512 },
+    // Router-level failures (bad percent-encoding, over-long path parameters) get our envelope too.
+    frameworkErrors: (error, request, reply) => {
+      const { status, body } = errorEnvelope(fromFrameworkError(error), request.url);
+      void (reply as FastifyReply).code(status).type('application/json').send(body);
+    },
+    // Requests the HTTP parser rejects never reach a route; answer them in our envelope as well.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return;
+      const body = JSON.stringify({
+        error: {
+          code: 'invalid_request',
+          status: 'INVALID_ARGUMENT',
+          message: `request: malformed HTTP (${(error as { code?: string }).code ?? 'parse error'})`,
+        },
+      });
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
   });
 
   await app.register(cors, {

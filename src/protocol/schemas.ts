@@ -82,7 +82,11 @@ export type InputStepType = (typeof STEP_TYPES)[number];
 /** Content lists are validated item by item (see validate.ts), so here they are plain arrays. */
 const contentList = z.array(z.unknown());
 
-const builtInCall = z.looseObject({ type: z.string(), id: z.string().min(1), signature: z.string().optional() });
+const builtInCall = z.looseObject({
+  type: z.string(),
+  id: z.string().min(1),
+  signature: z.string().optional(),
+});
 const builtInResult = z.looseObject({
   type: z.string(),
   call_id: z.string().min(1),
@@ -199,11 +203,16 @@ export type GenerationConfig = z.infer<typeof generationConfigSchema>;
 
 const LABEL = /^[a-z][a-z0-9_-]{0,62}$/;
 const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
+export const LABEL_KEY_RULE =
+  'label keys: lowercase letters, digits, _ and -, starting with a letter, at most 63 characters';
+
+/** Interaction ids are URL-path safe (the same rule as ids in the path). */
+export const INTERACTION_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** The top-level create body; `input`, `tools` and `response_format` are checked in validate.ts. */
 export const createBodySchema = z.strictObject({
-  model: z.string().min(1).optional(),
-  agent: z.string().min(1).optional(),
+  model: z.string().min(1).max(256).optional(),
+  agent: z.string().min(1).max(256).optional(),
   input: z.unknown().optional(),
   system_instruction: z.string().optional(),
   tools: z.array(z.unknown()).optional(),
@@ -213,13 +222,19 @@ export const createBodySchema = z.strictObject({
   stream: z.boolean().optional(),
   store: z.boolean().optional(),
   background: z.boolean().optional(),
-  previous_interaction_id: z.string().min(1).optional(),
+  previous_interaction_id: z
+    .string()
+    .regex(INTERACTION_ID, { error: 'not a valid interaction id' })
+    .optional(),
   continuation_token: z.string().min(1).optional(),
   environment: z.union([z.string(), z.looseObject({})]).optional(),
   labels: z
     .record(
-      z.string().regex(LABEL, { error: 'label keys: lowercase letters, digits, _ and -, starting with a letter, at most 63 characters' }),
-      z.string().regex(LABEL_VALUE, { error: 'label values: lowercase letters, digits, _ and -, at most 63 characters' }),
+      // zod skips a `__proto__` key here; validate.ts rejects it with the same rule.
+      z.string().regex(LABEL, { error: LABEL_KEY_RULE }),
+      z.string().regex(LABEL_VALUE, {
+        error: 'label values: lowercase letters, digits, _ and -, at most 63 characters',
+      }),
     )
     .optional(),
   safety_settings: z

@@ -3,6 +3,7 @@ import { ApiError, invalid } from './errors.js';
 import {
   BUILT_IN_TOOL_TYPES,
   CONTENT_TYPES,
+  LABEL_KEY_RULE,
   RESPONSE_FORMAT_TYPES,
   STEP_TYPES,
   contentSchemas,
@@ -54,9 +55,13 @@ const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 function jsonPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else if (typeof part === 'string' && PLAIN_KEY.test(part)) out += out ? `.${part}` : part;
-    else out += `[${JSON.stringify(clip(String(part)))}]`;
+    if (typeof part === 'number') {
+      out += `[${part}]`;
+      continue;
+    }
+    const key = clip(String(part));
+    if (PLAIN_KEY.test(key)) out += out ? `.${key}` : key;
+    else out += `[${JSON.stringify(key)}]`;
   }
   return out;
 }
@@ -64,10 +69,14 @@ function jsonPath(path: ReadonlyArray<PropertyKey>): string {
 const own = (obj: object, key: PropertyKey) => Object.prototype.hasOwnProperty.call(obj, key);
 
 /** The value at `path` inside `root`, or `missing` when the last key is absent from its parent. */
-function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): { missing: boolean; value?: unknown } {
+function valueAt(
+  root: unknown,
+  path: ReadonlyArray<PropertyKey>,
+): { missing: boolean; value?: unknown } {
   let current: unknown = root;
   for (const part of path) {
-    if (typeof current !== 'object' || current === null || !own(current, part)) return { missing: true };
+    if (typeof current !== 'object' || current === null || !own(current, part))
+      return { missing: true };
     current = (current as Record<PropertyKey, unknown>)[part];
   }
   return { missing: current === undefined, value: current };
@@ -78,12 +87,17 @@ function bestUnionBranch(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue 
   let best: z.core.$ZodIssue | undefined;
   for (const branch of issue.errors) {
     const first = branch[0];
-    if (first && first.path.length > 0 && (!best || first.path.length > best.path.length)) best = first;
+    if (first && first.path.length > 0 && (!best || first.path.length > best.path.length))
+      best = first;
   }
   return best;
 }
 
-function issueMessage(issue: z.core.$ZodIssue, prefix: ReadonlyArray<PropertyKey>, root: unknown): string {
+function issueMessage(
+  issue: z.core.$ZodIssue,
+  prefix: ReadonlyArray<PropertyKey>,
+  root: unknown,
+): string {
   const path = [...prefix, ...issue.path];
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '';
@@ -112,7 +126,9 @@ function issueMessage(issue: z.core.$ZodIssue, prefix: ReadonlyArray<PropertyKey
       .map((branch) => branch[0])
       .filter((first): first is z.core.$ZodIssue => first !== undefined)
       .map((first) =>
-        first.code === 'invalid_type' ? `expected ${first.expected}` : first.message.replace(/^Invalid (input|option): /, ''),
+        first.code === 'invalid_type'
+          ? `expected ${first.expected}`
+          : first.message.replace(/^Invalid (input|option): /, ''),
       );
     const got = describe(valueAt(root, issue.path).value);
     return `${where}: ${options.length > 0 ? options.join(', or ') : 'invalid value'} (got ${got})`;
@@ -122,7 +138,11 @@ function issueMessage(issue: z.core.$ZodIssue, prefix: ReadonlyArray<PropertyKey
 }
 
 /** Parses with a zod schema, throwing a 400 that names the first offending field. */
-export function parseWith<T>(schema: z.ZodType<T>, value: unknown, prefix: ReadonlyArray<PropertyKey> = []): T {
+export function parseWith<T>(
+  schema: z.ZodType<T>,
+  value: unknown,
+  prefix: ReadonlyArray<PropertyKey> = [],
+): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
@@ -134,19 +154,29 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, prefix: Reado
  * parser accepted is safe here), naming where the nesting starts.
  */
 function checkDepth(body: unknown): void {
-  const stack: { value: unknown; depth: number; path: PropertyKey[] }[] = [{ value: body, depth: 0, path: [] }];
+  const stack: { value: unknown; depth: number; path: PropertyKey[] }[] = [
+    { value: body, depth: 0, path: [] },
+  ];
   while (stack.length > 0) {
     const { value, depth, path } = stack.pop()!;
     if (typeof value !== 'object' || value === null) continue;
     if (depth >= MAX_DEPTH) {
-      throw invalid(`${jsonPath(path.slice(0, 4)) || 'body'}: nested more than ${MAX_DEPTH} levels deep`);
+      throw invalid(
+        `${jsonPath(path.slice(0, 4)) || 'body'}: nested more than ${MAX_DEPTH} levels deep`,
+      );
     }
     const short = path.length < 4;
     if (Array.isArray(value)) {
-      value.forEach((item, i) => stack.push({ value: item, depth: depth + 1, path: short ? [...path, i] : path }));
+      value.forEach((item, i) =>
+        stack.push({ value: item, depth: depth + 1, path: short ? [...path, i] : path }),
+      );
     } else {
       for (const key of Object.keys(value)) {
-        stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, path: short ? [...path, key] : path });
+        stack.push({
+          value: (value as Record<string, unknown>)[key],
+          depth: depth + 1,
+          path: short ? [...path, key] : path,
+        });
       }
     }
   }
@@ -180,23 +210,29 @@ export function validateContent(value: unknown, path: ReadonlyArray<PropertyKey>
   if (content.type !== 'text') {
     const hasData = content.data !== undefined;
     const hasUri = content.uri !== undefined;
-    if (hasData === hasUri) throw invalid(`${jsonPath(path)}: exactly one of data or uri is required`);
+    if (hasData === hasUri)
+      throw invalid(`${jsonPath(path)}: exactly one of data or uri is required`);
     if (hasUri && !/^(https?:\/\/|files\/)/.test(content.uri!)) {
-      throw invalid(`${jsonPath([...path, 'uri'])}: only http(s) URLs and Files API URIs are supported`);
+      throw invalid(
+        `${jsonPath([...path, 'uri'])}: only http(s) URLs and Files API URIs are supported`,
+      );
     }
   }
   return content;
 }
 
 function validateContentList(value: unknown, path: ReadonlyArray<PropertyKey>): Content[] {
-  if (!Array.isArray(value)) throw invalid(`${jsonPath(path)}: expected array, got ${describe(value)}`);
+  if (!Array.isArray(value))
+    throw invalid(`${jsonPath(path)}: expected array, got ${describe(value)}`);
   return value.map((item, i) => validateContent(item, [...path, i]));
 }
 
 export function validateStep(value: unknown, path: ReadonlyArray<PropertyKey>): Step {
   const obj = requireObject(value, path);
   if (!('type' in obj) && 'role' in obj) {
-    throw invalid(`${jsonPath([...path, 'type'])}: missing (role-based turns are not part of revision 2026-05-20)`);
+    throw invalid(
+      `${jsonPath([...path, 'type'])}: missing (role-based turns are not part of revision 2026-05-20)`,
+    );
   }
   const type = requireType(obj, path);
   const schema = own(stepSchemas, type) ? stepSchemas[type as InputStepType] : undefined;
@@ -211,8 +247,10 @@ export function validateStep(value: unknown, path: ReadonlyArray<PropertyKey>): 
   return step;
 }
 
-const isContentType = (t: unknown) => typeof t === 'string' && (CONTENT_TYPES as readonly string[]).includes(t);
-const isStepType = (t: unknown) => typeof t === 'string' && (STEP_TYPES as readonly string[]).includes(t);
+const isContentType = (t: unknown) =>
+  typeof t === 'string' && (CONTENT_TYPES as readonly string[]).includes(t);
+const isStepType = (t: unknown) =>
+  typeof t === 'string' && (STEP_TYPES as readonly string[]).includes(t);
 
 /** §2.2: string | Content | Content[] | Step[] → steps. */
 export function normalizeInput(input: unknown): Step[] {
@@ -228,7 +266,8 @@ export function normalizeInput(input: unknown): Step[] {
     // When the first item is of no known kind, validating it below names the real problem.
     const firstKnown = firstIsContent || isStepType(firstType);
     input.forEach((item, i) => {
-      const type = typeof item === 'object' && item !== null ? (item as { type?: unknown }).type : undefined;
+      const type =
+        typeof item === 'object' && item !== null ? (item as { type?: unknown }).type : undefined;
       if (firstKnown && i > 0 && (isContentType(type) || isStepType(type))) {
         if (isContentType(type) !== firstIsContent) {
           throw invalid(`input[${i}]: content items and steps cannot be mixed in one input array`);
@@ -236,7 +275,9 @@ export function normalizeInput(input: unknown): Step[] {
       }
     });
     if (firstIsContent) {
-      return [{ type: 'user_input', content: input.map((c, i) => validateContent(c, ['input', i])) }];
+      return [
+        { type: 'user_input', content: input.map((c, i) => validateContent(c, ['input', i])) },
+      ];
     }
     return input.map((s, i) => validateStep(s, ['input', i]));
   }
@@ -257,7 +298,8 @@ function validateTools(tools: unknown[]): Pick<CreateRequest, 'functionTools' | 
     const type = requireType(obj, ['tools', i]);
     if (type === 'function') {
       const fn = parseWith(functionToolSchema, obj, ['tools', i]);
-      if (names.has(fn.name)) throw invalid(`tools[${i}].name: duplicate function name '${fn.name}'`);
+      if (names.has(fn.name))
+        throw invalid(`tools[${i}].name: duplicate function name '${fn.name}'`);
       names.add(fn.name);
       functionTools.push(fn);
     } else if ((BUILT_IN_TOOL_TYPES as readonly string[]).includes(type)) {
@@ -284,9 +326,17 @@ function validateResponseFormat(value: unknown): CreateRequest['responseFormat']
       if (fmt.schema && fmt.mime_type !== 'application/json') {
         throw invalid(`${jsonPath([...path, 'schema'])}: requires mime_type 'application/json'`);
       }
-      result = { mimeType: fmt.mime_type ?? 'text/plain', schema: fmt.schema as JsonObject | undefined };
-    } else if (typeof type === 'string' && (RESPONSE_FORMAT_TYPES as readonly string[]).includes(type)) {
-      throw invalid(`${jsonPath([...path, 'type'])}: output modality '${clip(type)}' is not supported by the configured model backends`);
+      result = {
+        mimeType: fmt.mime_type ?? 'text/plain',
+        schema: fmt.schema as JsonObject | undefined,
+      };
+    } else if (
+      typeof type === 'string' &&
+      (RESPONSE_FORMAT_TYPES as readonly string[]).includes(type)
+    ) {
+      throw invalid(
+        `${jsonPath([...path, 'type'])}: output modality '${clip(type)}' is not supported by the configured model backends`,
+      );
     } else {
       // A bare JSON schema (the pre-May-2026 form) means JSON text output with that schema.
       result = { mimeType: 'application/json', schema: obj as JsonObject };
@@ -301,6 +351,9 @@ export function validateCreateBody(body: unknown): CreateRequest {
   const raw = requireObject(body, []);
   checkDepth(raw);
   const parsed = parseWith(createBodySchema, raw);
+  if (typeof raw.labels === 'object' && raw.labels !== null && own(raw.labels, '__proto__')) {
+    throw invalid(`labels.__proto__: ${LABEL_KEY_RULE}`);
+  }
   if ((parsed.model === undefined) === (parsed.agent === undefined)) {
     throw invalid('model: exactly one of model or agent is required');
   }
@@ -319,7 +372,9 @@ export function validateCreateBody(body: unknown): CreateRequest {
   const inputSteps = parsed.input === undefined ? [] : normalizeInput(parsed.input);
   const tools = validateTools(parsed.tools ?? []);
   let responseFormat =
-    parsed.response_format === undefined ? undefined : validateResponseFormat(parsed.response_format);
+    parsed.response_format === undefined
+      ? undefined
+      : validateResponseFormat(parsed.response_format);
   if (!responseFormat && parsed.response_mime_type !== undefined) {
     if (!['text/plain', 'application/json'].includes(parsed.response_mime_type)) {
       throw invalid(`response_mime_type: unsupported '${clip(parsed.response_mime_type)}'`);
@@ -329,7 +384,9 @@ export function validateCreateBody(body: unknown): CreateRequest {
   // Deprecated modality list (§2.1): only text output can be produced, like `response_format`.
   parsed.response_modalities?.forEach((modality, i) => {
     if (modality !== 'text') {
-      throw invalid(`response_modalities[${i}]: output modality '${modality}' is not supported by the configured model backends`);
+      throw invalid(
+        `response_modalities[${i}]: output modality '${modality}' is not supported by the configured model backends`,
+      );
     }
   });
   const { input: _i, tools: _t, response_format: _r, ...rest } = parsed;
