@@ -70,6 +70,9 @@ describe('configuration', () => {
     expect(registry.resolve('gemini-3-flash-preview')!.model.modelId).toBe('b');
     expect(registry.resolve('my-model')!.publicName).toBe('my-model');
     expect(registry.resolve('gpt-4')).toBeUndefined();
+    expect(
+      () => new ModelRegistry([{ name: 'gemini-x', backend: 'openai-compatible', model: 'm' }]),
+    ).toThrow(/^config: models\[0\] \(gemini-x\): base_url: /);
     expect(() => new ModelRegistry([{ name: 'x', backend: 'carrier-pigeon' }])).toThrow(
       /unknown backend 'carrier-pigeon'/,
     );

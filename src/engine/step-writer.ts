@@ -24,6 +24,10 @@ export class StepWriter {
   }
 
   start(step: Step): number {
+    // Some providers end reasoning only after the next block began: a thought closed by the
+    // next step still gets its signature (spec §5.4: the last delta before step.stop).
+    if (this.open === 'thought')
+      this.delta({ type: 'thought_signature', signature: this.signature() });
     this.stop();
     this.index += 1;
     this.open = step.type;

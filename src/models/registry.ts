@@ -1,9 +1,14 @@
 import picomatch from 'picomatch';
+import { formatPath } from '../protocol/errors.js';
+import { createAnthropicBackend } from './anthropic.js';
+import { createGoogleBackend } from './google.js';
 import { createOpenAICompatibleBackend } from './openai-compatible.js';
 import type { BackendEnvironment, BackendFactory, ModelEntry, ResolvedModel } from './types.js';
 
 const builtInFactories: Record<string, BackendFactory> = {
   'openai-compatible': createOpenAICompatibleBackend,
+  anthropic: createAnthropicBackend,
+  google: createGoogleBackend,
 };
 
 interface RegistryEntry {
@@ -29,21 +34,31 @@ export class ModelRegistry {
       const matchers = patterns.map((p) => picomatch(p, { nocase: false }));
       return { entry, matches: (name: string) => matchers.some((m) => m(name)) };
     });
-    for (const { entry } of this.entries) {
-      if (!this.factories[entry.backend]) {
+    // Backends are built at start-up so a wrong entry stops the server with a clear message
+    // (model weights and connections still load lazily, on first use).
+    this.entries.forEach((registered, i) => {
+      const { entry } = registered;
+      const factory = this.factories[entry.backend];
+      if (!factory) {
         throw new Error(`models: unknown backend '${entry.backend}' for model '${entry.name}'`);
       }
-    }
+      const { aliases: _aliases, ...backendEntry } = entry;
+      try {
+        registered.instance = factory(backendEntry as ModelEntry, this.env);
+      } catch (err) {
+        const issue = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues?.[0];
+        const detail = issue
+          ? `${formatPath(issue.path) || '(entry)'}: ${issue.message}`
+          : (err as Error).message;
+        throw new Error(`config: models[${i}] (${entry.name}): ${detail}`);
+      }
+    });
   }
 
   resolve(name: string): ResolvedModel | undefined {
     const found = this.entries.find((e) => e.matches(name));
     if (!found) return undefined;
-    if (!found.instance) {
-      const { aliases: _a, ...entry } = found.entry;
-      found.instance = this.factories[found.entry.backend]!(entry as ModelEntry, this.env);
-    }
-    return { ...found.instance, publicName: name, entryName: found.entry.name };
+    return { ...found.instance!, publicName: name, entryName: found.entry.name };
   }
 
   names(): string[] {

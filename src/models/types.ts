@@ -1,4 +1,4 @@
-import type { LanguageModelV3 } from '@ai-sdk/provider';
+import type { LanguageModelV3, SharedV3ProviderOptions } from '@ai-sdk/provider';
 
 /** What the engine needs from a configured model: the backend plus how to talk to it. */
 export interface ResolvedModel {
@@ -9,7 +9,7 @@ export interface ResolvedModel {
   backend: string;
   model: LanguageModelV3;
   /** Builds provider-specific options (e.g. reasoning effort) for one call. */
-  providerOptions(options: { thinkingLevel?: string }): Record<string, Record<string, string>>;
+  providerOptions(options: { thinkingLevel?: string }): SharedV3ProviderOptions;
   /** Input modalities the backend accepts. */
   inputModalities: ReadonlySet<string>;
 }
