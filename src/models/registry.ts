@@ -1,11 +1,13 @@
 import picomatch from 'picomatch';
 import { formatPath } from '../protocol/errors.js';
+import { createLlamaCppBackend } from './llama-cpp/backend.js';
 import { createAnthropicBackend } from './anthropic.js';
 import { createGoogleBackend } from './google.js';
 import { createOpenAICompatibleBackend } from './openai-compatible.js';
 import type { BackendEnvironment, BackendFactory, ModelEntry, ResolvedModel } from './types.js';
 
 const builtInFactories: Record<string, BackendFactory> = {
+  'llama-cpp': createLlamaCppBackend,
   'openai-compatible': createOpenAICompatibleBackend,
   anthropic: createAnthropicBackend,
   google: createGoogleBackend,
@@ -59,6 +61,11 @@ export class ModelRegistry {
     const found = this.entries.find((e) => e.matches(name));
     if (!found) return undefined;
     return { ...found.instance!, publicName: name, entryName: found.entry.name };
+  }
+
+  /** Frees every backend (native memory of local models). */
+  async dispose(): Promise<void> {
+    await Promise.all(this.entries.map((e) => e.instance?.dispose?.()));
   }
 
   names(): string[] {

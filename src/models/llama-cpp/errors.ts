@@ -1,7 +1,11 @@
 import { APICallError } from '@ai-sdk/provider';
 
 /** The queue of waiting requests is full: HTTP 503, retryable. */
-export function overloadedError(modelId: string, maxSequences: number, maxQueue: number): APICallError {
+export function overloadedError(
+  modelId: string,
+  maxSequences: number,
+  maxQueue: number,
+): APICallError {
   return new APICallError({
     message:
       `llama-cpp model "${modelId}" is overloaded: ${maxSequences} request(s) running and ` +
@@ -15,12 +19,27 @@ export function overloadedError(modelId: string, maxSequences: number, maxQueue:
 }
 
 /** The prompt does not fit in one sequence's context window: HTTP 400, not retryable. */
-export function promptTooLongError(modelId: string, promptTokens: number, contextSize: number): APICallError {
+export function promptTooLongError(
+  modelId: string,
+  promptTokens: number,
+  contextSize: number,
+): APICallError {
   return new APICallError({
     message:
       `The prompt has ${promptTokens} tokens, which does not fit the context window of ` +
       `${contextSize} tokens per sequence of llama-cpp model "${modelId}" ` +
       `(raise contextSize, up to the model's training context).`,
+    url: `llama-cpp://${modelId}`,
+    requestBodyValues: undefined,
+    statusCode: 400,
+    isRetryable: false,
+  });
+}
+
+/** A request this backend cannot serve as given: HTTP 400, not retryable. */
+export function invalidRequestError(modelId: string, message: string): APICallError {
+  return new APICallError({
+    message,
     url: `llama-cpp://${modelId}`,
     requestBodyValues: undefined,
     statusCode: 400,

@@ -103,7 +103,9 @@ function convert(def: JSONSchema7Definition, depth: number): Gbnf {
     delete base.oneOf;
     delete base.anyOf;
     delete base.description;
-    const hasBase = Object.keys(base).some((k) => k !== '$schema' && k !== '$defs' && k !== 'definitions');
+    const hasBase = Object.keys(base).some(
+      (k) => k !== '$schema' && k !== '$defs' && k !== 'definitions',
+    );
     const alts = alternatives.map((alt) => {
       if (!hasBase || typeof alt !== 'object') return convert(alt, depth + 1);
       return convert(mergeInto({ ...base }, alt as Json) as JSONSchema7, depth + 1);

@@ -77,7 +77,11 @@ export function toChatHistory(
           else if (part.type === 'file') {
             const text = fileAsText(part.mediaType, part.data);
             if (text !== undefined) texts.push(text);
-            else warn('file-part', `file parts of type ${part.mediaType} are not supported by llama-cpp and were dropped`);
+            else
+              warn(
+                'file-part',
+                `file parts of type ${part.mediaType} are not supported by llama-cpp and were dropped`,
+              );
           }
         }
         const text = texts.join('\n');
@@ -114,7 +118,8 @@ export function toChatHistory(
                 params: parseInput(part.input),
                 result: undefined,
               };
-              const raw = rawCallFromOptions(part.providerOptions) ?? lookupRawCall(part.toolCallId);
+              const raw =
+                rawCallFromOptions(part.providerOptions) ?? lookupRawCall(part.toolCallId);
               if (raw !== undefined) call.rawCall = raw;
               item.response.push(call);
               pendingCalls.set(part.toolCallId, call);
@@ -125,7 +130,10 @@ export function toChatHistory(
               break;
             }
             case 'file':
-              warn('file-part', 'assistant file parts are not supported by llama-cpp and were dropped');
+              warn(
+                'file-part',
+                'assistant file parts are not supported by llama-cpp and were dropped',
+              );
               break;
           }
         }
@@ -134,7 +142,8 @@ export function toChatHistory(
       case 'tool': {
         modelItem();
         for (const part of message.content) {
-          if (part.type === 'tool-result') attachResult(part.toolCallId, part.toolName, part.output);
+          if (part.type === 'tool-result')
+            attachResult(part.toolCallId, part.toolName, part.output);
           else warn('tool-approval-response', 'tool approval responses are ignored by llama-cpp');
         }
         break;
@@ -142,7 +151,11 @@ export function toChatHistory(
     }
   }
 
-  function attachResult(toolCallId: string, toolName: string, output: LanguageModelV3ToolResultOutput) {
+  function attachResult(
+    toolCallId: string,
+    toolName: string,
+    output: LanguageModelV3ToolResultOutput,
+  ) {
     const result = toolOutputToValue(output);
     const call = pendingCalls.get(toolCallId);
     if (call !== undefined) {
@@ -193,7 +206,10 @@ export function toolOutputToValue(output: LanguageModelV3ToolResultOutput): unkn
     case 'error-json':
       return { error: output.value };
     case 'execution-denied':
-      return { error: 'Tool execution denied', ...(output.reason ? { reason: output.reason } : {}) };
+      return {
+        error: 'Tool execution denied',
+        ...(output.reason ? { reason: output.reason } : {}),
+      };
     case 'content': {
       const texts: string[] = [];
       for (const item of output.value) {

@@ -1,0 +1,394 @@
+/**
+ * Downloads against a real HTTP server on 127.0.0.1 (no network).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createProgressBar,
+  DEFAULT_MODEL,
+  defaultModelsDir,
+  ensureDefaultModel,
+  listModels,
+  ModelNotAvailableError,
+  pullModel,
+  PullError,
+  resolveModelRef,
+  sha256FromEtag,
+} from './index.js';
+
+const BODY = randomBytes(300_000);
+const SHA = createHash('sha256').update(BODY).digest('hex');
+const OTHER_SHA = 'a'.repeat(64);
+
+interface Seen {
+  path: string;
+  range: string | undefined;
+  ifRange: string | undefined;
+}
+
+let server: Server;
+let base: string;
+const seen: Seen[] = [];
+let breakNext = 0; // bytes after which to destroy the socket on the next /broken request
+
+function sendRange(req: IncomingMessage, res: ServerResponse, body: Buffer, etag: string) {
+  const range = req.headers.range;
+  const m = range?.match(/^bytes=(\d+)-$/);
+  const ifRange = req.headers['if-range'];
+  if (m && (ifRange === undefined || ifRange === etag)) {
+    const start = Number(m[1]);
+    if (start >= body.length) {
+      res.writeHead(416, { 'content-range': `bytes */${body.length}` });
+      res.end();
+      return;
+    }
+    res.writeHead(206, {
+      'content-length': body.length - start,
+      'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+      etag,
+      'accept-ranges': 'bytes',
+    });
+    res.end(body.subarray(start));
+    return;
+  }
+  res.writeHead(200, { 'content-length': body.length, etag, 'accept-ranges': 'bytes' });
+  res.end(body);
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    seen.push({
+      path: url.pathname,
+      range: req.headers.range,
+      ifRange: req.headers['if-range'] as string | undefined,
+    });
+    switch (url.pathname) {
+      case '/files/model.gguf':
+        return sendRange(req, res, BODY, `"${SHA}"`);
+      case '/files/opaque-etag.gguf':
+        return sendRange(req, res, BODY, '"v1-not-a-digest"');
+      case '/files/wrong-etag.gguf':
+        return sendRange(req, res, BODY, `"${OTHER_SHA}"`);
+      case '/files/no-range.gguf':
+        res.writeHead(200, { 'content-length': BODY.length });
+        res.end(BODY);
+        return;
+      case '/files/broken.gguf': {
+        if (breakNext > 0 && req.headers.range === undefined) {
+          const n = breakNext;
+          breakNext = 0;
+          res.writeHead(200, { 'content-length': BODY.length, etag: '"broken-v1"' });
+          res.write(BODY.subarray(0, n), () => {
+            setTimeout(() => res.socket?.destroy(), 20);
+          });
+          return;
+        }
+        return sendRange(req, res, BODY, '"broken-v1"');
+      }
+      // Hugging Face style: redirect to a CDN, digest in x-linked-etag on the redirect
+      case '/owner/repo/resolve/main/Model-Q4.gguf':
+      case `/unsloth/Qwen3-1.7B-GGUF/resolve/main/${DEFAULT_MODEL.fileName}`:
+        res.writeHead(302, {
+          location: '/cdn/blob-xyz',
+          'x-linked-etag': `"${SHA}"`,
+          etag: '"hf-commit"',
+        });
+        res.end();
+        return;
+      case '/cdn/blob-xyz':
+        return sendRange(req, res, BODY, '"cdn-etag"');
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'oi-pull-'));
+  seen.length = 0;
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('pullModel', () => {
+  it('downloads, verifies the given sha256 and renames atomically', async () => {
+    const progress: Array<[number, number | undefined]> = [];
+    const res = await pullModel({
+      url: `${base}/files/model.gguf`,
+      destDir: dir,
+      sha256: SHA.toUpperCase(),
+      onProgress: (b, t) => progress.push([b, t]),
+    });
+    expect(res).toMatchObject({
+      bytes: BODY.length,
+      sha256: SHA,
+      verified: 'sha256',
+      resumedFrom: 0,
+      alreadyPresent: false,
+    });
+    expect(res.path).toBe(join(dir, 'model.gguf'));
+    expect((await readFile(res.path)).equals(BODY)).toBe(true);
+    expect(existsSync(`${res.path}.partial`)).toBe(false);
+    expect(existsSync(`${res.path}.partial.json`)).toBe(false);
+    expect(progress.at(-1)).toEqual([BODY.length, BODY.length]);
+    expect(progress.length).toBeGreaterThan(1);
+
+    // second pull: already there, nothing requested
+    seen.length = 0;
+    const again = await pullModel({ url: `${base}/files/model.gguf`, destDir: dir, sha256: SHA });
+    expect(again.alreadyPresent).toBe(true);
+    expect(seen).toHaveLength(0);
+  });
+
+  it('verifies against a sha256 etag when no checksum is given', async () => {
+    const res = await pullModel({ url: `${base}/files/model.gguf`, destDir: dir });
+    expect(res.verified).toBe('etag');
+    const opaque = await pullModel({ url: `${base}/files/opaque-etag.gguf`, destDir: dir });
+    expect(opaque.verified).toBe('none');
+    expect(opaque.sha256).toBe(SHA);
+  });
+
+  it('checksum mismatch: error, no final file, partial deleted', async () => {
+    await expect(
+      pullModel({ url: `${base}/files/model.gguf`, destDir: dir, sha256: OTHER_SHA }),
+    ).rejects.toMatchObject({
+      name: 'PullError',
+      code: 'checksum',
+      message: expect.stringContaining('Checksum mismatch'),
+    });
+    expect(existsSync(join(dir, 'model.gguf'))).toBe(false);
+    expect(existsSync(join(dir, 'model.gguf.partial'))).toBe(false);
+
+    // a lying etag is caught too
+    await expect(
+      pullModel({ url: `${base}/files/wrong-etag.gguf`, destDir: dir }),
+    ).rejects.toMatchObject({ code: 'checksum' });
+    expect(existsSync(join(dir, 'wrong-etag.gguf'))).toBe(false);
+  });
+
+  it('connection broken halfway: error, then a second pull resumes with Range', async () => {
+    breakNext = 120_000;
+    const url = `${base}/files/broken.gguf`;
+    let error: unknown;
+    try {
+      await pullModel({ url, destDir: dir, sha256: SHA });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PullError);
+    expect((error as PullError).code).toBe('interrupted');
+    expect((error as PullError).message).toMatch(/resume/);
+    expect(existsSync(join(dir, 'broken.gguf'))).toBe(false);
+    const partial = await stat(join(dir, 'broken.gguf.partial'));
+    expect(partial.size).toBeGreaterThan(0);
+    expect(partial.size).toBeLessThan(BODY.length);
+
+    seen.length = 0;
+    const res = await pullModel({ url, destDir: dir, sha256: SHA });
+    expect(seen[0]?.range).toBe(`bytes=${partial.size}-`);
+    expect(seen[0]?.ifRange).toBe('"broken-v1"');
+    expect(res).toMatchObject({
+      resumedFrom: partial.size,
+      bytes: BODY.length,
+      sha256: SHA,
+      verified: 'sha256',
+    });
+    expect((await readFile(res.path)).equals(BODY)).toBe(true);
+    expect(existsSync(join(dir, 'broken.gguf.partial'))).toBe(false);
+  });
+
+  it('server ignoring Range (200): restarts from the beginning', async () => {
+    await writeFile(join(dir, 'no-range.gguf.partial'), BODY.subarray(0, 1000));
+    const res = await pullModel({ url: `${base}/files/no-range.gguf`, destDir: dir, sha256: SHA });
+    expect(seen[0]?.range).toBe('bytes=1000-');
+    expect(res.resumedFrom).toBe(0);
+    expect((await readFile(res.path)).equals(BODY)).toBe(true);
+  });
+
+  it('a partial that is already complete (416) is finished without downloading', async () => {
+    await writeFile(join(dir, 'model.gguf.partial'), BODY);
+    const res = await pullModel({ url: `${base}/files/model.gguf`, destDir: dir, sha256: SHA });
+    expect(res.bytes).toBe(BODY.length);
+    expect((await readFile(res.path)).equals(BODY)).toBe(true);
+  });
+
+  it('a corrupt partial is caught by the checksum after resume', async () => {
+    await writeFile(join(dir, 'model.gguf.partial'), Buffer.alloc(5000, 7));
+    await expect(
+      pullModel({ url: `${base}/files/model.gguf`, destDir: dir, sha256: SHA }),
+    ).rejects.toMatchObject({
+      code: 'checksum',
+    });
+    expect(existsSync(join(dir, 'model.gguf.partial'))).toBe(false);
+    const res = await pullModel({ url: `${base}/files/model.gguf`, destDir: dir, sha256: SHA });
+    expect(res.sha256).toBe(SHA);
+  });
+
+  it('404 → clear error with the status', async () => {
+    await expect(
+      pullModel({ url: `${base}/files/missing.gguf`, destDir: dir }),
+    ).rejects.toMatchObject({
+      name: 'PullError',
+      code: 'http',
+      status: 404,
+      message: expect.stringMatching(/HTTP 404 Not Found.*missing\.gguf/),
+    });
+    expect(existsSync(join(dir, 'missing.gguf'))).toBe(false);
+  });
+
+  it('unreachable server → clear error', async () => {
+    await expect(
+      pullModel({ url: 'http://127.0.0.1:9/x.gguf', destDir: dir }),
+    ).rejects.toMatchObject({
+      code: 'http',
+      message: expect.stringContaining('Cannot reach'),
+    });
+  });
+
+  it('abort keeps the partial for a later resume', async () => {
+    const controller = new AbortController();
+    breakNext = 0;
+    let calls = 0;
+    await expect(
+      pullModel({
+        url: `${base}/files/model.gguf`,
+        destDir: dir,
+        signal: controller.signal,
+        onProgress: (b) => {
+          if (b > 0 && ++calls === 1) controller.abort();
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'aborted' });
+    const res = await pullModel({ url: `${base}/files/model.gguf`, destDir: dir });
+    expect(res.sha256).toBe(SHA);
+  });
+
+  it('Hugging Face refs: OI_HF_ENDPOINT, redirect and x-linked-etag', async () => {
+    const ref = resolveModelRef('owner/repo/Model-Q4.gguf', { OI_HF_ENDPOINT: `${base}/` });
+    expect(ref).toEqual({
+      url: `${base}/owner/repo/resolve/main/Model-Q4.gguf`,
+      fileName: 'Model-Q4.gguf',
+      source: 'huggingface',
+      repo: 'owner/repo',
+      revision: 'main',
+    });
+    const res = await pullModel({ url: ref.url, destDir: dir });
+    expect(res.verified).toBe('etag');
+    expect(res.path).toBe(join(dir, 'Model-Q4.gguf'));
+    expect(seen.map((s) => s.path)).toEqual([
+      '/owner/repo/resolve/main/Model-Q4.gguf',
+      '/cdn/blob-xyz',
+    ]);
+  });
+
+  it('progress bar helper renders to a stream', async () => {
+    let out = '';
+    const stream = new Writable({
+      write(chunk, _enc, cb) {
+        out += String(chunk);
+        cb();
+      },
+    });
+    Object.assign(stream, {
+      isTTY: true,
+      columns: 120,
+      cursorTo: () => true,
+      clearLine: () => true,
+      moveCursor: () => true,
+    });
+    const bar = createProgressBar({ label: 'model.gguf', stream });
+    await pullModel({ url: `${base}/files/model.gguf`, destDir: dir, onProgress: bar.onProgress });
+    bar.stop();
+    expect(out).toContain('model.gguf');
+    expect(out).toContain('100%');
+  });
+});
+
+describe('model refs and the models directory', () => {
+  it('resolves URLs and Hugging Face references', () => {
+    expect(resolveModelRef('https://example.com/a/b/x.gguf?download=1', {})).toMatchObject({
+      url: 'https://example.com/a/b/x.gguf?download=1',
+      fileName: 'x.gguf',
+      source: 'url',
+    });
+    expect(resolveModelRef(DEFAULT_MODEL.ref, {}).url).toBe(DEFAULT_MODEL.url);
+    expect(resolveModelRef('hf:org/repo@v2/sub/dir/m.gguf', {})).toMatchObject({
+      url: 'https://huggingface.co/org/repo/resolve/v2/sub/dir/m.gguf',
+      fileName: 'm.gguf',
+      revision: 'v2',
+    });
+    expect(() => resolveModelRef('just-a-name', {})).toThrow(/Unrecognised model reference/);
+    expect(() => resolveModelRef('org/repo', {})).toThrow(/Unrecognised/);
+  });
+
+  it('defaultModelsDir follows OI_MODELS_DIR, then XDG_DATA_HOME, then ~/.local/share', () => {
+    expect(defaultModelsDir({ OI_MODELS_DIR: '/m' })).toBe('/m');
+    expect(defaultModelsDir({ XDG_DATA_HOME: '/xdg' })).toBe('/xdg/open-interactions/models');
+    expect(defaultModelsDir({ HOME: '/home/u' })).toBe(
+      '/home/u/.local/share/open-interactions/models',
+    );
+  });
+
+  it('listModels lists .gguf files only', async () => {
+    expect(await listModels(join(dir, 'nope'))).toEqual([]);
+    await writeFile(join(dir, 'b.gguf'), 'bb');
+    await writeFile(join(dir, 'a.gguf'), 'a');
+    await writeFile(join(dir, 'c.gguf.partial'), 'ccc');
+    await writeFile(join(dir, 'notes.txt'), 'x');
+    const models = await listModels(dir);
+    expect(models.map((m) => [m.name, m.size, m.path])).toEqual([
+      ['a', 1, join(dir, 'a.gguf')],
+      ['b', 2, join(dir, 'b.gguf')],
+    ]);
+  });
+
+  it('sha256FromEtag accepts quoted / weak 64-hex etags only', () => {
+    expect(sha256FromEtag(`W/"${SHA}"`)).toBe(SHA);
+    expect(sha256FromEtag('"abc"')).toBeUndefined();
+    expect(sha256FromEtag(null)).toBeUndefined();
+  });
+
+  it('ensureDefaultModel offline: tells exactly how to get a model', async () => {
+    let error: unknown;
+    try {
+      await ensureDefaultModel({ offline: true, modelsDir: dir });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ModelNotAvailableError);
+    const message = (error as Error).message;
+    expect(message).toContain(join(dir, DEFAULT_MODEL.fileName));
+    expect(message).toContain(`open-interactions models pull ${DEFAULT_MODEL.ref}`);
+    expect(message).toContain('path:');
+    expect(seen).toHaveLength(0);
+
+    // with the file present, offline is fine
+    await writeFile(join(dir, DEFAULT_MODEL.fileName), 'x');
+    await expect(ensureDefaultModel({ offline: true, modelsDir: dir })).resolves.toBe(
+      join(dir, DEFAULT_MODEL.fileName),
+    );
+  });
+
+  it('ensureDefaultModel online downloads from OI_HF_ENDPOINT', async () => {
+    const path = await ensureDefaultModel({ modelsDir: dir, env: { OI_HF_ENDPOINT: base } });
+    expect(path).toBe(join(dir, DEFAULT_MODEL.fileName));
+    expect((await readFile(path)).equals(BODY)).toBe(true);
+  });
+});

@@ -1,0 +1,67 @@
+/**
+ * Config-entry factory for the engine's model registry:
+ *
+ * ```yaml
+ * models:
+ *   - name: local
+ *     backend: llama-cpp
+ *     path: /models/Qwen3-1.7B-Q4_K_M.gguf   # default: the default model in the models dir
+ *     context_size: 8192
+ *     max_sequences: 2
+ * ```
+ */
+import { join } from 'node:path';
+import { z } from 'zod';
+import { DEFAULT_MODEL, defaultModelsDir } from '../download/models.js';
+import type { BackendFactory } from '../types.js';
+import { createLlamaCppModel, type LlamaCppProviderOptions } from './model.js';
+
+export const llamaCppEntrySchema = z.strictObject({
+  name: z.string().min(1),
+  backend: z.literal('llama-cpp'),
+  /** GGUF file; default: DEFAULT_MODEL's file in the models directory. */
+  path: z.string().min(1).optional(),
+  /** modelId reported by the backend; default: the file name. */
+  model_id: z.string().min(1).optional(),
+  context_size: z.number().int().min(256).optional(),
+  max_sequences: z.number().int().min(1).max(64).optional(),
+  max_queue: z.number().int().min(0).optional(),
+  gpu: z.union([z.literal(false), z.literal('auto')]).optional(),
+  threads: z.number().int().min(1).optional(),
+  cache_bytes: z.number().int().min(0).optional(),
+});
+
+/** Thinking level → thought-token budget (undefined = the model's default). */
+export const THOUGHT_BUDGETS: Record<string, number | undefined> = {
+  minimal: 0,
+  low: 1024,
+  medium: 4096,
+  high: undefined,
+};
+
+export const createLlamaCppBackend: BackendFactory = (entry) => {
+  const config = llamaCppEntrySchema.parse(entry);
+  const modelPath = config.path ?? join(defaultModelsDir(), DEFAULT_MODEL.fileName);
+  const model = createLlamaCppModel({
+    modelPath,
+    ...(config.model_id ? { modelId: config.model_id } : {}),
+    ...(config.context_size ? { contextSize: config.context_size } : {}),
+    ...(config.max_sequences ? { maxSequences: config.max_sequences } : {}),
+    ...(config.max_queue !== undefined ? { maxQueue: config.max_queue } : {}),
+    gpu: config.gpu ?? 'auto',
+    ...(config.threads ? { threads: config.threads } : {}),
+    ...(config.cache_bytes !== undefined ? { cacheBytes: config.cache_bytes } : {}),
+  });
+  return {
+    backend: 'llama-cpp',
+    model,
+    inputModalities: new Set(['text']),
+    dispose: () => model.dispose(),
+    providerOptions: ({ thinkingLevel }): Record<string, Record<string, number>> => {
+      const budget = thinkingLevel ? THOUGHT_BUDGETS[thinkingLevel] : undefined;
+      if (budget === undefined) return {};
+      const options = { thoughtBudget: budget } satisfies LlamaCppProviderOptions;
+      return { 'llama-cpp': options };
+    },
+  };
+};
