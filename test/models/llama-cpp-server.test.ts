@@ -32,16 +32,14 @@ describe('embedded llama.cpp backend through the server', () => {
   });
 
   it('generates text (seed example)', async () => {
-    const r = await h
-      .client()
-      .interactions.create(
-        {
-          model: 'gemini-3.5-flash',
-          input: 'Explain how AI works in a few words',
-          generation_config: { max_output_tokens: 24 },
-        },
-        noRetry,
-      );
+    const r = await h.client().interactions.create(
+      {
+        model: 'gemini-3.5-flash',
+        input: 'Explain how AI works in a few words',
+        generation_config: { max_output_tokens: 24 },
+      },
+      noRetry,
+    );
     expect(['completed', 'incomplete']).toContain(r.status);
     expect(r.output_text!.length).toBeGreaterThan(0);
     expect(r.usage!.total_output_tokens).toBeGreaterThan(0);
@@ -52,17 +50,15 @@ describe('embedded llama.cpp backend through the server', () => {
   });
 
   it('streams text (seed example) and stops at max_output_tokens with status incomplete', async () => {
-    const stream = await h
-      .client()
-      .interactions.create(
-        {
-          model: 'gemini-3.5-flash',
-          input: 'Tell me a story',
-          stream: true,
-          generation_config: { max_output_tokens: 12 },
-        },
-        noRetry,
-      );
+    const stream = await h.client().interactions.create(
+      {
+        model: 'gemini-3.5-flash',
+        input: 'Tell me a story',
+        stream: true,
+        generation_config: { max_output_tokens: 12 },
+      },
+      noRetry,
+    );
     let deltas = 0;
     let status = '';
     for await (const e of stream) {
@@ -130,7 +126,7 @@ describe('embedded llama.cpp backend through the server', () => {
       noRetry,
     );
     expect(r.status).toBe('requires_action');
-    const call = r.steps!.find((s) => s.type === 'function_call') as {
+    const call = r.steps!.find((s) => s.type === 'function_call') as unknown as {
       name: string;
       arguments: { city: string };
     };
