@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type {
-  LanguageModelV3CallOptions,
   LanguageModelV3FunctionTool,
-  LanguageModelV3StreamPart,
+  LanguageModelV3Message,
   LanguageModelV3ToolChoice,
+  LanguageModelV3ToolResultOutput,
 } from '@ai-sdk/provider';
 import type { ResolvedModel } from '../models/types.js';
 import type { CreateRequest } from '../protocol/validate.js';
@@ -18,11 +17,16 @@ import type {
 import { serializeEvent, type EventLog, type InteractionLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
 import type { ValidateFunction } from 'ajv';
+import type { ToolSession, ToolSource } from '../tools/types.js';
+import { citationsFor, renumberSources } from './citations.js';
 import { convertToPrompt } from './convert-to-prompt.js';
+import { newCallId } from './ids.js';
+import { runModelRound } from './model-round.js';
 import {
   OutputFormatError,
   checkStructuredOutput,
   compileResponseSchema,
+  finalOutputText,
 } from './structured-output.js';
 import { RunAbort, describeRunError, type RunFailure, type StopReason } from './errors.js';
 import { StepWriter } from './step-writer.js';
@@ -44,7 +48,12 @@ export interface EngineOptions {
   logger: EngineLogger;
   /** How often a background run checks for a cancel requested on another node. */
   cancelPollMs?: number;
+  /** Model calls one run may make for server-run tools before it stops `incomplete`. */
+  maxToolRounds?: number;
 }
+
+type AssistantPart = Extract<LanguageModelV3Message, { role: 'assistant' }>['content'][number];
+type ToolPart = Extract<LanguageModelV3Message, { role: 'tool' }>['content'][number];
 
 export interface StartParams {
   id: string;
@@ -55,6 +64,8 @@ export interface StartParams {
   history: Step[];
   /** Compiled `response_format` schema, checked against the final answer. */
   validateOutput?: ValidateFunction;
+  /** Built-in tools of this request, opened (and validated) before the run; closed after it. */
+  toolSessions?: ToolSession[];
 }
 
 export interface RunHandle {
@@ -72,37 +83,43 @@ interface ActiveRun {
 
 export const nowIso = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-/** Call ids like Google's: 8 lowercase alphanumerics. */
-export function newCallId(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  const bytes = randomBytes(8);
-  let id = '';
-  for (const b of bytes) id += alphabet[b % alphabet.length];
-  return id;
-}
+export { newCallId, newInteractionId } from './ids.js';
 
-/** Interaction ids: `v1_` + 128 random bits, base64url (URL-path safe, unguessable). */
-export function newInteractionId(): string {
-  return `v1_${randomBytes(16).toString('base64url')}`;
-}
-
-function mapToolChoice(request: CreateRequest): {
+function mapToolChoice(
+  request: CreateRequest,
+  sessions: ToolSession[],
+): {
   tools: LanguageModelV3FunctionTool[];
   toolChoice?: LanguageModelV3ToolChoice;
 } {
   const config = request.generation_config?.tool_choice;
   const mode = typeof config === 'string' ? config : config?.allowed_tools.mode;
   const allowed = typeof config === 'object' ? config.allowed_tools.tools : undefined;
-  const declared = request.functionTools.filter((t) => !allowed || allowed.includes(t.name));
-  const tools: LanguageModelV3FunctionTool[] = declared.map((t) => ({
-    type: 'function',
-    name: t.name,
-    description: t.description,
-    inputSchema: (t.parameters ?? {
-      type: 'object',
-      properties: {},
-    }) as LanguageModelV3FunctionTool['inputSchema'],
-  }));
+  const offered = (name: string, type?: string) =>
+    !allowed || allowed.includes(name) || (type !== undefined && allowed.includes(type));
+  const tools: LanguageModelV3FunctionTool[] = [
+    ...request.functionTools
+      .filter((t) => offered(t.name))
+      .map((t) => ({
+        type: 'function' as const,
+        name: t.name,
+        description: t.description,
+        inputSchema: (t.parameters ?? {
+          type: 'object',
+          properties: {},
+        }) as LanguageModelV3FunctionTool['inputSchema'],
+      })),
+    ...sessions.flatMap((s) =>
+      s.declarations
+        .filter((d) => offered(d.name, s.type))
+        .map((d) => ({
+          type: 'function' as const,
+          name: d.name,
+          description: d.description,
+          inputSchema: d.parameters as LanguageModelV3FunctionTool['inputSchema'],
+        })),
+    ),
+  ];
   if (tools.length === 0) return { tools };
   if (mode === 'none') return { tools, toolChoice: { type: 'none' } };
   if (mode === 'any') {
@@ -111,6 +128,38 @@ function mapToolChoice(request: CreateRequest): {
       : { tools, toolChoice: { type: 'required' } };
   }
   return { tools, toolChoice: { type: 'auto' } };
+}
+
+/**
+ * Runs one built-in tool call and records it as a `<tool>_call` step and a `<tool>_result` step
+ * (spec §5.4: start with the id and an empty signature, one delta of the step's own type, stop).
+ */
+async function executeToolCall(
+  session: ToolSession,
+  name: string,
+  args: JsonObject,
+  signal: AbortSignal,
+  writer: StepWriter,
+  sourceOffset: number,
+): Promise<{ id: string; output: LanguageModelV3ToolResultOutput; sources: ToolSource[] }> {
+  const outcome = await session.execute(name, args, signal);
+  if (signal.aborted) throw signal.reason;
+  const id = newCallId();
+  writer.start({ type: session.steps.call, id, signature: '' } as never);
+  writer.delta({ type: session.steps.call, ...outcome.call, signature: writer.signature() });
+  writer.stop();
+  writer.start({ type: session.steps.result, call_id: id, signature: '' } as never);
+  writer.delta({ type: session.steps.result, ...outcome.result, signature: writer.signature() });
+  writer.stop();
+  const visible = outcome.modelOutput;
+  const output: LanguageModelV3ToolResultOutput =
+    typeof visible === 'string'
+      ? {
+          type: outcome.result.is_error === true ? 'error-text' : 'text',
+          value: renumberSources(visible, sourceOffset),
+        }
+      : { type: outcome.result.is_error === true ? 'error-json' : 'json', value: visible };
+  return { id, output, sources: outcome.sources ?? [] };
 }
 
 /**
@@ -239,129 +288,123 @@ export class InteractionEngine {
     const meter = new UsageMeter();
     const errors: InteractionError[] = [];
     let status: InteractionStatus = 'completed';
-    const summaries = request.generation_config?.thinking_summaries !== 'none';
+    const sessions = params.toolSessions ?? [];
 
     try {
       const prompt = convertToPrompt(
         [...params.history, ...request.inputSteps],
         request.system_instruction,
       );
-      const { tools, toolChoice } = mapToolChoice(request);
+      const toolByName = new Map<string, ToolSession>();
+      for (const session of sessions)
+        for (const d of session.declarations) toolByName.set(d.name, session);
+      const { tools, toolChoice: firstChoice } = mapToolChoice(request, sessions);
       const gc = request.generation_config ?? {};
-      const call: LanguageModelV3CallOptions = {
-        prompt,
-        maxOutputTokens: gc.max_output_tokens,
-        temperature: gc.temperature,
-        topP: gc.top_p,
-        topK: gc.top_k,
-        stopSequences: gc.stop_sequences,
-        seed: gc.seed,
-        tools: tools.length > 0 ? tools : undefined,
-        toolChoice,
-        responseFormat:
-          request.responseFormat?.mimeType === 'application/json'
-            ? { type: 'json', schema: request.responseFormat.schema as never }
-            : undefined,
-        providerOptions: model.providerOptions({ thinkingLevel: gc.thinking_level }),
-        abortSignal: signal,
-      };
       const validateCall = isValidatedMode(request) ? createCallValidator(request) : undefined;
-      const { stream } = await model.model.doStream(call);
-      const streamedCalls = new Map<string, string>(); // upstream tool id → our call id
-      let functionCalls = 0;
-      let finishReason: string | undefined;
-      const reader = stream.getReader();
-      const onAbort = () => void reader.cancel().catch(() => {});
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        for (;;) {
-          if (signal.aborted) throw signal.reason;
-          const { done, value } = await reader.read();
-          if (done) break;
-          const part = value as LanguageModelV3StreamPart;
-          switch (part.type) {
-            case 'reasoning-start':
-              writer.start({ type: 'thought' });
-              break;
-            case 'reasoning-delta':
-              if (writer.openType !== 'thought') writer.start({ type: 'thought' });
-              if (summaries && part.delta) {
-                writer.delta({
-                  type: 'thought_summary',
-                  content: { type: 'text', text: part.delta },
-                });
-              }
-              break;
-            case 'reasoning-end':
-              if (writer.openType === 'thought') {
-                writer.delta({ type: 'thought_signature', signature: writer.signature() });
-                writer.stop();
-              }
-              break;
-            case 'text-start':
-              break;
-            case 'text-delta':
-              writer.text(part.delta);
-              break;
-            case 'text-end':
-              break;
-            case 'tool-input-start': {
-              const callId = newCallId();
-              streamedCalls.set(part.id, callId);
-              writer.functionCall(callId, part.toolName);
-              break;
-            }
-            case 'tool-input-delta':
-              if (writer.openType === 'function_call' && part.delta) {
-                writer.delta({ type: 'arguments_delta', arguments: part.delta });
-              }
-              break;
-            case 'tool-input-end':
-              break;
-            case 'tool-call': {
-              const args = parseArguments(part.input, part.toolName);
-              if (validateCall) validateCall(part.toolName, args);
-              functionCalls += 1;
-              if (!streamedCalls.has(part.toolCallId)) {
-                writer.functionCall(newCallId(), part.toolName);
-                writer.delta({ type: 'arguments_delta', arguments: JSON.stringify(args) });
-              }
-              writer.stop();
-              break;
-            }
-            case 'finish':
-              meter.add(part.usage);
-              finishReason = part.finishReason.unified;
-              break;
-            case 'stream-start':
-              // e.g. a sampling or thinking setting this backend ignores
-              for (const warning of part.warnings) {
-                this.options.logger.warn(
-                  { interaction_id: header.id, backend: model.backend, warning },
-                  'backend warning',
-                );
-              }
-              break;
-            case 'error':
-              throw part.error;
-            default:
-              break;
+      const sources: ToolSource[] = [];
+      const maxRounds = this.options.maxToolRounds ?? 10;
+
+      for (let round = 1; ; round++) {
+        const outcome = await runModelRound({
+          model,
+          writer,
+          meter,
+          signal,
+          summaries: gc.thinking_summaries !== 'none',
+          isBuiltIn: (name) => toolByName.has(name),
+          validateCall,
+          onWarning: (warning) =>
+            this.options.logger.warn(
+              { interaction_id: header.id, backend: model.backend, warning },
+              'backend warning',
+            ),
+          call: {
+            prompt,
+            maxOutputTokens: gc.max_output_tokens,
+            temperature: gc.temperature,
+            topP: gc.top_p,
+            topK: gc.top_k,
+            stopSequences: gc.stop_sequences,
+            seed: gc.seed,
+            tools: tools.length > 0 ? tools : undefined,
+            // a forced call ('any') applies to the first model call, not to every tool round
+            toolChoice:
+              round === 1 || firstChoice?.type === 'none'
+                ? firstChoice
+                : tools.length > 0
+                  ? { type: 'auto' }
+                  : undefined,
+            responseFormat:
+              request.responseFormat?.mimeType === 'application/json'
+                ? { type: 'json', schema: request.responseFormat.schema as never }
+                : undefined,
+            providerOptions: model.providerOptions({ thinkingLevel: gc.thinking_level }),
+            abortSignal: signal,
+          },
+        });
+        if (outcome.finishReason === 'error')
+          throw new Error('the model backend reported an error finish');
+
+        if (outcome.builtInCalls.length > 0) {
+          // Server-run tools: record call and result steps, show the model the results, go on.
+          const calls: AssistantPart[] = [];
+          const results: ToolPart[] = [];
+          for (const c of outcome.builtInCalls) {
+            const session = toolByName.get(c.toolName)!;
+            const executed = await executeToolCall(
+              session,
+              c.toolName,
+              c.args,
+              signal,
+              writer,
+              sources.length,
+            );
+            sources.push(...executed.sources);
+            meter.countTool(session.type);
+            calls.push({
+              type: 'tool-call',
+              toolCallId: executed.id,
+              toolName: c.toolName,
+              input: c.args,
+            });
+            results.push({
+              type: 'tool-result',
+              toolCallId: executed.id,
+              toolName: c.toolName,
+              output: executed.output,
+            });
           }
+          if (outcome.functionCalls > 0) {
+            status = 'requires_action';
+            break;
+          }
+          prompt.push({ role: 'assistant', content: [...outcome.assistantParts, ...calls] });
+          prompt.push({ role: 'tool', content: results });
+          if (round >= maxRounds) {
+            status = 'incomplete';
+            errors.push({
+              code: 'tool_round_limit',
+              message: `stopped after ${maxRounds} tool rounds`,
+            });
+            break;
+          }
+          continue;
         }
-      } finally {
-        signal.removeEventListener('abort', onAbort);
+        if (outcome.functionCalls > 0) status = 'requires_action';
+        else if (outcome.finishReason === 'length') status = 'incomplete';
+        else if (request.responseFormat?.mimeType === 'application/json') {
+          checkStructuredOutput(log.fold.steps, params.validateOutput);
+        }
+        break;
       }
-      if (signal.aborted) throw signal.reason;
+      if (writer.openType === 'model_output' && sources.length > 0) {
+        const annotations = citationsFor(finalOutputText(log.fold.steps), sources);
+        if (annotations.length > 0)
+          writer.delta({ type: 'text_annotation_delta', annotations: annotations as never });
+      }
       if (writer.openType === 'thought')
         writer.delta({ type: 'thought_signature', signature: writer.signature() });
       writer.stop();
-      if (functionCalls > 0) status = 'requires_action';
-      else if (finishReason === 'length') status = 'incomplete';
-      else if (finishReason === 'error')
-        throw new Error('the model backend reported an error finish');
-      else if (request.responseFormat?.mimeType === 'application/json') {
-        checkStructuredOutput(log.fold.steps, params.validateOutput);
-      }
     } catch (err) {
       const aborted =
         err instanceof RunAbort
@@ -398,12 +441,15 @@ export class InteractionEngine {
           event_type: 'error',
           error: { code: failure.code, message: failure.message },
         });
-        if (!aborted)
+        if (!aborted) {
           this.options.logger.warn(
             { interaction_id: header.id, code: failure.code, msg: failure.message },
             'interaction failed',
           );
+        }
       }
+    } finally {
+      await Promise.all(sessions.map((s) => s.close?.().catch(() => {})));
     }
     this.finish(log, header, status, meter.toUsage(), errors);
   }
@@ -434,23 +480,6 @@ export class InteractionEngine {
       errors: errors.length > 0 ? errors : null,
     });
   }
-}
-
-function parseArguments(input: string, toolName: string): JsonObject {
-  let parsed: unknown;
-  try {
-    parsed = input.trim() === '' ? {} : JSON.parse(input);
-  } catch {
-    throw new OutputFormatError(
-      `the model produced invalid JSON arguments for function '${toolName}'`,
-    );
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new OutputFormatError(
-      `the model produced non-object arguments for function '${toolName}'`,
-    );
-  }
-  return parsed as JsonObject;
 }
 
 function isValidatedMode(request: CreateRequest): boolean {

@@ -8,6 +8,14 @@ export class UsageMeter {
   private thought = 0;
   private cached = 0;
   private counted = false;
+  private readonly grounding = new Map<string, number>();
+
+  /** Counts a grounding tool invocation (search, maps, retrieval) for `grounding_tool_count`. */
+  countTool(type: string): void {
+    if (type === 'google_search' || type === 'google_maps' || type === 'retrieval') {
+      this.grounding.set(type, (this.grounding.get(type) ?? 0) + 1);
+    }
+  }
 
   add(usage: LanguageModelV3Usage | undefined): void {
     if (!usage) return;
@@ -32,6 +40,9 @@ export class UsageMeter {
       total_tool_use_tokens: 0,
       total_tokens: this.input + this.output + this.thought,
       input_tokens_by_modality: [{ modality: 'text', tokens: this.input }],
+      ...(this.grounding.size > 0
+        ? { grounding_tool_count: [...this.grounding].map(([type, count]) => ({ type, count })) }
+        : {}),
     };
   }
 }

@@ -109,6 +109,7 @@ export interface Usage {
   total_tool_use_tokens?: number;
   total_tokens?: number;
   input_tokens_by_modality?: { modality: string; tokens: number }[];
+  grounding_tool_count?: { type: string; count: number }[];
 }
 
 export interface InteractionError {

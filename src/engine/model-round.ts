@@ -1,0 +1,159 @@
+import type {
+  LanguageModelV3CallOptions,
+  LanguageModelV3Message,
+  LanguageModelV3StreamPart,
+} from '@ai-sdk/provider';
+import type { ResolvedModel } from '../models/types.js';
+import type { JsonObject } from '../protocol/types.js';
+import { newCallId } from './ids.js';
+import type { StepWriter } from './step-writer.js';
+import { OutputFormatError } from './structured-output.js';
+import type { UsageMeter } from './usage.js';
+
+type AssistantPart = Extract<LanguageModelV3Message, { role: 'assistant' }>['content'][number];
+
+/** A call of a server-run (built-in) tool, to be executed by the engine. */
+export interface BuiltInCall {
+  toolName: string;
+  args: JsonObject;
+}
+
+export interface RoundResult {
+  finishReason?: string;
+  /** Client function calls recorded as `function_call` steps. */
+  functionCalls: number;
+  builtInCalls: BuiltInCall[];
+  /** What the model said this round, as prompt parts (for the next round of a tool loop). */
+  assistantParts: AssistantPart[];
+}
+
+export interface RoundOptions {
+  model: ResolvedModel;
+  call: LanguageModelV3CallOptions;
+  writer: StepWriter;
+  meter: UsageMeter;
+  signal: AbortSignal;
+  summaries: boolean;
+  /** Function names that belong to built-in tools: their calls are not client function calls. */
+  isBuiltIn: (toolName: string) => boolean;
+  validateCall?: (name: string, args: JsonObject) => void;
+  onWarning: (warning: unknown) => void;
+}
+
+export function parseArguments(input: string, toolName: string): JsonObject {
+  let parsed: unknown;
+  try {
+    parsed = input.trim() === '' ? {} : JSON.parse(input);
+  } catch {
+    throw new OutputFormatError(
+      `the model produced invalid JSON arguments for function '${toolName}'`,
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new OutputFormatError(
+      `the model produced non-object arguments for function '${toolName}'`,
+    );
+  }
+  return parsed as JsonObject;
+}
+
+/**
+ * One model call: maps the AI SDK stream parts onto steps as they arrive (text → model_output,
+ * reasoning → thought, client tool calls → function_call with arguments_delta) and collects the
+ * built-in tool calls for the engine to run.
+ */
+export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
+  const { writer, signal } = o;
+  const result: RoundResult = { functionCalls: 0, builtInCalls: [], assistantParts: [] };
+  const streamed = new Map<string, boolean>(); // upstream tool id → is built-in
+  let text = '';
+  let reasoning = '';
+  const flushText = () => {
+    if (reasoning) result.assistantParts.push({ type: 'reasoning', text: reasoning });
+    if (text) result.assistantParts.push({ type: 'text', text });
+    text = '';
+    reasoning = '';
+  };
+
+  const { stream } = await o.model.model.doStream(o.call);
+  const reader = stream.getReader();
+  const onAbort = () => void reader.cancel().catch(() => {});
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const { done, value } = await reader.read();
+      if (done) break;
+      const part = value as LanguageModelV3StreamPart;
+      switch (part.type) {
+        case 'reasoning-start':
+          writer.start({ type: 'thought' });
+          break;
+        case 'reasoning-delta':
+          if (writer.openType !== 'thought') writer.start({ type: 'thought' });
+          reasoning += part.delta;
+          if (o.summaries && part.delta) {
+            writer.delta({ type: 'thought_summary', content: { type: 'text', text: part.delta } });
+          }
+          break;
+        case 'reasoning-end':
+          if (writer.openType === 'thought') {
+            writer.delta({ type: 'thought_signature', signature: writer.signature() });
+            writer.stop();
+          }
+          break;
+        case 'text-delta':
+          writer.text(part.delta);
+          text += part.delta;
+          break;
+        case 'tool-input-start': {
+          const builtIn = o.isBuiltIn(part.toolName);
+          streamed.set(part.id, builtIn);
+          if (!builtIn) writer.functionCall(newCallId(), part.toolName);
+          break;
+        }
+        case 'tool-input-delta':
+          if (
+            streamed.get(part.id) === false &&
+            writer.openType === 'function_call' &&
+            part.delta
+          ) {
+            writer.delta({ type: 'arguments_delta', arguments: part.delta });
+          }
+          break;
+        case 'tool-call': {
+          const args = parseArguments(part.input, part.toolName);
+          if (o.isBuiltIn(part.toolName)) {
+            result.builtInCalls.push({ toolName: part.toolName, args });
+            break;
+          }
+          o.validateCall?.(part.toolName, args);
+          result.functionCalls += 1;
+          if (!streamed.has(part.toolCallId)) {
+            writer.functionCall(newCallId(), part.toolName);
+            writer.delta({ type: 'arguments_delta', arguments: JSON.stringify(args) });
+          }
+          writer.stop();
+          break;
+        }
+        case 'finish':
+          o.meter.add(part.usage);
+          result.finishReason = part.finishReason.unified;
+          break;
+        case 'stream-start':
+          // e.g. a sampling or thinking setting this backend ignores
+          for (const warning of part.warnings) o.onWarning(warning);
+          break;
+        case 'error':
+          throw part.error;
+        default:
+          break;
+      }
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  if (signal.aborted) throw signal.reason;
+  flushText();
+  return result;
+}

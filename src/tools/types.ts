@@ -1,0 +1,65 @@
+import type { BuiltInToolType } from '../protocol/schemas.js';
+import type { JsonObject, JsonValue } from '../protocol/types.js';
+
+/** A function the engine offers the model on behalf of a built-in tool. */
+export interface ToolDeclaration {
+  /** Function name the model calls (for single-function tools: the tool type, e.g. `google_search`). */
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments (type: object). */
+  parameters: JsonObject;
+}
+
+/** A source the final answer may cite (search results, fetched pages). */
+export interface ToolSource {
+  url: string;
+  title?: string;
+}
+
+/** What one executed call produces. */
+export interface ToolCallOutcome {
+  /**
+   * Fields of the `<type>_call` step besides `type`, `id` and `signature`, exactly as the wire
+   * schema has them: e.g. `{ arguments: { queries: ['…'] } }`; for MCP `{ name, server_name, arguments }`.
+   */
+  call: JsonObject;
+  /**
+   * Fields of the `<type>_result` step besides `type`, `call_id` and `signature`, schema fields
+   * only (spec Q-14): e.g. `{ result: [{ url, status }] }`, `{ result: '1024\n', is_error: false }`.
+   */
+  result: JsonObject;
+  /** What the model is shown as the tool's output in this run (may be richer than `result`). */
+  modelOutput: JsonValue;
+  /** Sources the answer may cite with [n] markers, numbered from 1 in this order. */
+  sources?: ToolSource[];
+}
+
+/** The step types a tool's calls and results are recorded as. */
+export interface ToolStepTypes {
+  call: string;
+  result: string;
+}
+
+/** One request's use of one built-in tool entry (`tools[i]`). */
+export interface ToolSession {
+  readonly type: BuiltInToolType;
+  readonly steps: ToolStepTypes;
+  readonly declarations: ToolDeclaration[];
+  /**
+   * Runs one call. Failures the model can react to (page not found, Python exception, time-out)
+   * are returned as results with `is_error: true`, not thrown; a throw fails the interaction.
+   * Must honour `signal` (cancellation, deadline).
+   */
+  execute(name: string, args: JsonObject, signal: AbortSignal): Promise<ToolCallOutcome>;
+  close?(): Promise<void>;
+}
+
+export interface BuiltInTool {
+  readonly type: BuiltInToolType;
+  /**
+   * Validates one request's tool entry and prepares a session (e.g. connects to an MCP server and
+   * lists its tools). An entry that is invalid, or a tool the operator did not configure, throws an
+   * ApiError 400 naming `tools[index]` before anything runs.
+   */
+  open(entry: JsonObject, index: number): Promise<ToolSession>;
+}
