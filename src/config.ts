@@ -48,6 +48,12 @@ export const configSchema = z.strictObject({
       stream_deadline_seconds: z.number().positive().default(1200),
     })
     .prefault({}),
+  /** Built-in tools run by the server; see src/tools/registry.ts for each tool's settings. */
+  tools: z
+    .looseObject({
+      max_rounds: z.number().int().min(1).max(100).default(10),
+    })
+    .prefault({}),
   retention_days: z.number().positive().default(55),
   signature_secret: z.string().min(16).optional(),
 });

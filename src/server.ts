@@ -12,6 +12,8 @@ import type { BackendEnvironment, BackendFactory, ModelEntry } from './models/ty
 import { EventLog } from './store/event-log.js';
 import { SqlStore } from './store/sql-store.js';
 import type { Store } from './store/types.js';
+import { createConfiguredTools } from './tools/registry.js';
+import type { BuiltInTool } from './tools/types.js';
 
 export interface ServerOptions {
   config: Config;
@@ -22,6 +24,8 @@ export interface ServerOptions {
   backends?: Record<string, BackendFactory>;
   /** Poll interval of cross-node tails and cancels (tests shorten it). */
   pollMs?: number;
+  /** Built-in tools added to (or replacing) the configured ones. */
+  tools?: BuiltInTool[];
 }
 
 export interface Server {
@@ -69,12 +73,18 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     },
     logger: log,
     cancelPollMs: options.pollMs,
+    maxToolRounds: config.tools.max_rounds,
   });
+  const tools = new Map<string, BuiltInTool>();
+  for (const tool of [...createConfiguredTools(config.tools), ...(options.tools ?? [])]) {
+    tools.set(tool.type, tool);
+  }
   const service = new InteractionService({
     store,
     eventLog,
     engine,
     models,
+    tools,
     tailPollMs: options.pollMs,
   });
 
@@ -146,6 +156,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       await engine.abortAll('shutdown');
       await eventLog.flush();
       await app.close();
+      await models.dispose();
       await store.close();
     },
   };

@@ -11,6 +11,7 @@ import type {
   InteractionError,
   InteractionStatus,
   JsonObject,
+  JsonValue,
   NewEvent,
   Step,
 } from '../protocol/types.js';
@@ -510,6 +511,18 @@ function createCallValidator(request: CreateRequest): (name: string, args: JsonO
   };
 }
 
+/** MCP server headers carry credentials: they are never stored or echoed, only their names. */
+function redactToolSecrets(tools: JsonValue): JsonValue {
+  if (!Array.isArray(tools)) return tools;
+  return tools.map((tool) => {
+    if (!tool || typeof tool !== 'object' || Array.isArray(tool) || !tool.headers) return tool;
+    const headers = tool.headers;
+    const names =
+      headers && typeof headers === 'object' && !Array.isArray(headers) ? Object.keys(headers) : [];
+    return { ...tool, headers: Object.fromEntries(names.map((n) => [n, '[redacted]'])) };
+  });
+}
+
 /** The request fields echoed on get, plus the raw input for include_input. */
 function echoedRequest(request: CreateRequest): JsonObject {
   const echo: JsonObject = {};
@@ -528,7 +541,7 @@ function echoedRequest(request: CreateRequest): JsonObject {
     'input',
   ]) {
     const value = request.raw[key];
-    if (value !== undefined) echo[key] = value;
+    if (value !== undefined) echo[key] = key === 'tools' ? redactToolSecrets(value) : value;
   }
   return echo;
 }

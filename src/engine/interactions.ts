@@ -14,6 +14,7 @@ import { newInteractionId } from './ids.js';
 import { checkFunctionResults } from './function-results.js';
 import { compileResponseSchema } from './structured-output.js';
 import { computerUseFunctions } from '../tools/computer-use.js';
+import type { BuiltInTool, ToolSession } from '../tools/types.js';
 
 export interface InteractionServiceOptions {
   store: Store;
@@ -22,6 +23,8 @@ export interface InteractionServiceOptions {
   models: ModelRegistry;
   /** How often a reader polls the store for events of a run on another node. */
   tailPollMs?: number;
+  /** Built-in tools the operator configured, by type. */
+  tools?: ReadonlyMap<string, BuiltInTool>;
 }
 
 export interface CreateResult {
@@ -133,17 +136,20 @@ export class InteractionService {
       throw invalid('continuation_token: not a token issued by this server');
     }
     for (const tool of request.builtInTools) {
-      if (tool.type === 'computer_use') {
-        // Client-executed: the predefined actions become ordinary function declarations.
-        const declared = new Set(request.functionTools.map((f) => f.name));
-        for (const fn of computerUseFunctions(tool.config, tool.index)) {
-          if (!declared.has(fn.name)) request.functionTools.push(fn);
-        }
-        continue;
+      if (tool.type !== 'computer_use') continue;
+      // Client-executed: the predefined actions become ordinary function declarations.
+      const declared = new Set(request.functionTools.map((f) => f.name));
+      for (const fn of computerUseFunctions(tool.config, tool.index)) {
+        if (!declared.has(fn.name)) request.functionTools.push(fn);
       }
-      throw preconditionFailed(
-        `tools[${tool.index}]: built-in tool '${tool.type}' is not configured on this server`,
-      );
+    }
+    const serverTools = request.builtInTools.filter((t) => t.type !== 'computer_use');
+    for (const tool of serverTools) {
+      if (!this.o.tools?.has(tool.type)) {
+        throw preconditionFailed(
+          `tools[${tool.index}]: built-in tool '${tool.type}' is not configured on this server (server setting tools.${tool.type})`,
+        );
+      }
     }
     const model = this.o.models.resolve(request.model!);
     if (!model) {
@@ -178,14 +184,31 @@ export class InteractionService {
     const schema = request.responseFormat?.schema;
     const validateOutput = schema ? compileResponseSchema(schema) : undefined;
 
-    const handle = await this.o.engine.start({
-      id: newInteractionId(),
-      project,
-      request,
-      model,
-      history,
-      validateOutput,
-    });
+    // Opened last: a session may hold a connection (MCP), so nothing may fail after it but the start.
+    const toolSessions: ToolSession[] = [];
+    try {
+      for (const tool of serverTools) {
+        toolSessions.push(await this.o.tools!.get(tool.type)!.open(tool.config, tool.index));
+      }
+    } catch (err) {
+      await Promise.all(toolSessions.map((t) => t.close?.().catch(() => {})));
+      throw err;
+    }
+
+    const handle = await this.o.engine
+      .start({
+        id: newInteractionId(),
+        project,
+        request,
+        model,
+        history,
+        validateOutput,
+        toolSessions,
+      })
+      .catch(async (err: unknown) => {
+        await Promise.all(toolSessions.map((t) => t.close?.().catch(() => {})));
+        throw err;
+      });
     return {
       handle,
       stream: request.stream === true,
