@@ -158,6 +158,14 @@ export class InteractionService {
       );
     }
     checkInputContent(request, model);
+    if (model.hasCapacity && !model.hasCapacity()) {
+      // Nothing was created yet, so a retry (which the SDKs do on 503) is safe.
+      throw new ApiError(
+        'unavailable',
+        `model: '${model.publicName}' is at capacity (every sequence busy and the queue full); retry shortly`,
+        { retryAfter: 1 },
+      );
+    }
 
     let history: Step[] = [];
     let pending: Step[] | undefined;

@@ -12,6 +12,8 @@ export interface ResolvedModel {
   providerOptions(options: { thinkingLevel?: string }): SharedV3ProviderOptions;
   /** Input modalities the backend accepts. */
   inputModalities: ReadonlySet<string>;
+  /** False when a new request could not even be queued (local models); the API answers 503. */
+  hasCapacity?(): boolean;
   /** Frees what the backend holds (native model memory); called when the server stops. */
   dispose?(): Promise<void>;
 }

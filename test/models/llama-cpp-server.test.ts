@@ -160,4 +160,54 @@ describe('embedded llama.cpp backend through the server', () => {
     expect(['happy', 'sad']).toContain(value.mood);
     expect([1, 2, 3]).toContain(value.score);
   });
+
+  it('answers 503 with Retry-After when every sequence is busy and the queue is full', async () => {
+    const busy = await startHarness({
+      store: 'sqlite',
+      config: {
+        models: [
+          {
+            name: '*',
+            backend: 'llama-cpp',
+            path: GGUF,
+            gpu: false,
+            context_size: 1024,
+            max_sequences: 1,
+            max_queue: 0,
+            threads: 1,
+          },
+        ],
+      },
+    });
+    try {
+      const create = (body: object) =>
+        busy.fetch('/v1beta/interactions', {
+          method: 'POST',
+          body: JSON.stringify({ model: 'm', ...body }),
+        });
+      await create({ input: 'warm up', generation_config: { max_output_tokens: 2 } });
+      const long = await create({
+        input: 'a long one',
+        background: true,
+        generation_config: { max_output_tokens: 900 },
+      });
+      const { id } = (await long.json()) as { id: string };
+      let refused: Response | undefined;
+      for (let i = 0; i < 200 && !refused; i++) {
+        const res = await create({ input: 'me too', generation_config: { max_output_tokens: 1 } });
+        if (res.status === 503) refused = res;
+        const state = (await (await busy.fetch(`/v1beta/interactions/${id}`)).json()) as {
+          status: string;
+        };
+        if (state.status !== 'in_progress') break;
+      }
+      expect(refused?.status).toBe(503);
+      expect(refused!.headers.get('retry-after')).toBe('1');
+      const { error } = (await refused!.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('unavailable');
+      expect(error.message).toMatch(/^model: .* at capacity/);
+    } finally {
+      await busy.close();
+    }
+  });
 });

@@ -131,9 +131,9 @@ describe('tool loop with a remote MCP server', () => {
         arguments: { a: 2, b: 40 },
       },
     });
-    expect((steps[1] as { delta: { signature: string } }).delta.signature.length).toBeGreaterThan(
-      10,
-    );
+    expect(
+      (steps[1] as unknown as { delta: { signature: string } }).delta.signature.length,
+    ).toBeGreaterThan(10);
     expect(steps[3]).toMatchObject({
       index: 1,
       step: { type: 'mcp_server_tool_result', signature: '' },
