@@ -114,16 +114,14 @@ describe('logs, CORS, health and generation_config mapping', () => {
     });
     expect((withSummary.steps?.[0] as { signature?: string }).signature).toBeTruthy();
     expect(withSummary.output_text).toBe('42');
-    const without = await h
-      .client()
-      .interactions.create(
-        {
-          model: 'gemini-3.5-flash',
-          input: 'q',
-          generation_config: { thinking_summaries: 'none' },
-        },
-        noRetry,
-      );
+    const without = await h.client().interactions.create(
+      {
+        model: 'gemini-3.5-flash',
+        input: 'q',
+        generation_config: { thinking_summaries: 'none' },
+      },
+      noRetry,
+    );
     expect(without.steps?.[0]).toEqual({ type: 'thought', signature: expect.any(String) });
   });
 });

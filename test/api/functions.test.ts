@@ -310,17 +310,15 @@ describe.each(STORE_KINDS)('client functions (%s)', (store) => {
 
   it("tool_choice 'validated' fails a call whose arguments do not match the declared schema", async () => {
     const ask = () =>
-      h
-        .client()
-        .interactions.create(
-          {
-            model: 'gemini-3.5-flash',
-            input: 'x',
-            tools: [weatherTool],
-            generation_config: { tool_choice: 'validated' },
-          },
-          noRetry,
-        );
+      h.client().interactions.create(
+        {
+          model: 'gemini-3.5-flash',
+          input: 'x',
+          tools: [weatherTool],
+          generation_config: { tool_choice: 'validated' },
+        },
+        noRetry,
+      );
     h.upstream.script = () => ({
       toolCalls: [{ name: 'get_current_temperature', arguments: '{"location":"Bern"}' }],
     });

@@ -191,16 +191,14 @@ describe('structured output (response_format with a JSON schema)', () => {
     const notJson = await ask({ type: 'object' });
     expect(notJson.status).toBe('failed');
     answer = '{"a":"x"}';
-    const bare = await h
-      .client()
-      .interactions.create(
-        {
-          model: 'gemini-3.5-flash',
-          input: 'x',
-          response_format: obj({ a: { type: 'string' } }, ['a']) as never,
-        },
-        noRetry,
-      );
+    const bare = await h.client().interactions.create(
+      {
+        model: 'gemini-3.5-flash',
+        input: 'x',
+        response_format: obj({ a: { type: 'string' } }, ['a']) as never,
+      },
+      noRetry,
+    );
     expect(bare.status).toBe('completed');
   });
 
