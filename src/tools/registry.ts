@@ -1,32 +1,53 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { parseWith } from '../protocol/validate.js';
+import { createGoogleMapsTool, googleMapsConfigSchema } from './google-maps/index.js';
+import { createGoogleSearchTool, googleSearchConfigSchema } from './google-search/index.js';
 import { createMcpServerTool } from './mcp-server/index.js';
 import type { BuiltInTool } from './types.js';
+import {
+  createUrlContextTool,
+  urlContextConfigSchema,
+  urlContextOptions,
+} from './url-context/index.js';
 
-const enabled = z.boolean().default(true);
+/** `enabled: false` switches off a tool that is on by default. */
+const switchable = <T extends z.ZodRawShape>(shape: T) =>
+  z.strictObject({ enabled: z.boolean().default(true), ...shape });
 
-/** Operator settings of each built-in tool (`tools.<type>` in the server config). */
-export const toolSettingsSchema = z.looseObject({
+/**
+ * Operator settings of the built-in tools (`tools:` in the server config). url_context and
+ * mcp_server need no outside service and are on by default (both refuse private addresses unless
+ * allowed); google_search and google_maps need a backend endpoint and are off until configured.
+ */
+export const toolSettingsSchema = z.strictObject({
   max_rounds: z.number().int().min(1).max(100).default(10),
-  mcp_server: z
-    .strictObject({
-      enabled,
-      /** Allow MCP servers on loopback/private addresses (e.g. a sidecar on 127.0.0.1). */
-      allow_private: z.boolean().default(false),
-      connect_timeout_seconds: z.number().positive().default(10),
-      call_timeout_seconds: z.number().positive().default(60),
-    })
+  url_context: z
+    .union([
+      z.literal(false),
+      urlContextConfigSchema.extend({ enabled: z.boolean().default(true) }),
+    ])
     .prefault({}),
+  mcp_server: switchable({
+    /** Allow MCP servers on loopback/private addresses (e.g. a sidecar on 127.0.0.1). */
+    allow_private: z.boolean().default(false),
+    connect_timeout_seconds: z.number().positive().default(10),
+    call_timeout_seconds: z.number().positive().default(60),
+  }).prefault({}),
+  google_search: googleSearchConfigSchema.optional(),
+  google_maps: googleMapsConfigSchema.optional(),
 });
 
 /**
- * The built-in tools the operator configured (`tools:` in the server config). A tool that is
- * absent here is refused with 400 naming `tools[i]` and the setting before a run starts.
+ * The built-in tools the operator configured. A tool that is absent here is refused with 400
+ * naming `tools[i]` and the setting before a run starts.
  */
 export function createConfiguredTools(config: Config['tools']): BuiltInTool[] {
-  const settings = parseWith(toolSettingsSchema, config, ['config', 'tools']);
+  const settings = parseWith(toolSettingsSchema, config ?? {}, ['config', 'tools']);
   const tools: BuiltInTool[] = [];
+  if (settings.url_context !== false && settings.url_context.enabled) {
+    tools.push(createUrlContextTool(urlContextOptions(settings.url_context)));
+  }
   if (settings.mcp_server.enabled) {
     tools.push(
       createMcpServerTool({
@@ -36,5 +57,7 @@ export function createConfiguredTools(config: Config['tools']): BuiltInTool[] {
       }),
     );
   }
+  if (settings.google_search) tools.push(createGoogleSearchTool(settings.google_search));
+  if (settings.google_maps) tools.push(createGoogleMapsTool(settings.google_maps));
   return tools;
 }

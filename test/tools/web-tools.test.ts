@@ -1,0 +1,232 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InteractionEvent } from '../../src/protocol/types.js';
+import type { ChatRequest } from '../support/fake-upstream.js';
+import { noRetry, parseSse, startHarness, type Harness } from '../support/harness.js';
+
+const RESULTS = [
+  {
+    title: 'UEFA Euro 2024 final',
+    url: 'https://example.org/euro-2024-final',
+    content: 'Spain beat England 2-1 in Berlin.',
+  },
+  {
+    title: 'Spain national team',
+    url: 'https://example.org/spain',
+    content: 'Spain won a record fourth title.',
+  },
+];
+
+async function listen(
+  handler: Parameters<typeof createServer>[1],
+): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** Round 1: the model searches (or reads a URL); round 2: it answers, citing result [1] and [2]. */
+function searchThenAnswer(body: ChatRequest) {
+  const result = body.messages.find((m) => m.role === 'tool');
+  if (!result) {
+    const tool = body.tools?.[0]?.function.name;
+    return tool === 'google_search'
+      ? { toolCalls: [{ name: 'google_search', arguments: '{"queries":["who won euro 2024"]}' }] }
+      : {
+          toolCalls: [
+            {
+              name: 'url_context',
+              arguments: JSON.stringify({ urls: [body.messages.at(-1)!.content] }),
+            },
+          ],
+        };
+  }
+  return {
+    text: ['Spain won Euro 2024, beating England 2-1 [1]. ', 'It was their fourth title [2].'],
+  };
+}
+
+describe('google_search and url_context through the tool loop', () => {
+  let h: Harness;
+  let searx: { server: Server; url: string };
+  let page: { server: Server; url: string };
+  const queries: string[] = [];
+  beforeAll(async () => {
+    searx = await listen((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      queries.push(url.searchParams.get('q') ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ query: url.searchParams.get('q'), results: RESULTS }));
+    });
+    page = await listen((req, res) => {
+      if (req.url === '/redirect') {
+        res.writeHead(302, { location: 'http://10.0.0.1/secret' }).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(
+        '<html><head><title>Local page</title></head><body><article><p>The answer is forty-two.</p></article></body></html>',
+      );
+    });
+    h = await startHarness({
+      store: 'sqlite',
+      config: { tools: { google_search: { backend: 'searxng', base_url: searx.url } } },
+    });
+    h.upstream.script = searchThenAnswer;
+  });
+  afterAll(async () => {
+    await h.close();
+    searx.server.close();
+    page.server.close();
+  });
+
+  it("runs the seed's google_search example: every printed citation is a url the search backend returned", async () => {
+    const ai = h.client();
+    // --- the seed's code, unchanged except for the client's baseUrl
+    const interaction = await ai.interactions.create(
+      {
+        model: 'gemini-3.5-flash',
+        input: 'Who won the euro 2024?',
+        tools: [{ type: 'google_search' }],
+      },
+      noRetry,
+    );
+    const printed: string[] = [];
+    for (const step of interaction.steps ?? []) {
+      if (step.type === 'model_output') {
+        for (const content of step.content ?? []) {
+          if (content.type === 'text') {
+            printed.push(content.text);
+            for (const annotation of content.annotations ?? []) {
+              if (annotation.type === 'url_citation')
+                printed.push(`- [${annotation.title}](${annotation.url})`);
+            }
+          }
+        }
+      }
+    }
+    // ---
+    expect(interaction.status).toBe('completed');
+    expect(interaction.steps?.map((s) => s.type)).toEqual([
+      'google_search_call',
+      'google_search_result',
+      'model_output',
+    ]);
+    expect(interaction.steps?.[0]).toMatchObject({ arguments: { queries: ['who won euro 2024'] } });
+    expect(queries).toContain('who won euro 2024');
+    const citations = printed.filter((l) => l.startsWith('- ['));
+    expect(citations).toEqual([
+      '- [UEFA Euro 2024 final](https://example.org/euro-2024-final)',
+      '- [Spain national team](https://example.org/spain)',
+    ]);
+    const returned = new Set(RESULTS.map((r) => r.url));
+    for (const line of citations) expect(returned.has(/\((.*)\)$/.exec(line)![1]!)).toBe(true);
+    // indices are byte offsets of the cited sentence
+    const text = interaction.output_text!;
+    const [first] = (
+      interaction.steps![2] as {
+        content: { annotations: { start_index: number; end_index: number }[] }[];
+      }
+    ).content[0]!.annotations;
+    expect(Buffer.from(text).subarray(first!.start_index, first!.end_index).toString()).toBe(
+      'Spain won Euro 2024, beating England 2-1 [1]',
+    );
+    expect(interaction.usage?.grounding_tool_count).toEqual([{ type: 'google_search', count: 1 }]);
+  });
+
+  it('streams the search call and result steps, then text and a text_annotation_delta (spec §5.5 d)', async () => {
+    const res = await h.fetch('/v1beta/interactions', {
+      method: 'POST',
+      body: JSON.stringify({
+        model: 'gemini-3.5-flash',
+        input: 'Who won?',
+        tools: [{ type: 'google_search' }],
+        stream: true,
+      }),
+    });
+    const events = parseSse(await res.text())
+      .filter((m) => m.data !== '[DONE]')
+      .map(
+        (m) =>
+          JSON.parse(m.data) as InteractionEvent & {
+            step?: { type: string };
+            delta?: { type: string };
+          },
+      );
+    const kinds = events
+      .filter((e) => e.event_type.startsWith('step.'))
+      .map((e) => `${e.event_type}:${e.step?.type ?? e.delta?.type ?? ''}`);
+    expect(kinds.slice(0, 7)).toEqual([
+      'step.start:google_search_call',
+      'step.delta:google_search_call',
+      'step.stop:',
+      'step.start:google_search_result',
+      'step.delta:google_search_result',
+      'step.stop:',
+      'step.start:model_output',
+    ]);
+    expect(kinds.at(-2)).toBe('step.delta:text_annotation_delta');
+    const resultDelta = events[6] as unknown as {
+      delta: { result: { search_suggestions: string }[]; is_error: boolean };
+    };
+    expect(resultDelta.delta.is_error).toBe(false);
+    expect(resultDelta.delta.result[0]!.search_suggestions).toContain('who won euro 2024');
+  });
+
+  it('url_context refuses a page on 127.0.0.1 by default (status unsafe) and fetches it when allowed', async () => {
+    const ask = (harness: Harness) =>
+      harness
+        .client()
+        .interactions.create(
+          {
+            model: 'gemini-3.5-flash',
+            input: `${page.url}/page`,
+            tools: [{ type: 'url_context' }],
+          },
+          noRetry,
+        );
+    const refused = await ask(h);
+    expect(refused.steps?.[1]).toMatchObject({
+      type: 'url_context_result',
+      result: [{ url: `${page.url}/page`, status: 'unsafe' }],
+    });
+
+    const allowed = await startHarness({
+      store: 'sqlite',
+      config: { tools: { url_context: { allow_private: true } } },
+    });
+    allowed.upstream.script = (body) => {
+      const result = body.messages.find((m) => m.role === 'tool');
+      if (result)
+        return {
+          text: [
+            String(result.content).includes('forty-two') ? 'It says forty-two [1].' : 'nothing',
+          ],
+        };
+      return searchThenAnswer(body);
+    };
+    try {
+      const fetched = await ask(allowed);
+      expect(fetched.steps?.[1]).toMatchObject({ result: [{ status: 'success' }] });
+      expect(fetched.output_text).toBe('It says forty-two [1].');
+    } finally {
+      await allowed.close();
+    }
+  });
+
+  it('refuses an unconfigured google_maps before anything runs', async () => {
+    const res = await h.fetch('/v1beta/interactions', {
+      method: 'POST',
+      body: JSON.stringify({
+        model: 'gemini-3.5-flash',
+        input: 'x',
+        tools: [{ type: 'google_maps' }],
+      }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /tools\.google_maps/,
+    );
+  });
+});
