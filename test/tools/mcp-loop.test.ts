@@ -24,6 +24,7 @@ async function startMcpServer(): Promise<{ url: string; server: Server; auth: st
     mcp.registerTool('secret', { description: 'Not allowed.' }, () => ({
       content: [{ type: 'text', text: 'nope' }],
     }));
+    mcp.registerTool('hang', { description: 'Never answers.' }, () => new Promise<never>(() => {}));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => {
       void transport.close();
@@ -218,5 +219,34 @@ describe('tool loop with a remote MCP server', () => {
       /^tools\[0\]: built-in tool 'google_search' is not configured .*tools\.google_search/,
     );
     expect(h.upstream.requests.length).toBe(before);
+  });
+
+  it('honours a cancel while a tool call is running', async () => {
+    const before = h.upstream.requests.length;
+    h.upstream.script = () => ({ toolCalls: [{ name: 'calc__hang', arguments: '{}' }] });
+    try {
+      const r = await h.client().interactions.create(
+        {
+          model: 'gemini-3.5-flash',
+          input: 'hang',
+          background: true,
+          tools: [
+            {
+              type: 'mcp_server',
+              name: 'calc',
+              url: mcp.url,
+              allowed_tools: [{ tools: ['hang'] }],
+            } as never,
+          ],
+        },
+        noRetry,
+      );
+      await h.upstream.waitForRequests(before + 1);
+      const cancelled = await h.client().interactions.cancel(r.id, undefined, noRetry);
+      expect(cancelled.status).toBe('cancelled');
+      expect(cancelled.steps?.map((s) => s.type)).toEqual(['user_input']);
+    } finally {
+      h.upstream.script = toolThenAnswer;
+    }
   });
 });

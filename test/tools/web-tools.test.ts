@@ -176,16 +176,14 @@ describe('google_search and url_context through the tool loop', () => {
 
   it('url_context refuses a page on 127.0.0.1 by default (status unsafe) and fetches it when allowed', async () => {
     const ask = (harness: Harness) =>
-      harness
-        .client()
-        .interactions.create(
-          {
-            model: 'gemini-3.5-flash',
-            input: `${page.url}/page`,
-            tools: [{ type: 'url_context' }],
-          },
-          noRetry,
-        );
+      harness.client().interactions.create(
+        {
+          model: 'gemini-3.5-flash',
+          input: `${page.url}/page`,
+          tools: [{ type: 'url_context' }],
+        },
+        noRetry,
+      );
     const refused = await ask(h);
     expect(refused.steps?.[1]).toMatchObject({
       type: 'url_context_result',
