@@ -18,6 +18,7 @@ import type {
 import { serializeEvent, type EventLog, type InteractionLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
 import type { ValidateFunction } from 'ajv';
+import { ECHOED_REQUEST_FIELDS } from '../protocol/echo.js';
 import type { ToolSession, ToolSource } from '../tools/types.js';
 import { citationsFor, renumberSources } from './citations.js';
 import { convertToPrompt } from './convert-to-prompt.js';
@@ -526,20 +527,7 @@ function redactToolSecrets(tools: JsonValue): JsonValue {
 /** The request fields echoed on get, plus the raw input for include_input. */
 function echoedRequest(request: CreateRequest): JsonObject {
   const echo: JsonObject = {};
-  for (const key of [
-    'system_instruction',
-    'tools',
-    'generation_config',
-    'response_format',
-    'response_mime_type',
-    'response_modalities',
-    'safety_settings',
-    'labels',
-    'webhook_config',
-    'environment',
-    'cached_content',
-    'input',
-  ]) {
+  for (const key of [...ECHOED_REQUEST_FIELDS, 'input']) {
     const value = request.raw[key];
     if (value !== undefined) echo[key] = key === 'tools' ? redactToolSecrets(value) : value;
   }

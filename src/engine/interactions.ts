@@ -5,6 +5,7 @@ import type { Interaction, InteractionEvent, JsonObject, Step } from '../protoco
 import { isTerminalStatus } from '../protocol/types.js';
 import { validateCreateBody, type CreateRequest } from '../protocol/validate.js';
 import { CONTENT_TYPES } from '../protocol/schemas.js';
+import { ECHOED_REQUEST_FIELDS } from '../protocol/echo.js';
 import type { ResolvedModel } from '../models/types.js';
 import { isTerminalEventData, serializeEvent } from '../store/event-log.js';
 import type { EventLog } from '../store/event-log.js';
@@ -40,20 +41,6 @@ export interface EventSource {
   close(): void;
 }
 
-const ECHO_KEYS = [
-  'system_instruction',
-  'tools',
-  'generation_config',
-  'response_format',
-  'response_mime_type',
-  'response_modalities',
-  'safety_settings',
-  'labels',
-  'webhook_config',
-  'environment',
-  'cached_content',
-];
-
 /** Builds the Interaction resource from the fold of its events (the only source of truth). */
 export function buildResource(
   events: InteractionEvent[],
@@ -78,7 +65,8 @@ export function buildResource(
     ...(fold.usage ? { usage: fold.usage } : {}),
     ...(fold.errors.length > 0 ? { errors: fold.errors } : {}),
   };
-  if (echo) for (const key of ECHO_KEYS) if (echo[key] !== undefined) resource[key] = echo[key];
+  if (echo)
+    for (const key of ECHOED_REQUEST_FIELDS) if (echo[key] !== undefined) resource[key] = echo[key];
   return resource;
 }
 

@@ -4,6 +4,7 @@ import type { JsonObject } from '../../protocol/types.js';
 import { parseWith } from '../../protocol/validate.js';
 import { requestJson } from '../net/http-json.js';
 import type { BuiltInTool, ToolCallOutcome, ToolDeclaration, ToolSession } from '../types.js';
+import { queriesFrom } from '../queries.js';
 
 /**
  * `google_maps` (spec §7.5) on OpenStreetMap services: Nominatim finds places by text (biased
@@ -279,18 +280,6 @@ const DECLARATION: ToolDeclaration = {
     required: ['queries'],
   },
 };
-
-function queriesFrom(args: JsonObject, max: number): string[] {
-  const raw = args.queries ?? args.query;
-  const list = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  const out: string[] = [];
-  for (const q of list) {
-    if (typeof q !== 'string') continue;
-    const trimmed = q.trim().replace(/\s+/g, ' ');
-    if (trimmed && !out.includes(trimmed)) out.push(trimmed);
-  }
-  return out.slice(0, max);
-}
 
 /** Runs the queries of one call; service failures are reported to the model, not thrown. */
 export async function runMapsSearch(

@@ -21,6 +21,7 @@ export {
   type SearchBackend,
   type SearchHit,
 } from './backends.js';
+import { queriesFrom } from '../queries.js';
 
 /** Operator config (`tools.google_search` in YAML). */
 export const googleSearchConfigSchema = z
@@ -113,18 +114,6 @@ function dedupeKey(url: string): string {
   } catch {
     return url;
   }
-}
-
-function queriesFrom(args: JsonObject, max: number): string[] {
-  const raw = args.queries ?? args.query;
-  const list = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  const out: string[] = [];
-  for (const q of list) {
-    if (typeof q !== 'string') continue;
-    const trimmed = q.trim().replace(/\s+/g, ' ');
-    if (trimmed && !out.includes(trimmed)) out.push(trimmed);
-  }
-  return out.slice(0, max);
 }
 
 /** Runs the queries of one call and builds the steps, model output and sources. */
