@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { parseWith } from '../protocol/validate.js';
+import {
+  codeExecutionConfigSchema,
+  createCodeExecutionToolFromConfig,
+} from './code-execution/index.js';
 import { createGoogleMapsTool, googleMapsConfigSchema } from './google-maps/index.js';
 import { createGoogleSearchTool, googleSearchConfigSchema } from './google-search/index.js';
 import { createMcpServerTool } from './mcp-server/index.js';
@@ -16,9 +20,10 @@ const switchable = <T extends z.ZodRawShape>(shape: T) =>
   z.strictObject({ enabled: z.boolean().default(true), ...shape });
 
 /**
- * Operator settings of the built-in tools (`tools:` in the server config). url_context and
- * mcp_server need no outside service and are on by default (both refuse private addresses unless
- * allowed); google_search and google_maps need a backend endpoint and are off until configured.
+ * Operator settings of the built-in tools (`tools:` in the server config). url_context,
+ * code_execution and mcp_server need no outside service and are on by default (URL fetching refuses
+ * private addresses unless allowed; code runs in a WASM sandbox); google_search and google_maps
+ * need a backend endpoint and are off until configured.
  */
 export const toolSettingsSchema = z.strictObject({
   max_rounds: z.number().int().min(1).max(100).default(10),
@@ -26,6 +31,12 @@ export const toolSettingsSchema = z.strictObject({
     .union([
       z.literal(false),
       urlContextConfigSchema.extend({ enabled: z.boolean().default(true) }),
+    ])
+    .prefault({}),
+  code_execution: z
+    .union([
+      z.literal(false),
+      codeExecutionConfigSchema.extend({ enabled: z.boolean().default(true) }),
     ])
     .prefault({}),
   mcp_server: switchable({
@@ -47,6 +58,10 @@ export function createConfiguredTools(config: Config['tools']): BuiltInTool[] {
   const tools: BuiltInTool[] = [];
   if (settings.url_context !== false && settings.url_context.enabled) {
     tools.push(createUrlContextTool(urlContextOptions(settings.url_context)));
+  }
+  if (settings.code_execution !== false && settings.code_execution.enabled) {
+    const { enabled: _enabled, ...limits } = settings.code_execution;
+    tools.push(createCodeExecutionToolFromConfig(limits));
   }
   if (settings.mcp_server.enabled) {
     tools.push(
