@@ -28,16 +28,14 @@ describe('code_execution through the tool loop (Python in a WASM sandbox)', () =
   });
 
   const run = async (code: string) => {
-    const r = await h
-      .client()
-      .interactions.create(
-        {
-          model: 'gemini-3.5-flash',
-          input: [{ type: 'text', text: code }],
-          tools: [{ type: 'code_execution' }],
-        },
-        noRetry,
-      );
+    const r = await h.client().interactions.create(
+      {
+        model: 'gemini-3.5-flash',
+        input: [{ type: 'text', text: code }],
+        tools: [{ type: 'code_execution' }],
+      },
+      noRetry,
+    );
     expect(r.status).toBe('completed');
     expect(r.steps?.map((s) => s.type)).toEqual([
       'code_execution_call',

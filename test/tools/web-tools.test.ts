@@ -227,4 +227,139 @@ describe('google_search and url_context through the tool loop', () => {
       /tools\.google_maps/,
     );
   });
+
+  it('google_maps finds places on an OpenStreetMap (Nominatim) service and streams its steps', async () => {
+    const nominatim = await listen((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify([
+          {
+            osm_type: 'way',
+            osm_id: 5013364,
+            lat: '48.858',
+            lon: '2.294',
+            name: 'Tour Eiffel',
+            display_name: 'Tour Eiffel, Paris, France',
+          },
+        ]),
+      );
+    });
+    const maps = await startHarness({
+      store: 'sqlite',
+      config: { tools: { google_maps: { nominatim_url: nominatim.url } } },
+    });
+    maps.upstream.script = (body) =>
+      body.messages.some((m) => m.role === 'tool')
+        ? { text: ['It is the Tour Eiffel.'] }
+        : { toolCalls: [{ name: 'google_maps', arguments: '{"queries":["eiffel tower"]}' }] };
+    try {
+      const res = await maps.fetch('/v1beta/interactions', {
+        method: 'POST',
+        body: JSON.stringify({
+          model: 'gemini-3.5-flash',
+          input: 'Where is it?',
+          tools: [{ type: 'google_maps' }],
+          stream: true,
+        }),
+      });
+      const events = parseSse(await res.text())
+        .filter((m) => m.data !== '[DONE]')
+        .map((m) => JSON.parse(m.data) as InteractionEvent);
+      expect(events[2]).toMatchObject({
+        event_type: 'step.start',
+        step: { type: 'google_maps_call', signature: '' },
+      });
+      expect(events[3]).toMatchObject({
+        delta: { type: 'google_maps_call', arguments: { queries: ['eiffel tower'] } },
+      });
+      expect(events[5]).toMatchObject({
+        event_type: 'step.start',
+        step: { type: 'google_maps_result' },
+      });
+      expect(events[6]).toMatchObject({
+        delta: {
+          type: 'google_maps_result',
+          result: [
+            {
+              places: [
+                {
+                  name: 'Tour Eiffel',
+                  place_id: 'places/osm-way-5013364',
+                  url: 'https://www.openstreetmap.org/way/5013364',
+                },
+              ],
+            },
+          ],
+        },
+      });
+      expect(events.at(-1)).toMatchObject({
+        interaction: {
+          status: 'completed',
+          usage: { grounding_tool_count: [{ type: 'google_maps', count: 1 }] },
+        },
+      });
+    } finally {
+      await maps.close();
+      nominatim.server.close();
+    }
+  });
+
+  it('streams url_context call and result steps', async () => {
+    const res = await h.fetch('/v1beta/interactions', {
+      method: 'POST',
+      body: JSON.stringify({
+        model: 'gemini-3.5-flash',
+        input: `${page.url}/redirect`,
+        tools: [{ type: 'url_context' }],
+        stream: true,
+      }),
+    });
+    const events = parseSse(await res.text())
+      .filter((m) => m.data !== '[DONE]')
+      .map((m) => JSON.parse(m.data) as InteractionEvent);
+    expect(events[3]).toMatchObject({
+      delta: { type: 'url_context_call', arguments: { urls: [`${page.url}/redirect`] } },
+    });
+    expect(events[6]).toMatchObject({
+      delta: {
+        type: 'url_context_result',
+        result: [{ url: `${page.url}/redirect`, status: 'unsafe' }],
+      },
+    });
+  });
+
+  it('mixes server tools and client functions: the server tool runs, the client function stops the run', async () => {
+    h.upstream.script = () => ({
+      toolCalls: [
+        { name: 'google_search', arguments: '{"queries":["weather"]}' },
+        { name: 'get_location', arguments: '{}' },
+      ],
+    });
+    try {
+      const r = await h.client().interactions.create(
+        {
+          model: 'gemini-3.5-flash',
+          input: 'Weather here?',
+          tools: [
+            { type: 'google_search' },
+            {
+              type: 'function',
+              name: 'get_location',
+              parameters: { type: 'object', properties: {} },
+            },
+          ],
+        },
+        noRetry,
+      );
+      expect(r.status).toBe('requires_action');
+      expect(r.steps?.map((s) => s.type).sort()).toEqual([
+        'function_call',
+        'google_search_call',
+        'google_search_result',
+      ]);
+      expect(queries).toContain('weather');
+    } finally {
+      h.upstream.script = searchThenAnswer;
+    }
+  });
 });
