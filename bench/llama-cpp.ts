@@ -26,6 +26,11 @@ import {
   getSharedLlama,
   type LlamaCppLanguageModel,
 } from '../src/models/llama-cpp/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../src/config.js';
+import { createServer } from '../src/server.js';
 
 const args = process.argv.slice(2);
 function flag(name: string, fallback: number): number {
@@ -86,6 +91,67 @@ async function throughput() {
   type Run = { e2e: number; decode: number; tokens: number };
   const backend: Run[] = [];
   const direct: Run[] = [];
+  const served: Run[] = [];
+
+  // The whole server: HTTP, validation, event log (SQLite) and SSE, on its own copy of the model.
+  const dbDir = mkdtempSync(join(tmpdir(), 'oi-bench-'));
+  const server = await createServer({
+    config: parseConfig({
+      models: [
+        {
+          name: '*',
+          backend: 'llama-cpp',
+          path: modelPath,
+          gpu: false,
+          context_size: 2048,
+          max_sequences: 1,
+          threads,
+        },
+      ],
+    }),
+    databaseUrl: `sqlite:${join(dbDir, 'bench.db')}`,
+    logger: false,
+  });
+  const base = await server.listen('127.0.0.1', 0);
+  const runServed = async (i: number) => {
+    const t0 = performance.now();
+    const res = await fetch(`${base}/v1beta/interactions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gemini-3.5-flash',
+        system_instruction: system,
+        input: `${prompt} (${i})`,
+        stream: true,
+        generation_config: { max_output_tokens: maxTokens },
+      }),
+    });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let first: number | undefined;
+    let last = t0;
+    let buffered = '';
+    let n = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      const now = performance.now();
+      if (buffered.includes('"type":"text"')) {
+        first ??= now;
+        last = now;
+      }
+      const usage = /"total_output_tokens":(\d+)/.exec(buffered);
+      if (usage) n = Number(usage[1]);
+      buffered = buffered.slice(Math.max(0, buffered.lastIndexOf('\n\n')));
+    }
+    const end = performance.now();
+    return {
+      e2e: n / ((end - t0) / 1000),
+      decode: (n - 1) / ((last - (first ?? end)) / 1000),
+      tokens: n,
+    };
+  };
 
   const runBackend = async (i: number) => {
     // a different prompt each run so no run benefits from the previous one's cache
@@ -131,16 +197,21 @@ async function throughput() {
 
   await runBackend(-1);
   await runDirect(-1);
-  // interleaved, so machine noise hits both alike
+  await runServed(-1);
+  // interleaved, so machine noise hits all alike
   for (let i = 0; i < runs; i++) {
     if (i % 2 === 0) {
       backend.push(await runBackend(i));
       direct.push(await runDirect(i));
+      served.push(await runServed(i));
     } else {
+      served.push(await runServed(i));
       direct.push(await runDirect(i));
       backend.push(await runBackend(i));
     }
   }
+  await server.close(0);
+  rmSync(dbDir, { recursive: true, force: true });
   await model.dispose();
   await ctx.dispose();
   await lm.dispose();
@@ -152,12 +223,15 @@ async function throughput() {
   for (const [name, xs] of [
     ['createLlamaCppModel().doStream', backend],
     ['LlamaChatSession (node-llama-cpp)', direct],
+    ['through the server (POST stream:true, SSE)', served],
   ] as const) {
     const d = xs.map((b) => b.decode);
     rows.push(
       `| ${name} | ${xs[0]?.tokens} | ${fmt(median(xs.map((b) => b.e2e)))} | ${fmt(median(d))} | ${fmt(Math.min(...d))}–${fmt(Math.max(...d))} |`,
     );
   }
+  const ratio = median(served.map((r) => r.decode)) / median(direct.map((r) => r.decode));
+  rows.push('', `server / node-llama-cpp decode ratio (medians): ${fmt(ratio, 3)}×`);
   return rows.join('\n');
 }
 

@@ -52,8 +52,19 @@ export async function writeSse(
   }, options.keepAliveMs ?? 15_000);
   keepAlive.unref();
   try {
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      raw.uncork();
+    };
     for await (const event of source) {
       if (raw.destroyed) break;
+      // Events made durable together leave in one write (one syscall per batch, not per token).
+      if (!corked) {
+        corked = true;
+        raw.cork();
+        setImmediate(uncork);
+      }
       raw.write(formatSseMessage(event));
     }
     if (!raw.destroyed) raw.write(SSE_DONE);

@@ -120,10 +120,16 @@ export class EventLog {
   private pending = new Map<string, Pending>();
   private flushing: Promise<void> | null = null;
   private scheduled = false;
+  private lastFlushEnd = 0;
 
+  /**
+   * @param batchWindowMs after a write, the next one waits until this much time has passed, so
+   * tokens that arrive faster than that share one transaction (an idle log still writes at once).
+   */
   constructor(
     private readonly store: Store,
     private readonly onError: (err: unknown) => void = () => {},
+    private readonly batchWindowMs = 4,
   ) {}
 
   /** Starts the live log of an interaction whose first events are already stored (or not persisted). */
@@ -163,10 +169,13 @@ export class EventLog {
   private schedule(): void {
     if (this.scheduled || this.flushing) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const run = () => {
       this.scheduled = false;
       void this.flush();
-    });
+    };
+    const wait = this.lastFlushEnd + this.batchWindowMs - performance.now();
+    if (wait > 0) setTimeout(run, wait);
+    else setImmediate(run);
   }
 
   /** Writes everything pending; resolves when it is durable. */
@@ -180,6 +189,7 @@ export class EventLog {
       await this.flushing;
     } finally {
       this.flushing = null;
+      this.lastFlushEnd = performance.now();
     }
     if (this.pending.size > 0) this.schedule();
   }

@@ -602,8 +602,8 @@ export const TABLE: Row[] = [
   ),
   create(
     'second built-in tool not configured',
-    withBase({ tools: [fn('f'), { type: 'code_execution' }] }),
-    /^tools\[1\]: built-in tool 'code_execution' is not configured/,
+    withBase({ tools: [fn('f'), { type: 'google_maps' }] }),
+    /^tools\[1\]: built-in tool 'google_maps' is not configured .*tools\.google_maps/,
     {
       code: 'failed_precondition',
     },
