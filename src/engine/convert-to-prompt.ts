@@ -6,6 +6,7 @@ import type {
   LanguageModelV3ToolResultOutput,
 } from '@ai-sdk/provider';
 import type { Content, JsonValue, Step } from '../protocol/types.js';
+import { decodeProviderSignature } from './provider-signature.js';
 
 type AssistantPart = Extract<LanguageModelV3Message, { role: 'assistant' }>['content'][number];
 type ToolPart = Extract<LanguageModelV3Message, { role: 'tool' }>['content'][number];
@@ -93,7 +94,14 @@ export function convertToPrompt(steps: Step[], systemInstruction?: string): Lang
         break;
       case 'thought': {
         const text = (step.summary ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('');
-        if (text) assistant().push({ type: 'reasoning', text });
+        const providerOptions = decodeProviderSignature(step.signature);
+        if (text || providerOptions) {
+          assistant().push({
+            type: 'reasoning',
+            text,
+            ...(providerOptions ? { providerOptions } : {}),
+          });
+        }
         break;
       }
       case 'function_call':

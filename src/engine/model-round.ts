@@ -2,7 +2,9 @@ import type {
   LanguageModelV3CallOptions,
   LanguageModelV3Message,
   LanguageModelV3StreamPart,
+  SharedV3ProviderMetadata,
 } from '@ai-sdk/provider';
+import { mergeProviderMetadata } from './provider-signature.js';
 import type { ResolvedModel } from '../models/types.js';
 import type { JsonObject } from '../protocol/types.js';
 import { newCallId } from './ids.js';
@@ -68,11 +70,19 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
   const streamed = new Map<string, boolean>(); // upstream tool id → is built-in
   let text = '';
   let reasoning = '';
+  let reasoningMetadata: SharedV3ProviderMetadata | undefined;
   const flushText = () => {
-    if (reasoning) result.assistantParts.push({ type: 'reasoning', text: reasoning });
+    if (reasoning || reasoningMetadata) {
+      result.assistantParts.push({
+        type: 'reasoning',
+        text: reasoning,
+        ...(reasoningMetadata ? { providerOptions: reasoningMetadata } : {}),
+      });
+    }
     if (text) result.assistantParts.push({ type: 'text', text });
     text = '';
     reasoning = '';
+    reasoningMetadata = undefined;
   };
 
   const { stream } = await o.model.model.doStream(o.call);
@@ -92,11 +102,15 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
         case 'reasoning-delta':
           if (writer.openType !== 'thought') writer.start({ type: 'thought' });
           reasoning += part.delta;
+          reasoningMetadata = mergeProviderMetadata(reasoningMetadata, part.providerMetadata);
+          writer.noteThoughtMetadata(part.providerMetadata);
           if (o.summaries && part.delta) {
             writer.delta({ type: 'thought_summary', content: { type: 'text', text: part.delta } });
           }
           break;
         case 'reasoning-end':
+          reasoningMetadata = mergeProviderMetadata(reasoningMetadata, part.providerMetadata);
+          writer.noteThoughtMetadata(part.providerMetadata);
           if (writer.openType === 'thought') {
             writer.delta({ type: 'thought_signature', signature: writer.signature() });
             writer.stop();

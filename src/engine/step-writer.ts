@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
+import type { SharedV3ProviderMetadata } from '@ai-sdk/provider';
 import type { Delta, JsonObject, Step, Usage } from '../protocol/types.js';
 import type { InteractionLog } from '../store/event-log.js';
+import { encodeProviderSignature, mergeProviderMetadata } from './provider-signature.js';
 
 /**
  * Writes output steps as `step.start` / `step.delta` / `step.stop` events: one step open at a
@@ -9,6 +11,8 @@ import type { InteractionLog } from '../store/event-log.js';
 export class StepWriter {
   private index = -1;
   private open: Step['type'] | null = null;
+  /** Provider metadata of the open thought (e.g. Anthropic's signature), kept in its signature. */
+  private thoughtMetadata: SharedV3ProviderMetadata | undefined;
 
   constructor(
     private readonly log: InteractionLog,
@@ -31,6 +35,7 @@ export class StepWriter {
     this.stop();
     this.index += 1;
     this.open = step.type;
+    this.thoughtMetadata = undefined;
     this.log.append({ event_type: 'step.start', index: this.index, step });
     return this.index;
   }
@@ -51,8 +56,18 @@ export class StepWriter {
     this.open = null;
   }
 
-  /** base64url(HMAC-SHA256(secret, interaction_id|index|type)) — spec §4.5. */
+  noteThoughtMetadata(metadata: SharedV3ProviderMetadata | undefined): void {
+    if (this.open === 'thought')
+      this.thoughtMetadata = mergeProviderMetadata(this.thoughtMetadata, metadata);
+  }
+
+  /**
+   * A thought that carries provider metadata gets it encoded (so it can be replayed to the
+   * provider); otherwise base64url(HMAC-SHA256(secret, interaction_id|index|type)) — spec §4.5.
+   */
   signature(): string {
+    if (this.open === 'thought' && this.thoughtMetadata)
+      return encodeProviderSignature(this.thoughtMetadata);
     return createHmac('sha256', this.signatureSecret)
       .update(`${this.log.id}|${this.index}|${this.open ?? ''}`)
       .digest('base64url');

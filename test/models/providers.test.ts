@@ -532,14 +532,11 @@ describe.each([anthropicCase(), googleCase()])('$backend backend', (pc) => {
     );
     expect(t2.status).toBe('completed');
     expect(t2.output_text).toBe('It is 15C.');
-    if (pc.backend === 'anthropic') {
-      // Anthropic rejects a thinking-enabled continuation whose tool_use lacks the signed thinking
-      // block; the stored steps cannot replay it, so the backend asks without thinking.
-      pc.expectThinking(pc.count() - 2, 'high');
-      pc.expectThinking(pc.count() - 1, undefined);
-    } else {
-      pc.expectThinking(pc.count() - 1, 'high');
-    }
+    // The thought step's signature carries the provider's own (Anthropic's thinking-block
+    // signature), so turn 2 replays the signed thinking block and keeps thinking on; the
+    // Anthropic fake answers 400 to a thinking continuation without it, as the real API does.
+    pc.expectThinking(pc.count() - 2, 'high');
+    pc.expectThinking(pc.count() - 1, 'high');
   });
 
   it('reports a max-tokens stop as incomplete', async () => {
