@@ -60,8 +60,10 @@ export const createAnthropicBackend: BackendFactory = (entry, env) => {
  * - turns extended thinking off when the call continues a tool-use cycle whose thinking block
  *   cannot be replayed. Anthropic requires the thinking block (with its signature) that preceded
  *   the `tool_use` blocks to be sent back verbatim while thinking is enabled, and rejects the
- *   request with HTTP 400 otherwise. The stored steps do not carry Anthropic's signatures, so
- *   such a continuation runs without thinking instead of failing.
+ *   request with HTTP 400 otherwise. Thought steps made by this backend carry the signature
+ *   (see engine/provider-signature.ts), so this only triggers for histories whose thinking came
+ *   from elsewhere (another backend, or a client that dropped the thought steps); such a
+ *   continuation runs without thinking instead of failing.
  */
 function withCallDefaults(
   model: LanguageModelV3,
