@@ -119,12 +119,15 @@ export class EventLog {
   private readonly live = new Map<string, InteractionLog>();
   private pending = new Map<string, Pending>();
   private flushing: Promise<void> | null = null;
-  private scheduled = false;
+  private scheduled: 'now' | 'later' | null = null;
+  private timer: NodeJS.Timeout | undefined;
   private lastFlushEnd = 0;
+  private urgentPending = false;
 
   /**
-   * @param batchWindowMs after a write, the next one waits until this much time has passed, so
-   * tokens that arrive faster than that share one transaction (an idle log still writes at once).
+   * @param batchWindowMs while only deltas are pending, a write waits until this long after the
+   * previous one, so tokens that arrive faster share one transaction; any other event (a step
+   * boundary, the terminal event) is written at once, so lifecycle latency does not grow.
    */
   constructor(
     private readonly store: Store,
@@ -159,23 +162,30 @@ export class EventLog {
     }
     entry.events.push(event);
     if (update) entry.update = { ...entry.update, ...update };
-    this.schedule();
+    if (!event.data.startsWith('{"event_type":"step.delta"')) this.urgentPending = true;
+    this.schedule(this.urgentPending);
   }
 
   release(log: InteractionLog): void {
     if (this.live.get(log.id) === log) this.live.delete(log.id);
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.flushing) return;
-    this.scheduled = true;
+  private schedule(urgent: boolean): void {
+    if (this.flushing || this.scheduled === 'now') return;
+    const wait = urgent ? 0 : this.lastFlushEnd + this.batchWindowMs - performance.now();
+    if (this.scheduled === 'later' && wait > 0) return;
+    clearTimeout(this.timer);
     const run = () => {
-      this.scheduled = false;
+      this.scheduled = null;
       void this.flush();
     };
-    const wait = this.lastFlushEnd + this.batchWindowMs - performance.now();
-    if (wait > 0) setTimeout(run, wait);
-    else setImmediate(run);
+    if (wait > 0) {
+      this.scheduled = 'later';
+      this.timer = setTimeout(run, wait);
+    } else {
+      this.scheduled = 'now';
+      setImmediate(run);
+    }
   }
 
   /** Writes everything pending; resolves when it is durable. */
@@ -184,6 +194,7 @@ export class EventLog {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
+    this.urgentPending = false;
     this.flushing = this.write(batch);
     try {
       await this.flushing;
@@ -191,7 +202,7 @@ export class EventLog {
       this.flushing = null;
       this.lastFlushEnd = performance.now();
     }
-    if (this.pending.size > 0) this.schedule();
+    if (this.pending.size > 0) this.schedule(this.urgentPending);
   }
 
   private async write(batch: Map<string, Pending>): Promise<void> {
