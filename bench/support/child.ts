@@ -1,0 +1,85 @@
+/**
+ * A benchmark child process: `upstream` (the scripted fake upstream) or `server <upstreamUrl>
+ * <databaseUrl>` (the real server). Each runs in its own process so the load generator, the
+ * server and the upstream do not share one event loop. Talks to the parent over IPC.
+ */
+import { performance } from 'node:perf_hooks';
+import { createServer } from '../../src/server.js';
+import { testConfig } from '../../test/support/harness.js';
+import { startFakeUpstream } from '../../test/support/fake-upstream.js';
+import type { ChildReply, ChildRequest, CpuSample } from './processes.js';
+
+const send = (message: ChildReply) => process.send!(message);
+
+let lastCpu = process.cpuUsage();
+let lastElu = performance.eventLoopUtilization();
+function sample(): CpuSample {
+  const cpu = process.cpuUsage(lastCpu);
+  const elu = performance.eventLoopUtilization(lastElu);
+  lastCpu = process.cpuUsage();
+  lastElu = performance.eventLoopUtilization();
+  return {
+    userMs: cpu.user / 1000,
+    systemMs: cpu.system / 1000,
+    eventLoopUtilization: elu.utilization,
+  };
+}
+
+async function main(): Promise<void> {
+  const [role, ...args] = process.argv.slice(2);
+  if (role === 'upstream') {
+    const upstream = await startFakeUpstream();
+    // The fake records every request body for tests; keep only the newest so memory stays flat.
+    let last: unknown;
+    const trim = setInterval(() => {
+      if (upstream.requests.length > 0) last = upstream.requests[upstream.requests.length - 1];
+      upstream.requests.length = 0;
+    }, 500);
+    trim.unref();
+    process.on('message', async (message: ChildRequest) => {
+      if (message.type === 'sample') send({ type: 'sample', id: message.id, sample: sample() });
+      else if (message.type === 'lastRequest') {
+        send({
+          type: 'lastRequest',
+          id: message.id,
+          body: upstream.requests[upstream.requests.length - 1] ?? last,
+        });
+      } else if (message.type === 'close') {
+        await upstream.close();
+        send({ type: 'closed', id: message.id });
+        process.exit(0);
+      }
+    });
+    send({ type: 'ready', url: upstream.url });
+    return;
+  }
+  if (role === 'server') {
+    const [upstreamUrl, databaseUrl] = args as [string, string];
+    // The test config (openai-compatible `gemini-*` → the fake upstream, keys A and B) with the
+    // default server settings (the tests shorten the SSE keep-alive).
+    const config = testConfig(upstreamUrl, { server: {} });
+    const server = await createServer({ config, databaseUrl, logger: false });
+    const address = await server.listen('127.0.0.1', 0);
+    process.on('message', async (message: ChildRequest) => {
+      if (message.type === 'sample') send({ type: 'sample', id: message.id, sample: sample() });
+      else if (message.type === 'idle') {
+        const deadline = Date.now() + 30_000;
+        while (server.engine.activeRuns > 0 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+        send({ type: 'idle', id: message.id, activeRuns: server.engine.activeRuns });
+      } else if (message.type === 'close') {
+        await server.close(5_000);
+        send({ type: 'closed', id: message.id });
+        process.exit(0); // also writes the --cpu-prof profile when profiling
+      }
+    });
+    send({ type: 'ready', url: address.replace('[::1]', '127.0.0.1') });
+    return;
+  }
+  throw new Error(`unknown role ${role}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
