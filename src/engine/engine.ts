@@ -80,12 +80,9 @@ export interface RunHandle {
 interface ActiveRun {
   handle: RunHandle;
   controller: AbortController;
-  background: boolean;
 }
 
 export const nowIso = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-export { newCallId, newInteractionId } from './ids.js';
 
 function mapToolChoice(
   request: CreateRequest,
@@ -178,14 +175,6 @@ export class InteractionEngine {
     return this.runs.size;
   }
 
-  isRunning(id: string): boolean {
-    return this.runs.has(id);
-  }
-
-  isBackground(id: string): boolean {
-    return this.runs.get(id)?.background ?? false;
-  }
-
   async start(params: StartParams): Promise<RunHandle> {
     const { id, project, request, model } = params;
     const persist = request.store !== false;
@@ -250,7 +239,7 @@ export class InteractionEngine {
         : undefined;
     cancelPoll?.unref();
     const handle: RunHandle = { id, log, done: Promise.resolve() };
-    this.runs.set(id, { handle, controller, background: request.background === true });
+    this.runs.set(id, { handle, controller });
     handle.done = this.run(params, log, header, controller.signal)
       .catch((err) => this.options.logger.error({ err, interaction_id: id }, 'run crashed'))
       .then(() => log.whenClosed())
