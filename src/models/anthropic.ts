@@ -6,23 +6,18 @@ import type {
   SharedV3ProviderOptions,
 } from '@ai-sdk/provider';
 import { z } from 'zod';
-import type { BackendFactory } from './types.js';
+import { httpBackendEntryFields, type BackendFactory } from './types.js';
 
 export const anthropicEntrySchema = z.strictObject({
-  name: z.string().min(1),
+  ...httpBackendEntryFields,
+  // api_key is sent as `x-api-key`; without it the provider reads ANTHROPIC_API_KEY at call time.
   backend: z.literal('anthropic'),
-  /** Anthropic's model id, e.g. `claude-sonnet-4-5`. */
-  model: z.string().min(1),
-  /** Sent as `x-api-key`; without it the provider reads ANTHROPIC_API_KEY at call time. */
-  api_key: z.string().optional(),
   base_url: z.url().default('https://api.anthropic.com/v1'),
-  headers: z.record(z.string(), z.string()).optional(),
   /**
    * `max_tokens` when the request has no `max_output_tokens` (Anthropic requires one). Without
    * it the provider uses the model's maximum output (4096 for model ids it does not know).
    */
   max_output_tokens_default: z.number().int().positive().optional(),
-  input_modalities: z.array(z.enum(['text', 'image', 'audio', 'video', 'document'])).optional(),
 });
 
 /** Extended-thinking budgets per `thinking_level` (Anthropic's minimum budget is 1024). */

@@ -5,24 +5,19 @@ import type {
   SharedV3ProviderOptions,
 } from '@ai-sdk/provider';
 import { z } from 'zod';
-import type { BackendFactory } from './types.js';
+import { httpBackendEntryFields, type BackendFactory } from './types.js';
 
 export const googleEntrySchema = z.strictObject({
-  name: z.string().min(1),
+  ...httpBackendEntryFields,
+  // api_key is sent as `x-goog-api-key`; without it the provider reads GOOGLE_GENERATIVE_AI_API_KEY.
   backend: z.literal('google'),
-  /** The Gemini API model id, e.g. `gemini-3-flash-preview` (`models/` prefix optional). */
-  model: z.string().min(1),
-  /** Sent as `x-goog-api-key`; without it the provider reads GOOGLE_GENERATIVE_AI_API_KEY. */
-  api_key: z.string().optional(),
   base_url: z.url().default('https://generativelanguage.googleapis.com/v1beta'),
-  headers: z.record(z.string(), z.string()).optional(),
   /**
    * How `thinking_level` is sent: `level` (`thinkingLevel`, Gemini 3 and later), `budget`
    * (`thinkingBudget`, Gemini 2.5) or `none` (models without thinking: no `thinkingConfig`).
    * Derived from the model id when absent.
    */
   thinking: z.enum(['level', 'budget', 'none']).optional(),
-  input_modalities: z.array(z.enum(['text', 'image', 'audio', 'video', 'document'])).optional(),
 });
 
 /** `thinkingBudget` per `thinking_level` for Gemini 2.5 models. */

@@ -1,17 +1,13 @@
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { z } from 'zod';
-import type { BackendFactory } from './types.js';
+import { httpBackendEntryFields, type BackendFactory } from './types.js';
 
 export const openAICompatibleEntrySchema = z.strictObject({
-  name: z.string().min(1),
+  ...httpBackendEntryFields,
   backend: z.literal('openai-compatible'),
   base_url: z.url(),
-  model: z.string().min(1),
-  api_key: z.string().optional(),
-  headers: z.record(z.string(), z.string()).optional(),
   /** Whether the server enforces JSON schemas itself (vLLM, llama.cpp server and OpenAI do). */
   structured_outputs: z.boolean().optional(),
-  input_modalities: z.array(z.enum(['text', 'image', 'audio', 'video', 'document'])).optional(),
 });
 
 /** Any OpenAI-compatible chat-completions server: vLLM, Ollama, llama.cpp server, LM Studio, … */

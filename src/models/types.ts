@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { LanguageModelV3, SharedV3ProviderOptions } from '@ai-sdk/provider';
 
 /** What the engine needs from a configured model: the backend plus how to talk to it. */
@@ -34,3 +35,14 @@ export interface BackendEnvironment {
   /** Injected fetch (tests, proxies); defaults to global fetch. */
   fetch?: typeof fetch;
 }
+
+/** Config-entry fields every hosted or HTTP backend shares (each backend adds its own). */
+export const httpBackendEntryFields = {
+  name: z.string().min(1),
+  /** The upstream's own model name. */
+  model: z.string().min(1),
+  api_key: z.string().optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  /** Content types the upstream accepts in input (others get 400 before the run). */
+  input_modalities: z.array(z.enum(['text', 'image', 'audio', 'video', 'document'])).optional(),
+};
