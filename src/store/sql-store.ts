@@ -16,7 +16,7 @@ import type {
   StoredEvent,
   UnfinishedInteraction,
 } from './types.js';
-import type { InteractionsTable } from './database.js';
+import type { EventsTable, InteractionsTable } from './database.js';
 
 const UNFINISHED = ['queued', 'in_progress'];
 // Rows per multi-row INSERT; 3 parameters each keeps far below both engines' parameter limits.
@@ -102,15 +102,25 @@ export class SqlStore implements Store {
   async createInteraction(record: InteractionRecord, events: StoredEvent[]): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('interactions').values(toRow(record)).execute();
-      await insertEvents(trx, record.id, events);
+      await insertEventRows(
+        trx,
+        events.map((e) => ({ interaction_id: record.id, seq: e.seq, data: e.data })),
+      );
     });
   }
 
   async appendEvents(batches: EventBatch[]): Promise<void> {
     if (batches.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
+      // All interactions' events in as few multi-row INSERTs as the chunk size allows: on
+      // PostgreSQL every statement is a round trip, so a group commit must not cost one each.
+      await insertEventRows(
+        trx,
+        batches.flatMap((b) =>
+          b.events.map((e) => ({ interaction_id: b.interactionId, seq: e.seq, data: e.data })),
+        ),
+      );
       for (const batch of batches) {
-        await insertEvents(trx, batch.interactionId, batch.events);
         if (batch.update) {
           const set = updateColumns(batch.update);
           if (Object.keys(set).length > 0) {
@@ -275,16 +285,11 @@ export class SqlStore implements Store {
   }
 }
 
-async function insertEvents(
-  trx: Kysely<DatabaseSchema>,
-  interactionId: string,
-  events: StoredEvent[],
-): Promise<void> {
-  for (let i = 0; i < events.length; i += INSERT_CHUNK) {
-    const chunk = events.slice(i, i + INSERT_CHUNK);
+async function insertEventRows(trx: Kysely<DatabaseSchema>, rows: EventsTable[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     await trx
       .insertInto('events')
-      .values(chunk.map((e) => ({ interaction_id: interactionId, seq: e.seq, data: e.data })))
+      .values(rows.slice(i, i + INSERT_CHUNK))
       .execute();
   }
 }
