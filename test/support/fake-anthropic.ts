@@ -1,11 +1,5 @@
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { startScriptedServer } from './scripted-server.js';
 
 /** What the scripted Anthropic server answers to one Messages request. */
 export interface AnthropicReply {
@@ -279,9 +273,6 @@ export async function startFakeAnthropic(
 ): Promise<FakeAnthropic> {
   const requests: AnthropicRequest[] = [];
   const headers: IncomingHttpHeaders[] = [];
-  let held: Array<() => void> = [];
-  let waiters: Array<{ count: number; resolve: () => void }> = [];
-  const sockets = new Set<import('node:net').Socket>();
 
   const sendError = (res: ServerResponse, status: number, type: string, message: string) => {
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -306,14 +297,14 @@ export async function startFakeAnthropic(
     const index = requests.length;
     requests.push(body);
     headers.push(req.headers);
-    waiters = waiters.filter((w) => (requests.length >= w.count ? (w.resolve(), false) : true));
+    http.recorded(requests.length);
     const invalid = validateAnthropicRequest(body);
     if (invalid) {
       sendError(res, 400, 'invalid_request_error', invalid);
       return;
     }
     const reply = fake.script(body, index);
-    if (reply.hold) await new Promise<void>((r) => held.push(r));
+    if (reply.hold) await http.hold();
     if (reply.status) {
       sendError(
         res,
@@ -352,34 +343,17 @@ export async function startFakeAnthropic(
     res.end();
   };
 
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch(() => res.destroy());
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
+  const http = await startScriptedServer(handle);
+  const port = http.port;
 
   const fake: FakeAnthropic = {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     headers,
     script,
-    release() {
-      for (const r of held.splice(0)) r();
-    },
-    waitForRequests(count) {
-      if (requests.length >= count) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ count, resolve }));
-    },
-    async close() {
-      fake.release();
-      held = [];
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    release: () => http.release(),
+    waitForRequests: (count) => http.waitForRequests(count),
+    close: () => http.close(),
   };
   return fake;
 }

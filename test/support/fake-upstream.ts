@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, type ServerResponse } from 'node:http';
+import { startScriptedServer } from './scripted-server.js';
 
 /** What the scripted upstream answers to one chat-completions request. */
 export interface UpstreamReply {
@@ -69,9 +69,6 @@ export async function startFakeUpstream(
   script: UpstreamScript = echoScript,
 ): Promise<FakeUpstream> {
   const requests: ChatRequest[] = [];
-  let held: Array<() => void> = [];
-  let waiters: Array<{ count: number; resolve: () => void }> = [];
-  const sockets = new Set<import('node:net').Socket>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     let raw = '';
@@ -83,9 +80,9 @@ export async function startFakeUpstream(
     const body = JSON.parse(raw) as ChatRequest;
     const index = requests.length;
     requests.push(body);
-    waiters = waiters.filter((w) => (requests.length >= w.count ? (w.resolve(), false) : true));
+    http.recorded(requests.length);
     const reply = fake.script(body, index);
-    if (reply.hold) await new Promise<void>((r) => held.push(r));
+    if (reply.hold) await http.hold();
     if (reply.status) {
       res.writeHead(reply.status, { 'content-type': 'application/json' });
       res.end(
@@ -161,33 +158,16 @@ export async function startFakeUpstream(
     res.end('data: [DONE]\n\n');
   };
 
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch(() => res.destroy());
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
+  const http = await startScriptedServer(handle);
+  const port = http.port;
 
   const fake: FakeUpstream = {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     script,
-    release() {
-      for (const r of held.splice(0)) r();
-    },
-    waitForRequests(count) {
-      if (requests.length >= count) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ count, resolve }));
-    },
-    async close() {
-      fake.release();
-      held = [];
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    release: () => http.release(),
+    waitForRequests: (count) => http.waitForRequests(count),
+    close: () => http.close(),
   };
   return fake;
 }
