@@ -29,8 +29,7 @@ import {
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../src/config.js';
-import { createServer } from '../src/server.js';
+import { startChildServer, writeConfig } from '../test/support/child-server.js';
 
 const args = process.argv.slice(2);
 function flag(name: string, fallback: number): number {
@@ -93,26 +92,29 @@ async function throughput() {
   const direct: Run[] = [];
   const served: Run[] = [];
 
-  // The whole server: HTTP, validation, event log (SQLite) and SSE, on its own copy of the model.
+  // The whole server (HTTP, validation, event log on SQLite, SSE) in its own process, as a client
+  // would meet it, on its own copy of the model.
   const dbDir = mkdtempSync(join(tmpdir(), 'oi-bench-'));
-  const server = await createServer({
-    config: parseConfig({
-      models: [
-        {
-          name: '*',
-          backend: 'llama-cpp',
-          path: modelPath,
-          gpu: false,
-          context_size: 2048,
-          max_sequences: 1,
-          threads,
-        },
-      ],
-    }),
-    databaseUrl: `sqlite:${join(dbDir, 'bench.db')}`,
-    logger: false,
+  const configPath = writeConfig(dbDir, {
+    models: [
+      {
+        name: '*',
+        backend: 'llama-cpp',
+        path: modelPath,
+        gpu: false,
+        context_size: 2048,
+        max_sequences: 1,
+        threads,
+      },
+    ],
   });
-  const base = await server.listen('127.0.0.1', 0);
+  const server = await startChildServer([
+    '--config',
+    configPath,
+    '--db',
+    `sqlite:${join(dbDir, 'bench.db')}`,
+  ]);
+  const base = server.baseUrl;
   const runServed = async (i: number) => {
     const t0 = performance.now();
     const res = await fetch(`${base}/v1beta/interactions`, {
@@ -210,7 +212,8 @@ async function throughput() {
       backend.push(await runBackend(i));
     }
   }
-  await server.close(0);
+  server.process.kill('SIGTERM');
+  await server.exited;
   rmSync(dbDir, { recursive: true, force: true });
   await model.dispose();
   await ctx.dispose();
