@@ -37,6 +37,8 @@ export const configSchema = z.strictObject({
       node_id: z.string().optional(),
       keepalive_seconds: z.number().positive().default(15),
       shutdown_grace_seconds: z.number().nonnegative().default(30),
+      /** Token deltas of a stream are written (and sent) in batches at most this often. */
+      event_batch_ms: z.number().int().min(0).max(1000).default(20),
     })
     .prefault({}),
   database: z.strictObject({ url: z.string().min(1) }).optional(),

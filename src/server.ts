@@ -54,8 +54,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const store = SqlStore.open(options.databaseUrl ?? config.database?.url ?? DEFAULT_DATABASE_URL);
   await store.migrate();
 
-  const eventLog = new EventLog(store, (err) =>
-    log.error({ err }, 'event log write failed; retrying'),
+  const eventLog = new EventLog(
+    store,
+    (err) => log.error({ err }, 'event log write failed; retrying'),
+    config.server.event_batch_ms,
   );
   const models = new ModelRegistry(
     config.models as ModelEntry[],

@@ -132,7 +132,7 @@ export class EventLog {
   constructor(
     private readonly store: Store,
     private readonly onError: (err: unknown) => void = () => {},
-    private readonly batchWindowMs = 4,
+    private readonly batchWindowMs = 20,
   ) {}
 
   /** Starts the live log of an interaction whose first events are already stored (or not persisted). */
