@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import type { EventSource } from '../engine/interactions.js';
 import type { StoredEvent } from '../store/types.js';
 
 const EVENT_TYPE = /^\{"event_type":"([a-z._]+)"/;
@@ -11,11 +12,6 @@ export function formatSseMessage(event: StoredEvent): string {
 
 export const SSE_DONE = 'event: done\ndata: [DONE]\n\n';
 
-export interface SseSource {
-  [Symbol.asyncIterator](): AsyncIterator<StoredEvent>;
-  close(): void;
-}
-
 /**
  * Writes an event source as an SSE response (spec §5.1): headers first, each event as it comes,
  * a keep-alive comment while idle, `[DONE]` at the end; always ends the response in `finally`.
@@ -23,7 +19,7 @@ export interface SseSource {
  */
 export async function writeSse(
   reply: FastifyReply,
-  source: SseSource,
+  source: EventSource,
   options: { keepAliveMs?: number; onDisconnect?: () => void } = {},
 ): Promise<void> {
   const raw = reply.raw;

@@ -80,8 +80,3 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
     db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }), log }),
   };
 }
-
-/** Redacts the password of a database URL for logs. */
-export function describeDatabaseUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-}
