@@ -159,6 +159,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       await eventLog.flush();
       await app.close();
       await models.dispose();
+      await Promise.all([...tools.values()].map((t) => t.close?.()));
       await store.close();
     },
   };

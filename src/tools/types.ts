@@ -62,4 +62,6 @@ export interface BuiltInTool {
    * ApiError 400 naming `tools[index]` before anything runs.
    */
   open(entry: JsonObject, index: number): Promise<ToolSession>;
+  /** Releases what the tool keeps between requests (e.g. sandbox workers); called on shutdown. */
+  close?(): Promise<void>;
 }
