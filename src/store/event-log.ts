@@ -146,10 +146,6 @@ export class EventLog {
     return this.live.get(id);
   }
 
-  get size(): number {
-    return this.live.size;
-  }
-
   enqueue(log: InteractionLog, event: StoredEvent, update?: InteractionUpdate): void {
     if (!log.persist) {
       queueMicrotask(() => log.markDurable(event.seq));
@@ -224,15 +220,5 @@ export class EventLog {
       }
     }
     for (const p of batch.values()) p.log.markDurable(p.events[p.events.length - 1]!.seq);
-  }
-
-  /** Waits until no interaction is running on this node, or the timeout passes. */
-  async drain(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.live.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await this.flush();
-    return this.live.size === 0;
   }
 }
