@@ -5,8 +5,10 @@
  *
  * The model path defaults to $OI_TEST_GGUF, then the test fixture.
  *
- * 1. Decode throughput: createLlamaCppModel().doStream vs node-llama-cpp's
- *    LlamaChatSession, same prompt, same maxTokens, greedy.
+ * 1. Decode throughput: node-llama-cpp's LlamaChatSession used directly vs our in-process
+ *    model (createLlamaCppModel().doStream) vs the whole server in its own process (streamed
+ *    over HTTP; once with the default stream_batch_ms, once handing over every token); same
+ *    prompt, same maxTokens, greedy, in interleaved rounds with a ratio per round.
  * 2. Time to first token of turn N of one conversation (N = 1…turns), with
  *    KV-cache reuse vs. without (kvReuse: false evaluates every prompt from
  *    scratch), replaying the same prompts.
@@ -79,6 +81,25 @@ async function streamRun(
   return { t0, first: first ?? end, last, end, text, usage: usage as LanguageModelV3Usage };
 }
 
+interface Run {
+  /** output tokens / (end − request start) */
+  e2e: number;
+  /** (tokens − 1) / (last text − first text) */
+  decode: number;
+  /** first text − request start, ms */
+  ttft: number;
+  tokens: number;
+}
+
+function runOf(t0: number, first: number | undefined, last: number, end: number, n: number): Run {
+  return {
+    e2e: n / ((end - t0) / 1000),
+    decode: (n - 1) / ((last - (first ?? end)) / 1000),
+    ttft: (first ?? end) - t0,
+    tokens: n,
+  };
+}
+
 async function throughput() {
   const prompt = 'Write a long story about a lighthouse keeper.';
   const system = 'You are a helpful assistant.';
@@ -87,35 +108,48 @@ async function throughput() {
   const llama = await getSharedLlama(false);
   const lm = await llama.loadModel({ modelPath, gpuLayers: 0 });
   const ctx = await lm.createContext({ contextSize: 2048, sequences: 1, threads });
-  type Run = { e2e: number; decode: number; tokens: number };
-  const backend: Run[] = [];
-  const direct: Run[] = [];
-  const served: Run[] = [];
 
-  // The whole server (HTTP, validation, event log on SQLite, SSE) in its own process, as a client
-  // would meet it, on its own copy of the model.
+  // The whole server (HTTP, validation, event log on SQLite, SSE, the model on its worker
+  // thread) in its own process, as a client meets it; once as configured by default and once
+  // handing over every token (stream_batch_ms: 0), to show what the pacing buys.
   const dbDir = mkdtempSync(join(tmpdir(), 'oi-bench-'));
-  const configPath = writeConfig(dbDir, {
-    models: [
-      {
-        name: '*',
-        backend: 'llama-cpp',
-        path: modelPath,
-        gpu: false,
-        context_size: 2048,
-        max_sequences: 1,
-        threads,
+  const servers: { name: string; baseUrl: string; stop: () => Promise<unknown> }[] = [];
+  for (const [name, batch] of [
+    ['through the server (default: stream_batch_ms 50)', undefined],
+    ['through the server, stream_batch_ms 0 (every token)', 0],
+  ] as const) {
+    const dir = mkdtempSync(join(dbDir, 's-'));
+    const configPath = writeConfig(dir, {
+      models: [
+        {
+          name: '*',
+          backend: 'llama-cpp',
+          path: modelPath,
+          gpu: false,
+          context_size: 2048,
+          max_sequences: 1,
+          threads,
+          ...(batch !== undefined ? { stream_batch_ms: batch } : {}),
+        },
+      ],
+    });
+    const server = await startChildServer([
+      '--config',
+      configPath,
+      '--db',
+      `sqlite:${join(dir, 'bench.db')}`,
+    ]);
+    servers.push({
+      name,
+      baseUrl: server.baseUrl,
+      stop: () => {
+        server.process.kill('SIGTERM');
+        return server.exited;
       },
-    ],
-  });
-  const server = await startChildServer([
-    '--config',
-    configPath,
-    '--db',
-    `sqlite:${join(dbDir, 'bench.db')}`,
-  ]);
-  const base = server.baseUrl;
-  const runServed = async (i: number) => {
+    });
+  }
+
+  const runServed = async (base: string, i: number): Promise<Run> => {
     const t0 = performance.now();
     const res = await fetch(`${base}/v1beta/interactions`, {
       method: 'POST',
@@ -147,15 +181,10 @@ async function throughput() {
       if (usage) n = Number(usage[1]);
       buffered = buffered.slice(Math.max(0, buffered.lastIndexOf('\n\n')));
     }
-    const end = performance.now();
-    return {
-      e2e: n / ((end - t0) / 1000),
-      decode: (n - 1) / ((last - (first ?? end)) / 1000),
-      tokens: n,
-    };
+    return runOf(t0, first, last, performance.now(), n);
   };
 
-  const runBackend = async (i: number) => {
+  const runBackend = async (i: number): Promise<Run> => {
     // a different prompt each run so no run benefits from the previous one's cache
     const r = await streamRun(
       model,
@@ -165,14 +194,9 @@ async function throughput() {
       ],
       maxTokens,
     );
-    const n = r.usage.outputTokens.total ?? 0;
-    return {
-      e2e: n / ((r.end - r.t0) / 1000),
-      decode: (n - 1) / ((r.last - r.first) / 1000),
-      tokens: n,
-    };
+    return runOf(r.t0, r.first, r.last, r.end, r.usage.outputTokens.total ?? 0);
   };
-  const runDirect = async (i: number) => {
+  const runDirect = async (i: number): Promise<Run> => {
     const seq = ctx.getSequence();
     const session = new LlamaChatSession({ contextSequence: seq, systemPrompt: system });
     const meter = seq.tokenMeter.getState();
@@ -190,51 +214,59 @@ async function throughput() {
     const end = performance.now();
     const n = seq.tokenMeter.diff(meter).usedOutputTokens;
     session.dispose({ disposeSequence: true });
-    return {
-      e2e: n / ((end - t0) / 1000),
-      decode: (n - 1) / ((last - (first ?? end)) / 1000),
-      tokens: n,
-    };
+    return runOf(t0, first, last, end, n);
   };
 
-  await runBackend(-1);
+  const direct: Run[] = [];
+  const backend: Run[] = [];
+  const served: Run[][] = servers.map(() => []);
+  /** Per round: each implementation's decode rate over the mean of the two direct runs around it. */
+  const pairRatios: number[][] = [[], ...servers.map(() => [])];
   await runDirect(-1);
-  await runServed(-1);
-  // interleaved, so machine noise hits all alike
+  await runBackend(-1);
+  for (const s of servers) await runServed(s.baseUrl, -1);
+  // Rounds of direct, others, direct: machine noise (which drifts by ±20 % here) hits a round's
+  // runs alike, and the ratio is taken within the round.
   for (let i = 0; i < runs; i++) {
-    if (i % 2 === 0) {
-      backend.push(await runBackend(i));
-      direct.push(await runDirect(i));
-      served.push(await runServed(i));
-    } else {
-      served.push(await runServed(i));
-      direct.push(await runDirect(i));
-      backend.push(await runBackend(i));
-    }
+    const before = await runDirect(i);
+    const others: Run[] = [];
+    const order = [() => runBackend(i), ...servers.map((s) => () => runServed(s.baseUrl, i))];
+    const results = new Array<Run>(order.length);
+    const idx = order.map((_, k) => k);
+    if (i % 2) idx.reverse();
+    for (const k of idx) results[k] = await order[k]!();
+    others.push(...results);
+    const after = await runDirect(i + 10_000);
+    direct.push(before, after);
+    const ref = (before.decode + after.decode) / 2;
+    backend.push(others[0]!);
+    pairRatios[0]!.push(others[0]!.decode / ref);
+    servers.forEach((_, k) => {
+      served[k]!.push(others[k + 1]!);
+      pairRatios[k + 1]!.push(others[k + 1]!.decode / ref);
+    });
   }
-  server.process.kill('SIGTERM');
-  await server.exited;
+  for (const s of servers) await s.stop();
   rmSync(dbDir, { recursive: true, force: true });
   await model.dispose();
   await ctx.dispose();
   await lm.dispose();
 
   const rows = [
-    '| implementation | output tokens | end-to-end tok/s (median) | decode tok/s (median) | decode tok/s (min–max) |',
-    '| --- | ---: | ---: | ---: | ---: |',
+    '| implementation | output tokens | decode tok/s (median) | decode tok/s (min–max) | decode ÷ direct (median of rounds) | end-to-end tok/s (median) | TTFT ms (median) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const [name, xs] of [
-    ['createLlamaCppModel().doStream', backend],
-    ['LlamaChatSession (node-llama-cpp)', direct],
-    ['through the server (POST stream:true, SSE)', served],
-  ] as const) {
+  const table: [string, Run[], number[] | undefined][] = [
+    ['LlamaChatSession (node-llama-cpp), used directly', direct, undefined],
+    ['createLlamaCppModel().doStream (in-process)', backend, pairRatios[0]],
+    ...servers.map((s, k): [string, Run[], number[]] => [s.name, served[k]!, pairRatios[k + 1]!]),
+  ];
+  for (const [name, xs, ratios] of table) {
     const d = xs.map((b) => b.decode);
     rows.push(
-      `| ${name} | ${xs[0]?.tokens} | ${fmt(median(xs.map((b) => b.e2e)))} | ${fmt(median(d))} | ${fmt(Math.min(...d))}–${fmt(Math.max(...d))} |`,
+      `| ${name} | ${xs[0]?.tokens} | ${fmt(median(d))} | ${fmt(Math.min(...d))}–${fmt(Math.max(...d))} | ${ratios ? `${fmt(median(ratios), 3)}×` : '1'} | ${fmt(median(xs.map((b) => b.e2e)))} | ${fmt(median(xs.map((b) => b.ttft)))} |`,
     );
   }
-  const ratio = median(served.map((r) => r.decode)) / median(direct.map((r) => r.decode));
-  rows.push('', `server / node-llama-cpp decode ratio (medians): ${fmt(ratio, 3)}×`);
   return rows.join('\n');
 }
 

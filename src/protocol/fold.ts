@@ -156,3 +156,23 @@ function mergeToolDelta(step: Step, delta: Delta): void {
     }
   }
 }
+
+/** Delta types whose consecutive pieces concatenate into one string field. */
+const CONCATENATING_DELTAS: Readonly<Record<string, string>> = {
+  text: 'text',
+  arguments_delta: 'arguments',
+};
+
+/**
+ * Joins two consecutive deltas of one step into a single delta that folds to the same step, or
+ * returns null when they cannot be joined (different types, or fields beyond the text).
+ */
+export function joinDeltas(a: Delta, b: Delta): Delta | null {
+  const field = CONCATENATING_DELTAS[a.type];
+  if (field === undefined || b.type !== a.type) return null;
+  const x = a[field];
+  const y = b[field];
+  if (typeof x !== 'string' || typeof y !== 'string') return null;
+  if (Object.keys(a).length !== 2 || Object.keys(b).length !== 2) return null;
+  return { type: a.type, [field]: x + y };
+}

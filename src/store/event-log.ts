@@ -1,5 +1,5 @@
-import { applyEvent, emptyFold, type FoldedInteraction } from '../protocol/fold.js';
-import type { InteractionEvent, NewEvent } from '../protocol/types.js';
+import { applyEvent, emptyFold, joinDeltas, type FoldedInteraction } from '../protocol/fold.js';
+import type { Delta, InteractionEvent, NewEvent } from '../protocol/types.js';
 import type { EventBatch, InteractionUpdate, Store, StoredEvent } from './types.js';
 
 export type EventListener = (event: StoredEvent) => void;
@@ -39,6 +39,12 @@ export class InteractionLog {
   private listeners = new Set<EventListener>();
   private closed = false;
   private readonly closedWaiters: Array<() => void> = [];
+  /**
+   * The last event while it is a step delta that is not yet being written: a following delta of
+   * the same step and kind joins it, so a burst of tokens between two writes becomes one event
+   * (one row, one SSE message) instead of one per token.
+   */
+  private openDelta: { stored: StoredEvent; index: number; delta: Delta } | null = null;
 
   constructor(
     private readonly owner: EventLog,
@@ -65,15 +71,34 @@ export class InteractionLog {
   }
 
   /** Appends one event; `update` is written with it in the same transaction. */
-  append(event: NewEvent, update?: InteractionUpdate): InteractionEvent {
+  append(event: NewEvent, update?: InteractionUpdate): void {
     if (this.finished) throw new Error(`interaction ${this.id} already finished`);
+    const open = this.openDelta;
+    if (open && event.event_type === 'step.delta' && !update && open.index === event.index) {
+      const joined = joinDeltas(open.delta, event.delta);
+      if (joined) {
+        open.delta = joined;
+        const seq = open.stored.seq;
+        open.stored.data = serializeEvent({ ...event, delta: joined }, seq).data;
+        applyEvent(this.fold, { ...event, event_id: String(seq) });
+        return;
+      }
+    }
     const seq = this.events.length + 1;
     const { event: full, data } = serializeEvent(event, seq);
     const stored = { seq, data };
     this.events.push(stored);
     applyEvent(this.fold, full);
+    this.openDelta =
+      this.persist && event.event_type === 'step.delta' && !update
+        ? { stored, index: event.index, delta: event.delta }
+        : null;
     this.owner.enqueue(this, stored, update);
-    return full;
+  }
+
+  /** The pending events are being written: nothing may join them any more. */
+  seal(): void {
+    this.openDelta = null;
   }
 
   /** Called by the EventLog once events up to `count` are durable. */
@@ -190,6 +215,7 @@ export class EventLog {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
+    for (const p of batch.values()) p.log.seal();
     this.urgentPending = false;
     this.flushing = this.write(batch);
     try {

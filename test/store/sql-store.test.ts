@@ -207,3 +207,92 @@ describe('EventLog group commit', () => {
     await db.drop();
   });
 });
+
+describe('EventLog delta joining', () => {
+  it('joins the text deltas of a burst into one stored event that folds to the same step', async () => {
+    const db = await createTestDatabase('sqlite');
+    const store = SqlStore.open(db.url);
+    await store.migrate();
+    await store.createInteraction(record('j1', { status: 'in_progress' }), []);
+    const eventLog = new EventLog(store);
+    const log = eventLog.open('j1', [], true);
+    const seen: string[] = [];
+    log.subscribe(0, (e) => seen.push(e.data));
+    log.append({ event_type: 'step.start', index: 0, step: { type: 'model_output' } });
+    for (const piece of ['Hel', 'lo', ', ', 'world']) {
+      log.append({ event_type: 'step.delta', index: 0, delta: { type: 'text', text: piece } });
+    }
+    // a delta with more than text (annotations) never joins: it stays its own event
+    log.append({
+      event_type: 'step.delta',
+      index: 0,
+      delta: { type: 'text_annotation_delta', annotations: [] },
+    });
+    log.append({ event_type: 'step.delta', index: 0, delta: { type: 'text', text: '!' } });
+    log.append({ event_type: 'step.stop', index: 0 });
+    expect(log.fold.steps).toEqual([
+      { type: 'model_output', content: [{ type: 'text', text: 'Hello, world!', annotations: [] }] },
+    ]);
+    expect(seen).toEqual([]); // nothing is visible before it is stored
+    await eventLog.flush();
+    const stored = (await store.listEvents('j1')).map((e) => JSON.parse(e.data) as object);
+    expect(stored).toEqual([
+      { event_type: 'step.start', event_id: '1', index: 0, step: { type: 'model_output' } },
+      {
+        event_type: 'step.delta',
+        event_id: '2',
+        index: 0,
+        delta: { type: 'text', text: 'Hello, world' },
+      },
+      {
+        event_type: 'step.delta',
+        event_id: '3',
+        index: 0,
+        delta: { type: 'text_annotation_delta', annotations: [] },
+      },
+      { event_type: 'step.delta', event_id: '4', index: 0, delta: { type: 'text', text: '!' } },
+      { event_type: 'step.stop', event_id: '5', index: 0 },
+    ]);
+    expect(seen.map((d) => JSON.parse(d) as object)).toEqual(stored);
+    await store.close();
+    await db.drop();
+  });
+
+  it('never changes an event once its write has begun: later deltas start a new one', async () => {
+    const db = await createTestDatabase('sqlite');
+    const inner = SqlStore.open(db.url);
+    await inner.migrate();
+    await inner.createInteraction(record('j2', { status: 'in_progress' }), []);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const written: string[][] = [];
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      appendEvents: async (batches: EventBatch[]) => {
+        // what the store was handed, copied at the moment it was handed over
+        written.push(batches.flatMap((b) => b.events.map((e) => e.data)));
+        await gate;
+        await inner.appendEvents(batches);
+      },
+    });
+    const eventLog = new EventLog(store, () => {}, 0);
+    const log = eventLog.open('j2', [], true);
+    log.append({ event_type: 'step.start', index: 0, step: { type: 'model_output' } });
+    log.append({ event_type: 'step.delta', index: 0, delta: { type: 'text', text: 'a' } });
+    const first = eventLog.flush(); // the write of events 1–2 is now in flight
+    log.append({ event_type: 'step.delta', index: 0, delta: { type: 'text', text: 'b' } });
+    log.append({ event_type: 'step.delta', index: 0, delta: { type: 'text', text: 'c' } });
+    release();
+    await first;
+    await eventLog.flush();
+    const stored = await inner.listEvents('j2');
+    expect(
+      stored.map((e) => (JSON.parse(e.data) as { delta?: { text: string } }).delta?.text),
+    ).toEqual([undefined, 'a', 'bc']);
+    expect(written[0]![1]).toBe(stored[1]!.data); // the in-flight event was not rewritten
+    expect(log.fold.steps).toEqual([
+      { type: 'model_output', content: [{ type: 'text', text: 'abc' }] },
+    ]);
+    await inner.close();
+    await db.drop();
+  });
+});

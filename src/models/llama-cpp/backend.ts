@@ -8,13 +8,15 @@
  *     path: /models/Qwen3-1.7B-Q4_K_M.gguf   # default: the default model in the models dir
  *     context_size: 8192
  *     max_sequences: 2
+ *     stream_batch_ms: 50    # text reaches the server at most every 50 ms (0 = every token)
  * ```
  */
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MODEL, defaultModelsDir } from '../download/models.js';
 import type { BackendFactory } from '../types.js';
-import { createLlamaCppModel, type LlamaCppProviderOptions } from './model.js';
+import type { LlamaCppProviderOptions } from './model.js';
+import { createLlamaCppWorkerModel } from './worker-model.js';
 
 export const llamaCppEntrySchema = z.strictObject({
   name: z.string().min(1),
@@ -29,6 +31,8 @@ export const llamaCppEntrySchema = z.strictObject({
   gpu: z.union([z.literal(false), z.literal('auto')]).optional(),
   threads: z.number().int().min(1).optional(),
   cache_bytes: z.number().int().min(0).optional(),
+  /** Generated text reaches the server at most once per this many ms (default 50; 0 = per token). */
+  stream_batch_ms: z.number().int().min(0).max(1000).optional(),
 });
 
 /** Thinking level → thought-token budget (undefined = the model's default). */
@@ -42,7 +46,8 @@ export const THOUGHT_BUDGETS: Record<string, number | undefined> = {
 export const createLlamaCppBackend: BackendFactory = (entry) => {
   const config = llamaCppEntrySchema.parse(entry);
   const modelPath = config.path ?? join(defaultModelsDir(), DEFAULT_MODEL.fileName);
-  const model = createLlamaCppModel({
+  // On its own thread, so the server's work never sits between two tokens (worker-model.ts).
+  const model = createLlamaCppWorkerModel({
     modelPath,
     ...(config.model_id ? { modelId: config.model_id } : {}),
     ...(config.context_size ? { contextSize: config.context_size } : {}),
@@ -51,6 +56,7 @@ export const createLlamaCppBackend: BackendFactory = (entry) => {
     gpu: config.gpu ?? 'auto',
     ...(config.threads ? { threads: config.threads } : {}),
     ...(config.cache_bytes !== undefined ? { cacheBytes: config.cache_bytes } : {}),
+    ...(config.stream_batch_ms !== undefined ? { streamBatchMs: config.stream_batch_ms } : {}),
   });
   return {
     backend: 'llama-cpp',

@@ -7,6 +7,7 @@ export {
   type LlamaCppProviderOptions,
   type LlamaCppStats,
 } from './model.js';
+export { createLlamaCppWorkerModel } from './worker-model.js';
 export { toChatHistory, toolOutputToValue, PROVIDER_KEY } from './prompt.js';
 export { toGbnfJsonSchema, anyJsonSchema } from './json-schema.js';
 export { overloadedError, promptTooLongError } from './errors.js';

@@ -1,0 +1,269 @@
+/**
+ * A llama-cpp model that runs on its own worker thread.
+ *
+ * node-llama-cpp decodes on native threads, but each token passes through JavaScript on the
+ * thread that owns the context (sampling, detokenising, stop detection) before the next decode
+ * is dispatched. In the server that thread also parses requests, folds and stores events and
+ * writes SSE, and every bit of that work would sit between two tokens. On a worker thread the
+ * token loop runs as it does when node-llama-cpp is used directly, and the server's own work
+ * overlaps with decoding instead of adding to it (BENCHMARKS.md, "Local models").
+ *
+ * Same interface as `createLlamaCppModel` (LanguageModelV3 + stats + dispose); the in-process
+ * model stays for tests and embedding in other programs.
+ */
+import { APICallError } from '@ai-sdk/provider';
+import type {
+  LanguageModelV3,
+  LanguageModelV3CallOptions,
+  LanguageModelV3GenerateResult,
+  LanguageModelV3StreamPart,
+  LanguageModelV3StreamResult,
+} from '@ai-sdk/provider';
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { collectStream } from './collect-stream.js';
+import { abortReason, disposedError } from './errors.js';
+import type { LlamaCppLanguageModel, LlamaCppStats } from './model.js';
+import type {
+  FromWorker,
+  SerializedError,
+  ToWorker,
+  WorkerModelOptions,
+} from './worker-protocol.js';
+
+/**
+ * Started with `eval` so the same code works from `src/` (TypeScript, where the worker first
+ * registers tsx's loader) and from `dist/`.
+ */
+const BOOTSTRAP = `
+const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  if (workerData.tsxApi) await import(workerData.tsxApi).then((m) => m.register());
+  const host = await import(workerData.hostUrl);
+  host.serveModel(parentPort, workerData.options);
+})().catch((err) => { setImmediate(() => { throw err; }); });
+`;
+
+interface Call {
+  onParts(parts: LanguageModelV3StreamPart[]): void;
+  onEnd(): void;
+  onError(err: unknown): void;
+}
+
+function deserializeError(e: SerializedError): Error {
+  if (e.statusCode !== undefined || e.url !== undefined) {
+    return new APICallError({
+      message: e.message,
+      url: e.url ?? 'llama-cpp://worker',
+      requestBodyValues: undefined,
+      ...(e.statusCode !== undefined ? { statusCode: e.statusCode } : {}),
+      ...(e.isRetryable !== undefined ? { isRetryable: e.isRetryable } : {}),
+      ...(e.responseHeaders ? { responseHeaders: e.responseHeaders } : {}),
+    });
+  }
+  const err = new Error(e.message);
+  err.name = e.name;
+  if (e.stack !== undefined) err.stack = e.stack;
+  return err;
+}
+
+function workerData(options: WorkerModelOptions) {
+  const hostUrl = new URL(
+    import.meta.url.endsWith('.ts') ? './worker-host.ts' : './worker-host.js',
+    import.meta.url,
+  ).href;
+  // From source, the worker registers tsx's loader itself (Node 20 workers do not inherit hooks
+  // registered with `--import`).
+  const tsxApi = hostUrl.endsWith('.ts') ? tsxEsmApiUrl() : undefined;
+  return { hostUrl, tsxApi, options };
+}
+
+/** tsx's ESM `register` entry (its package exports, resolved for `import`). */
+function tsxEsmApiUrl(): string {
+  const pkgPath = createRequire(import.meta.url).resolve('tsx/package.json');
+  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {
+    exports: Record<string, { import: { default: string } }>;
+  };
+  return pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api']!.import.default)).href;
+}
+
+class LlamaCppWorkerModel implements LanguageModelV3 {
+  readonly specificationVersion = 'v3' as const;
+  readonly provider = 'llama-cpp';
+  readonly modelId: string;
+  readonly supportedUrls: Record<string, RegExp[]> = {};
+
+  private worker: Worker | undefined;
+  private readonly calls = new Map<number, Call>();
+  private nextId = 1;
+  private lastStats: LlamaCppStats | undefined;
+  private disposed = false;
+  private disposing: Promise<void> | undefined;
+  private onDisposed: (() => void) | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: WorkerModelOptions) {
+    this.modelId = options.modelId ?? basename(options.modelPath).replace(/\.gguf$/i, '');
+  }
+
+  stats(): LlamaCppStats {
+    return (
+      this.lastStats ?? {
+        requests: 0,
+        rejected: 0,
+        failed: 0,
+        promptTokens: 0,
+        reusedTokens: 0,
+        evaluatedTokens: 0,
+        generatedTokens: 0,
+        decodedTokens: 0,
+        sequencesInUse: 0,
+        sequences: 0,
+        queued: 0,
+        cachedTokens: 0,
+        evictions: 0,
+        loaded: false,
+        contextSize: undefined,
+      }
+    );
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: workerData(this.options) });
+    worker.on('message', (message: FromWorker) => this.receive(message));
+    const fail = (err: Error) => {
+      if (this.worker === worker) this.worker = undefined;
+      const calls = [...this.calls.values()];
+      this.calls.clear();
+      for (const call of calls) call.onError(err);
+      this.onDisposed?.();
+    };
+    worker.on('error', fail);
+    this.exited = new Promise<void>((resolve) =>
+      worker.on('exit', (code) => {
+        fail(new Error(`llama-cpp worker exited with code ${code}`));
+        resolve();
+      }),
+    );
+    // An idle model must not keep the process alive; running calls hold a ref (see doStream).
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+
+  private receive(message: FromWorker): void {
+    switch (message.type) {
+      case 'parts':
+        this.calls.get(message.id)?.onParts(message.parts);
+        break;
+      case 'end':
+        this.calls.get(message.id)?.onEnd();
+        break;
+      case 'error':
+        this.calls.get(message.id)?.onError(deserializeError(message.error));
+        break;
+      case 'stats':
+        this.lastStats = message.stats;
+        break;
+      case 'disposed':
+        this.onDisposed?.();
+        break;
+    }
+  }
+
+  private send(message: ToWorker): void {
+    this.start().postMessage(message);
+  }
+
+  async doStream(options: LanguageModelV3CallOptions): Promise<LanguageModelV3StreamResult> {
+    if (this.disposed) throw disposedError(this.modelId);
+    const { abortSignal, ...call } = options;
+    if (abortSignal?.aborted) throw abortReason(abortSignal);
+    const id = this.nextId++;
+    const worker = this.start();
+    worker.ref();
+    let settled = false;
+    let ctrl!: ReadableStreamDefaultController<LanguageModelV3StreamPart>;
+    let first: ((value: void) => void) | undefined;
+    let failFirst: ((err: unknown) => void) | undefined;
+    // The call is admitted (or refused with 503/400) before doStream resolves, as in-process.
+    const admitted = new Promise<void>((resolve, reject) => {
+      first = resolve;
+      failFirst = reject;
+    });
+    const finish = () => {
+      if (settled) return false;
+      settled = true;
+      this.calls.delete(id);
+      abortSignal?.removeEventListener('abort', onAbort);
+      if (this.calls.size === 0) this.worker?.unref();
+      return true;
+    };
+    const onAbort = () => this.send({ type: 'abort', id });
+    abortSignal?.addEventListener('abort', onAbort, { once: true });
+    this.calls.set(id, {
+      onParts: (parts) => {
+        first?.();
+        first = undefined;
+        for (const part of parts) ctrl.enqueue(part);
+      },
+      onEnd: () => {
+        first?.();
+        first = undefined;
+        if (finish()) ctrl.close();
+      },
+      onError: (err) => {
+        const reason = abortSignal?.aborted ? abortReason(abortSignal) : err;
+        if (!finish()) return;
+        if (first) {
+          failFirst?.(reason);
+          first = undefined;
+        } else ctrl.error(reason);
+      },
+    });
+    const stream = new ReadableStream<LanguageModelV3StreamPart>({
+      start: (c) => {
+        ctrl = c;
+      },
+      cancel: () => {
+        if (finish()) this.send({ type: 'abort', id });
+      },
+    });
+    this.send({ type: 'stream', id, call });
+    await admitted;
+    return { stream, request: { body: { worker: true } } };
+  }
+
+  async doGenerate(options: LanguageModelV3CallOptions): Promise<LanguageModelV3GenerateResult> {
+    const { stream, request } = await this.doStream(options);
+    return { ...(await collectStream(stream)), request };
+  }
+
+  dispose(): Promise<void> {
+    this.disposed = true;
+    if (this.disposing) return this.disposing;
+    const worker = this.worker;
+    if (!worker) return Promise.resolve();
+    this.disposing = new Promise<void>((resolve) => {
+      this.onDisposed = resolve;
+      worker.postMessage({ type: 'dispose' } satisfies ToWorker);
+    }).then(async () => {
+      this.onDisposed = undefined;
+      // The worker ends by itself once its port is closed; terminate only one that hangs.
+      const exited = this.exited;
+      const timer = setTimeout(() => void worker.terminate(), 5000);
+      await exited;
+      clearTimeout(timer);
+    });
+    return this.disposing;
+  }
+}
+
+/** A llama-cpp model served from its own worker thread (started on first use). */
+export function createLlamaCppWorkerModel(options: WorkerModelOptions): LlamaCppLanguageModel {
+  return new LlamaCppWorkerModel(options);
+}
