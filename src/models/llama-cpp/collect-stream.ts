@@ -74,7 +74,12 @@ export async function collectStream(
 
 export function emptyUsage(): LanguageModelV3Usage {
   return {
-    inputTokens: { total: undefined, noCache: undefined, cacheRead: undefined, cacheWrite: undefined },
+    inputTokens: {
+      total: undefined,
+      noCache: undefined,
+      cacheRead: undefined,
+      cacheWrite: undefined,
+    },
     outputTokens: { total: undefined, text: undefined, reasoning: undefined },
   };
 }

@@ -777,4 +777,3 @@ function estimateKvBytesPerToken(model: LlamaModel): number {
     return 0;
   }
 }
-
