@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { GoogleGenAI } from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL } from '../src/models/download/index.js';
-import { startChildServer } from './support/child-server.js';
+import { startChildServer, writeConfig } from './support/child-server.js';
 
 const run = promisify(execFile);
 const GGUF = resolve(process.env.OI_TEST_GGUF ?? '../shared/models/llama-2-tiny-random.gguf');
@@ -93,6 +93,40 @@ describe('open-interactions command', () => {
       expect(r.usage!.total_output_tokens).toBeGreaterThan(0);
     } finally {
       server.process.kill('SIGTERM');
+      await server.exited;
+    }
+  }, 60_000);
+
+  it('serve stops cleanly on SIGTERM after running a local model (the worker frees llama.cpp first)', async () => {
+    const configPath = writeConfig(dir, {
+      models: [
+        { name: '*', backend: 'llama-cpp', path: GGUF, gpu: false, threads: 1, context_size: 512 },
+      ],
+    });
+    const server = await startChildServer([
+      '--config',
+      configPath,
+      '--db',
+      `sqlite:${join(dir, 'stop.db')}`,
+    ]);
+    try {
+      const res = await fetch(`${server.baseUrl}/v1beta/interactions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'm',
+          input: 'Say hello',
+          generation_config: { max_output_tokens: 8 },
+        }),
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { status: string }).status).toMatch(/^(completed|incomplete)$/);
+      // tearing llama.cpp down together with the process would abort it (SIGABRT)
+      server.process.kill('SIGTERM');
+      const exit = await server.exited;
+      expect(exit).toEqual({ code: 0, signal: null });
+    } finally {
+      server.process.kill('SIGKILL');
       await server.exited;
     }
   }, 60_000);

@@ -5,10 +5,13 @@
  */
 import type { LanguageModelV3CallOptions, LanguageModelV3StreamPart } from '@ai-sdk/provider';
 import { APICallError } from '@ai-sdk/provider';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLlamaCppModel, createLlamaCppWorkerModel } from './index.js';
 import type { LlamaCppLanguageModel } from './model.js';
 
+const run = promisify(execFile);
 const GGUF = process.env.OI_TEST_GGUF ?? '/work/shared/models/llama-2-tiny-random.gguf';
 const base = { modelPath: GGUF, contextSize: 1024, threads: 1, gpu: false } as const;
 const prompt: LanguageModelV3CallOptions['prompt'] = [
@@ -216,6 +219,17 @@ describe('llama-cpp model on a worker thread', () => {
     await expect(worker.doGenerate({ prompt })).rejects.toThrow(
       /GGUF file not found at \/nonexistent\/model\.gguf/,
     );
+  });
+
+  it('dispose keeps the process alive until the worker has freed llama.cpp and ended', async () => {
+    // nothing else keeps this child process alive: without that, it would end mid-dispose
+    const { stdout } = await run(process.execPath, [
+      '--import',
+      'tsx',
+      'test/support/worker-model-exit.ts',
+      GGUF,
+    ]);
+    expect(stdout.trim()).toBe('disposed');
   });
 
   it('dispose ends a running request, stops the thread and refuses later calls with 503', async () => {

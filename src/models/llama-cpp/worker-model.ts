@@ -200,7 +200,7 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
       settled = true;
       this.calls.delete(id);
       abortSignal?.removeEventListener('abort', onAbort);
-      if (this.calls.size === 0) this.worker?.unref();
+      if (this.calls.size === 0 && !this.disposed) this.worker?.unref();
       return true;
     };
     const onAbort = () => this.send({ type: 'abort', id });
@@ -248,6 +248,8 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
     if (this.disposing) return this.disposing;
     const worker = this.worker;
     if (!worker) return Promise.resolve();
+    // Keep the process alive until the worker has freed the native backend and ended.
+    worker.ref();
     this.disposing = new Promise<void>((resolve) => {
       this.onDisposed = resolve;
       worker.postMessage({ type: 'dispose' } satisfies ToWorker);
