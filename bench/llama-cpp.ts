@@ -7,7 +7,7 @@
  *
  * 1. Decode throughput: node-llama-cpp's LlamaChatSession used directly vs our in-process
  *    model (createLlamaCppModel().doStream) vs the whole server in its own process (streamed
- *    over HTTP; once with the default stream_batch_ms, once handing over every token); same
+ *    over HTTP; with stream_batch_ms 100 (default), 50 and 0 (every token)); same
  *    prompt, same maxTokens, greedy, in interleaved rounds with a ratio per round.
  * 2. Time to first token of turn N of one conversation (N = 1…turns), with
  *    KV-cache reuse vs. without (kvReuse: false evaluates every prompt from
@@ -110,12 +110,13 @@ async function throughput() {
   const ctx = await lm.createContext({ contextSize: 2048, sequences: 1, threads });
 
   // The whole server (HTTP, validation, event log on SQLite, SSE, the model on its worker
-  // thread) in its own process, as a client meets it; once as configured by default and once
-  // handing over every token (stream_batch_ms: 0), to show what the pacing buys.
+  // thread) in its own process, as a client meets it: as configured by default (text handed
+  // over at most every 100 ms), every 50 ms, and every token, to show what the pacing buys.
   const dbDir = mkdtempSync(join(tmpdir(), 'oi-bench-'));
   const servers: { name: string; baseUrl: string; stop: () => Promise<unknown> }[] = [];
   for (const [name, batch] of [
-    ['through the server (default: stream_batch_ms 50)', undefined],
+    ['through the server (default: stream_batch_ms 100)', undefined],
+    ['through the server, stream_batch_ms 50', 50],
     ['through the server, stream_batch_ms 0 (every token)', 0],
   ] as const) {
     const dir = mkdtempSync(join(dbDir, 's-'));

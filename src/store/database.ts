@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type LogEvent, type SqliteDatabase } from 'kysely';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
@@ -77,6 +77,33 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
   sqlite.pragma('foreign_keys = ON');
   return {
     kind: 'sqlite',
-    db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }), log }),
+    db: new Kysely<DatabaseSchema>({
+      dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+      log,
+    }),
+  };
+}
+
+/**
+ * better-sqlite3 behind a cache of prepared statements. Kysely prepares every query anew, and
+ * for the event log's small writes (a few per streamed interaction, each inside BEGIN/COMMIT)
+ * preparing costs about as much as running. Kysely runs one query at a time on this single
+ * connection, so reusing a statement is safe.
+ */
+function withStatementCache(sqlite: Database.Database, size = 256): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    prepare(sql: string) {
+      let statement = cache.get(sql);
+      if (statement !== undefined) {
+        cache.delete(sql); // most recently used last
+      } else {
+        statement = sqlite.prepare(sql);
+        if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(sql, statement);
+      return statement;
+    },
+    close: () => sqlite.close(),
   };
 }

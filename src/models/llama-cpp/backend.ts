@@ -8,7 +8,7 @@
  *     path: /models/Qwen3-1.7B-Q4_K_M.gguf   # default: the default model in the models dir
  *     context_size: 8192
  *     max_sequences: 2
- *     stream_batch_ms: 50    # text reaches the server at most every 50 ms (0 = every token)
+ *     stream_batch_ms: 100   # text reaches the server at most every 100 ms (0 = every token)
  * ```
  */
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ export const llamaCppEntrySchema = z.strictObject({
   gpu: z.union([z.literal(false), z.literal('auto')]).optional(),
   threads: z.number().int().min(1).optional(),
   cache_bytes: z.number().int().min(0).optional(),
-  /** Generated text reaches the server at most once per this many ms (default 50; 0 = per token). */
+  /** Generated text reaches the server at most once per this many ms (default 100; 0 = per token). */
   stream_batch_ms: z.number().int().min(0).max(1000).optional(),
 });
 

@@ -26,7 +26,7 @@ export function serializeError(err: unknown): SerializedError {
   };
 }
 
-export const DEFAULT_STREAM_BATCH_MS = 50;
+export const DEFAULT_STREAM_BATCH_MS = 100;
 
 type DeltaPart = Extract<
   LanguageModelV3StreamPart,

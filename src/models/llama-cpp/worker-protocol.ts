@@ -9,7 +9,7 @@ import type { LlamaCppModelOptions, LlamaCppStats } from './model.js';
 export type WorkerModelOptions = Omit<LlamaCppModelOptions, 'chatWrapper'> & {
   /**
    * Generated text is handed to the server at most once per this many milliseconds (default
-   * 50; 0 = every token). The first delta of a block and every other part leave at once, so
+   * 100; 0 = every token). The first delta of a block and every other part leave at once, so
    * time to first token does not change and a slow model still streams token by token.
    */
   streamBatchMs?: number;
