@@ -214,6 +214,20 @@ describe('llama-cpp model on a worker thread', () => {
     expect((tooLong as Error).message).toMatch(/does not fit the context window of 256 tokens/);
   });
 
+  it('call options that cannot cross to the worker fail that call only', async () => {
+    const worker = make(base);
+    const bad = await failure(
+      worker.doStream({
+        prompt,
+        maxOutputTokens: 2,
+        providerOptions: { 'llama-cpp': { minP: (() => 0.1) as never } },
+      }),
+    );
+    expect((bad as Error).name).toBe('DataCloneError');
+    const after = await collect(worker, { prompt, maxOutputTokens: 2 });
+    expect(finishOf(after).finishReason.unified).toBe('length');
+  });
+
   it('a missing model file fails with the in-process message', async () => {
     const worker = make({ ...base, modelPath: '/nonexistent/model.gguf' });
     await expect(worker.doGenerate({ prompt })).rejects.toThrow(

@@ -233,7 +233,13 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
         if (finish()) this.send({ type: 'abort', id });
       },
     });
-    this.send({ type: 'stream', id, call });
+    try {
+      this.send({ type: 'stream', id, call });
+    } catch (err) {
+      // e.g. a DataCloneError: options that cannot cross to the worker fail this call only
+      finish();
+      throw err;
+    }
     await admitted;
     return { stream, request: { body: { worker: true } } };
   }
