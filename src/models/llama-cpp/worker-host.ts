@@ -12,7 +12,7 @@ import type {
   WorkerModelOptions,
 } from './worker-protocol.js';
 
-export function serializeError(err: unknown): SerializedError {
+function serializeError(err: unknown): SerializedError {
   if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
   const e = err as Error & Partial<Omit<SerializedError, 'name' | 'message' | 'stack'>>;
   return {
@@ -55,14 +55,24 @@ export function serveModel(port: MessagePort, options: WorkerModelOptions): void
       // message wakes the server's thread, and on a small machine each wake-up competes with
       // decoding (BENCHMARKS.md, "Local models").
       let batch: LanguageModelV3StreamPart[] = [];
-      let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
       let lastDeltas = -Infinity;
+      /** Cancels the scheduled flush, if one is scheduled. */
+      let cancel: (() => void) | undefined;
       const flush = () => {
-        timer = undefined;
+        cancel = undefined;
         if (batch.length === 0) return;
         post({ type: 'parts', id, parts: batch });
         if (batch.some(isDelta)) lastDeltas = performance.now();
         batch = [];
+      };
+      const schedule = (delayMs: number) => {
+        if (delayMs > 0) {
+          const timer = setTimeout(flush, delayMs);
+          cancel = () => clearTimeout(timer);
+        } else {
+          const immediate = setImmediate(flush);
+          cancel = () => clearImmediate(immediate);
+        }
       };
       for (;;) {
         const { done, value } = await reader.read();
@@ -79,16 +89,13 @@ export function serveModel(port: MessagePort, options: WorkerModelOptions): void
         } else batch.push(value);
         if (!isDelta(value)) {
           // lifecycle parts (block starts, tool calls, finish) leave at once
-          clearTimeout(timer as NodeJS.Timeout);
-          clearImmediate(timer as NodeJS.Immediate);
-          timer = setImmediate(flush);
-        } else if (timer === undefined) {
-          const wait = lastDeltas + batchMs - performance.now();
-          timer = wait > 0 ? setTimeout(flush, wait) : setImmediate(flush);
+          cancel?.();
+          schedule(0);
+        } else if (cancel === undefined) {
+          schedule(lastDeltas + batchMs - performance.now());
         }
       }
-      clearTimeout(timer as NodeJS.Timeout);
-      clearImmediate(timer as NodeJS.Immediate);
+      cancel?.();
       flush();
       post({ type: 'end', id });
     } catch (err) {
