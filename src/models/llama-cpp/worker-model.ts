@@ -188,12 +188,13 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
     worker.ref();
     let settled = false;
     let ctrl!: ReadableStreamDefaultController<LanguageModelV3StreamPart>;
-    let first: ((value: void) => void) | undefined;
-    let failFirst: ((err: unknown) => void) | undefined;
-    // The call is admitted (or refused with 503/400) before doStream resolves, as in-process.
+    // The call is admitted (or refused with 503/400) before doStream resolves, as in-process:
+    // the worker's first message says which.
+    let admit: (() => void) | undefined;
+    let refuse: ((err: unknown) => void) | undefined;
     const admitted = new Promise<void>((resolve, reject) => {
-      first = resolve;
-      failFirst = reject;
+      admit = resolve;
+      refuse = reject;
     });
     const finish = () => {
       if (settled) return false;
@@ -207,21 +208,21 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
     abortSignal?.addEventListener('abort', onAbort, { once: true });
     this.calls.set(id, {
       onParts: (parts) => {
-        first?.();
-        first = undefined;
+        admit?.();
+        admit = undefined;
         for (const part of parts) ctrl.enqueue(part);
       },
       onEnd: () => {
-        first?.();
-        first = undefined;
+        admit?.();
+        admit = undefined;
         if (finish()) ctrl.close();
       },
       onError: (err) => {
         const reason = abortSignal?.aborted ? abortReason(abortSignal) : err;
         if (!finish()) return;
-        if (first) {
-          failFirst?.(reason);
-          first = undefined;
+        if (admit) {
+          refuse?.(reason);
+          admit = undefined;
         } else ctrl.error(reason);
       },
     });
@@ -241,12 +242,12 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
       throw err;
     }
     await admitted;
-    return { stream, request: { body: { worker: true } } };
+    return { stream };
   }
 
   async doGenerate(options: LanguageModelV3CallOptions): Promise<LanguageModelV3GenerateResult> {
-    const { stream, request } = await this.doStream(options);
-    return { ...(await collectStream(stream)), request };
+    const { stream } = await this.doStream(options);
+    return collectStream(stream);
   }
 
   dispose(): Promise<void> {
