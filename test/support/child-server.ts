@@ -17,20 +17,23 @@ export function writeConfig(dir: string, config: object): string {
   return path;
 }
 
-/** Starts `open-interactions serve` as a real process and waits for its "listening" log line. */
+/** Runs the CLI from source. */
+const FROM_SOURCE = ['--import', 'tsx', 'test/support/run-cli.ts'];
+
+/**
+ * Starts `open-interactions serve` as a real process and waits for its "listening" log line.
+ * `entry` is what node runs before the CLI's arguments (default: the CLI from source).
+ */
 export async function startChildServer(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  entry: string[] = FROM_SOURCE,
 ): Promise<ChildServer> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'test/support/run-cli.ts', 'serve', '--port', '0', ...args],
-    {
-      cwd: process.cwd(),
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [...entry, 'serve', '--port', '0', ...args], {
+    cwd: process.cwd(),
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
