@@ -72,7 +72,7 @@ export async function collectStream(
   };
 }
 
-export function emptyUsage(): LanguageModelV3Usage {
+function emptyUsage(): LanguageModelV3Usage {
   return {
     inputTokens: {
       total: undefined,
