@@ -142,6 +142,9 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
       for (const call of calls) call.onError(err);
       this.onDisposed?.();
     };
+    // A worker that fails to start (its bootstrap cannot import the model code, say) ends here
+    // and its calls fail. One that ends with llama.cpp loaded takes the process with it: the
+    // native backend cannot be torn down together with its thread, hence the careful dispose.
     worker.on('error', fail);
     this.exited = new Promise<void>((resolve) =>
       worker.on('exit', (code) => {
@@ -262,7 +265,8 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
       worker.postMessage({ type: 'dispose' } satisfies ToWorker);
     }).then(async () => {
       this.onDisposed = undefined;
-      // The worker ends by itself once its port is closed; terminate only one that hangs.
+      // The worker ends by itself once its port is closed; terminate only one that hangs (a last
+      // resort: terminating a thread that still holds llama.cpp aborts the process).
       const exited = this.exited;
       const timer = setTimeout(() => void worker.terminate(), 5000);
       await exited;
