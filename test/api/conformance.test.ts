@@ -3,7 +3,15 @@ import { foldEvents } from '../../src/protocol/fold.js';
 import type { InteractionEvent } from '../../src/protocol/types.js';
 import { STORE_KINDS } from '../support/databases.js';
 import { echoScript } from '../support/fake-upstream.js';
-import { KEY_A, KEY_B, noRetry, parseSse, startHarness, type Harness } from '../support/harness.js';
+import {
+  KEY_A,
+  KEY_B,
+  interactionEvents,
+  noRetry,
+  parseSse,
+  startHarness,
+  type Harness,
+} from '../support/harness.js';
 
 /** Appendix B of the spec: Transport, Create/resource, Streaming, and delete/get/cancel. */
 describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
@@ -419,9 +427,7 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       h.upstream.script = () => ({ reasoning: ['hmm', ' ok'], text: ['a', 'b', 'c'] });
       const res = await create({ model: 'gemini-3.5-flash', input: 'order', stream: true });
       const { messages } = await streamEvents(res);
-      const events = messages
-        .filter((m) => m.data !== '[DONE]')
-        .map((m) => JSON.parse(m.data) as InteractionEvent);
+      const events = interactionEvents(messages);
       expect(events[0]!.event_type).toBe('interaction.created');
       expect(events[1]).toMatchObject({
         event_type: 'interaction.status_update',
@@ -465,9 +471,7 @@ describe.each(STORE_KINDS)('Appendix B conformance (%s)', (store) => {
       h.upstream.script = () => ({ reasoning: ['plan'], text: ['Hello', ', ', 'world'] });
       const res = await create({ model: 'gemini-3.5-flash', input: 'fold', stream: true });
       const { messages } = await streamEvents(res);
-      const events = messages
-        .filter((m) => m.data !== '[DONE]')
-        .map((m) => JSON.parse(m.data) as InteractionEvent);
+      const events = interactionEvents(messages);
       const id = (events[0] as { interaction: { id: string } }).interaction.id;
       const folded = foldEvents(events);
       const got = await h.client().interactions.get(id, undefined, noRetry);

@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { InteractionEvent } from '../../src/protocol/types.js';
 import { STORE_KINDS } from '../support/databases.js';
 import { echoScript } from '../support/fake-upstream.js';
-import { noRetry, parseSse, startHarness, type Harness } from '../support/harness.js';
+import {
+  interactionEvents,
+  noRetry,
+  parseSse,
+  startHarness,
+  type Harness,
+} from '../support/harness.js';
 
 /** Upstream down, erroring and slow, before and during a stream (scripted upstream on 127.0.0.1). */
 describe.each(STORE_KINDS)('upstream failures (%s)', (store) => {
@@ -77,9 +82,7 @@ describe.each(STORE_KINDS)('upstream failures (%s)', (store) => {
       method: 'POST',
       body: JSON.stringify({ model: 'gemini-3.5-flash', input: 'x', stream: true }),
     });
-    const events = parseSse(await res.text())
-      .filter((m) => m.data !== '[DONE]')
-      .map((m) => JSON.parse(m.data) as InteractionEvent);
+    const events = interactionEvents(parseSse(await res.text()));
     expect(events.some((e) => e.event_type === 'step.stop')).toBe(false);
     const id = (events[0] as { interaction: { id: string } }).interaction.id;
     const got = await h.client().interactions.get(id, undefined, noRetry);

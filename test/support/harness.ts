@@ -1,4 +1,5 @@
 import { GoogleGenAI } from '@google/genai';
+import type { InteractionEvent } from '../../src/protocol/types.js';
 import { parseConfig, type Config } from '../../src/config.js';
 import { createServer, type Server } from '../../src/server.js';
 import { createTestDatabase, type StoreKind, type TestDatabase } from './databases.js';
@@ -113,6 +114,13 @@ export function parseSse(text: string): { event?: string; id?: string; data: str
     messages.push(msg);
   }
   return messages;
+}
+
+/** The interaction events among parsed SSE messages (everything but the final "[DONE]"). */
+export function interactionEvents(messages: { data: string }[]): InteractionEvent[] {
+  return messages
+    .filter((m) => m.data !== '[DONE]')
+    .map((m) => JSON.parse(m.data) as InteractionEvent);
 }
 
 export const noRetry = { maxRetries: 0 };

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { InteractionEvent } from '../../src/protocol/types.js';
 import type { ChatRequest } from '../support/fake-upstream.js';
-import { noRetry, parseSse, startHarness, type Harness } from '../support/harness.js';
+import {
+  interactionEvents,
+  noRetry,
+  parseSse,
+  startHarness,
+  type Harness,
+} from '../support/harness.js';
 
 /** Round 1: the model runs the code given as the user's input; round 2: it repeats the output. */
 function runThenReport(body: ChatRequest) {
@@ -87,9 +92,7 @@ describe('code_execution through the tool loop (Python in a WASM sandbox)', () =
         stream: true,
       }),
     });
-    const events = parseSse(await res.text())
-      .filter((m) => m.data !== '[DONE]')
-      .map((m) => JSON.parse(m.data) as InteractionEvent);
+    const events = interactionEvents(parseSse(await res.text()));
     expect(events[2]).toMatchObject({
       event_type: 'step.start',
       index: 0,

@@ -4,9 +4,14 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { InteractionEvent } from '../../src/protocol/types.js';
 import type { ChatRequest } from '../support/fake-upstream.js';
-import { noRetry, parseSse, startHarness, type Harness } from '../support/harness.js';
+import {
+  interactionEvents,
+  noRetry,
+  parseSse,
+  startHarness,
+  type Harness,
+} from '../support/harness.js';
 
 /** A real MCP server (official SDK, streamable HTTP, stateless) on 127.0.0.1. */
 async function startMcpServer(): Promise<{ url: string; server: Server; auth: string[] }> {
@@ -107,9 +112,7 @@ describe('tool loop with a remote MCP server', () => {
         stream: true,
       }),
     });
-    const events = parseSse(await res.text())
-      .filter((m) => m.data !== '[DONE]')
-      .map((m) => JSON.parse(m.data) as InteractionEvent);
+    const events = interactionEvents(parseSse(await res.text()));
     const steps = events.filter((e) => e.event_type.startsWith('step.'));
     expect(steps.slice(0, 6).map((e) => e.event_type)).toEqual([
       'step.start',

@@ -3,7 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InteractionEvent } from '../../src/protocol/types.js';
 import type { ChatRequest } from '../support/fake-upstream.js';
-import { noRetry, parseSse, startHarness, type Harness } from '../support/harness.js';
+import {
+  interactionEvents,
+  noRetry,
+  parseSse,
+  startHarness,
+  type Harness,
+} from '../support/harness.js';
 
 const RESULTS = [
   {
@@ -145,15 +151,10 @@ describe('google_search and url_context through the tool loop', () => {
         stream: true,
       }),
     });
-    const events = parseSse(await res.text())
-      .filter((m) => m.data !== '[DONE]')
-      .map(
-        (m) =>
-          JSON.parse(m.data) as InteractionEvent & {
-            step?: { type: string };
-            delta?: { type: string };
-          },
-      );
+    const events = interactionEvents(parseSse(await res.text())) as (InteractionEvent & {
+      step?: { type: string };
+      delta?: { type: string };
+    })[];
     const kinds = events
       .filter((e) => e.event_type.startsWith('step.'))
       .map((e) => `${e.event_type}:${e.step?.type ?? e.delta?.type ?? ''}`);
@@ -262,9 +263,7 @@ describe('google_search and url_context through the tool loop', () => {
           stream: true,
         }),
       });
-      const events = parseSse(await res.text())
-        .filter((m) => m.data !== '[DONE]')
-        .map((m) => JSON.parse(m.data) as InteractionEvent);
+      const events = interactionEvents(parseSse(await res.text()));
       expect(events[2]).toMatchObject({
         event_type: 'step.start',
         step: { type: 'google_maps_call', signature: '' },
@@ -314,9 +313,7 @@ describe('google_search and url_context through the tool loop', () => {
         stream: true,
       }),
     });
-    const events = parseSse(await res.text())
-      .filter((m) => m.data !== '[DONE]')
-      .map((m) => JSON.parse(m.data) as InteractionEvent);
+    const events = interactionEvents(parseSse(await res.text()));
     expect(events[3]).toMatchObject({
       delta: { type: 'url_context_call', arguments: { urls: [`${page.url}/redirect`] } },
     });
