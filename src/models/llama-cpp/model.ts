@@ -158,6 +158,9 @@ export function createLlamaCppModel(options: LlamaCppModelOptions): LlamaCppLang
   return new LlamaCppModel(options);
 }
 
+export const DEFAULT_MAX_SEQUENCES = 2;
+export const DEFAULT_MAX_QUEUE = 16;
+
 const MAX_RAW_CALLS = 1024;
 const MAX_GRAMMARS = 32;
 
@@ -192,8 +195,8 @@ class LlamaCppModel implements LanguageModelV3 {
     this.opts = {
       ...options,
       contextSize: options.contextSize ?? 4096,
-      maxSequences: Math.max(1, Math.floor(options.maxSequences ?? 2)),
-      maxQueue: Math.max(0, Math.floor(options.maxQueue ?? 16)),
+      maxSequences: Math.max(1, Math.floor(options.maxSequences ?? DEFAULT_MAX_SEQUENCES)),
+      maxQueue: Math.max(0, Math.floor(options.maxQueue ?? DEFAULT_MAX_QUEUE)),
     };
     this.modelId = options.modelId ?? basename(options.modelPath).replace(/\.gguf$/i, '');
   }
