@@ -25,6 +25,7 @@ export const REDACTED = '[redacted]';
 /** Patterns of credentials and addresses, each linear in the text (no nested quantifiers). */
 const GENERIC: Array<[RegExp, string]> = [
   [/\b(Bearer|Basic)\s+[\w.~+/=-]+/gi, `$1 ${REDACTED}`],
+  [/([?&](?:key|api[_-]?key|token|access_token|sig|signature)=)[^&#\s"'<>]+/gi, `$1${REDACTED}`],
   // the authority of any URL: user:password@host:port
   [/\b([a-z][a-z0-9+.-]{1,15}:\/\/)[^\s/?#"'<>\\]+/gi, '$1[host]'],
   [/\[[0-9a-f.]*:[0-9a-f:.]*\](?::\d{1,5})?/gi, '[address]'],
