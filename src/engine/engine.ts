@@ -30,7 +30,13 @@ import {
   compileResponseSchema,
   finalOutputText,
 } from './structured-output.js';
-import { BackendFault, RunAbort, describeRunError, type RunFailure, type StopReason } from './errors.js';
+import {
+  BackendFault,
+  RunAbort,
+  describeRunError,
+  type RunFailure,
+  type StopReason,
+} from './errors.js';
 import { Scrubber, collectSecrets } from './scrub.js';
 import { StepWriter } from './step-writer.js';
 import { UsageMeter } from './usage.js';

@@ -47,7 +47,8 @@ export const FAULTS = {
   /** A server error of the backend, or an error it reported inside its answer. */
   failed: {
     code: 'unavailable',
-    says: (status?: number) => (status === undefined ? 'reported an error' : `failed (HTTP ${status})`),
+    says: (status?: number) =>
+      status === undefined ? 'reported an error' : `failed (HTTP ${status})`,
   },
   /** The backend found the request itself invalid. */
   rejected: {
@@ -237,7 +238,9 @@ export function describeRunError(err: unknown, o: DescribeOptions): RunFailure {
   if (LocalModelError.isInstance(err)) {
     return { code, message: `model backend '${o.backend}': ${err.message}`, fault, detail };
   }
-  const where = o.requestId ? `see the server log, request id ${o.requestId}` : 'see the server log';
+  const where = o.requestId
+    ? `see the server log, request id ${o.requestId}`
+    : 'see the server log';
   return {
     code,
     message: `model backend '${o.backend}' ${FAULTS[fault].says(status)}; ${where}`,

@@ -15,7 +15,8 @@
  * paths of a logged object, not on the text inside a value).
  */
 
-const SECRET_KEY = /(?:^|[_-])(?:key|api[_-]?key|token|secret|password|passwd|authorization|credentials?)$/i;
+const SECRET_KEY =
+  /(?:^|[_-])(?:key|api[_-]?key|token|secret|password|passwd|authorization|credentials?)$/i;
 const SECRET_ENV = /(?:_API_KEY|_KEY|_TOKEN|_SECRET|_PASSWORD)$/;
 /** Shorter values are not worth scrubbing and would blank out ordinary words. */
 const MIN_SECRET_LENGTH = 4;

@@ -18,12 +18,10 @@ async function dumpStore(kind: StoreKind, db: TestDatabase): Promise<string> {
   if (kind === 'sqlite') {
     const file = new Database(db.url.slice('sqlite:'.length), { readonly: true });
     try {
-      const tables = file
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .all() as { name: string }[];
-      return JSON.stringify(
-        tables.map((t) => file.prepare(`SELECT * FROM "${t.name}"`).all()),
-      );
+      const tables = file.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as {
+        name: string;
+      }[];
+      return JSON.stringify(tables.map((t) => file.prepare(`SELECT * FROM "${t.name}"`).all()));
     } finally {
       file.close();
     }

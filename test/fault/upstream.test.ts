@@ -42,8 +42,7 @@ describe.each(STORE_KINDS)('upstream failures (%s)', (store) => {
       const events = interactionEvents(parseSse(await res.text()));
       id = (events[0] as { interaction: { id: string } }).interaction.id;
       const error = events.find((e) => e.event_type === 'error') as
-        | { error: { code: string; message: string } }
-        | undefined;
+        { error: { code: string; message: string } } | undefined;
       const got = await h.client().interactions.get(id, undefined, noRetry);
       expect(got.status).toBe('failed');
       // the stream told the client what the store holds

@@ -59,7 +59,11 @@ describe.each(STORE_KINDS)('local model admission (%s)', (store) => {
   const create = (body: object) =>
     h.fetch('/v1beta/interactions', {
       method: 'POST',
-      body: JSON.stringify({ model: 'local', generation_config: { max_output_tokens: 8 }, ...body }),
+      body: JSON.stringify({
+        model: 'local',
+        generation_config: { max_output_tokens: 8 },
+        ...body,
+      }),
     });
 
   /** Creates until the model admits the request (what an SDK does on 503). */

@@ -13,7 +13,6 @@
  */
 import { APICallError } from '@ai-sdk/provider';
 import type {
-  LanguageModelV3,
   LanguageModelV3CallOptions,
   LanguageModelV3GenerateResult,
   LanguageModelV3StreamPart,
