@@ -35,11 +35,6 @@ export class AdmissionGate {
     private readonly stream: TrackedStream,
   ) {}
 
-  /** Places held now. */
-  get inUse(): number {
-    return this.held;
-  }
-
   admit(): Admission | undefined {
     if (this.held >= this.capacity) return undefined;
     this.held += 1;

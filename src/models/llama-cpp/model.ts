@@ -46,6 +46,7 @@ import {
   overloadedError,
   promptTooLongError,
 } from './errors.js';
+import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SEQUENCES } from './limits.js';
 import { collectStream } from './collect-stream.js';
 import { anyJsonSchema, toGbnfJsonSchema } from './json-schema.js';
 import { SequencePool, type Lease, type Slot } from './pool.js';
@@ -157,9 +158,6 @@ export function getSharedLlama(gpu: false | 'auto'): Promise<Llama> {
 export function createLlamaCppModel(options: LlamaCppModelOptions): LlamaCppLanguageModel {
   return new LlamaCppModel(options);
 }
-
-export const DEFAULT_MAX_SEQUENCES = 2;
-export const DEFAULT_MAX_QUEUE = 16;
 
 const MAX_RAW_CALLS = 1024;
 const MAX_GRAMMARS = 32;

@@ -28,12 +28,8 @@ import type { Admission } from '../types.js';
 import { AdmissionGate } from './admission.js';
 import { collectStream } from './collect-stream.js';
 import { abortReason, disposedError } from './errors.js';
-import {
-  DEFAULT_MAX_QUEUE,
-  DEFAULT_MAX_SEQUENCES,
-  type LlamaCppLanguageModel,
-  type LlamaCppStats,
-} from './model.js';
+import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SEQUENCES } from './limits.js';
+import type { LlamaCppLanguageModel, LlamaCppStats } from './model.js';
 import type {
   FromWorker,
   SerializedError,
