@@ -7,6 +7,7 @@ import { KeyRing } from './api/auth.js';
 import type { Config } from './config.js';
 import { InteractionEngine } from './engine/engine.js';
 import { InteractionService } from './engine/interactions.js';
+import { Scrubber, collectSecrets, environmentSecrets } from './engine/scrub.js';
 import { ModelRegistry } from './models/registry.js';
 import type { BackendEnvironment, BackendFactory, ModelEntry } from './models/types.js';
 import { EventLog } from './store/event-log.js';
@@ -76,6 +77,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     logger: log,
     cancelPollMs: options.pollMs,
     maxToolRounds: config.tools.max_rounds,
+    // Every key, token and header value of the configuration, and provider keys from the env.
+    scrubber: new Scrubber(collectSecrets(config, { secrets: environmentSecrets(), hosts: [] })),
   });
   const tools = new Map<string, BuiltInTool>();
   for (const tool of [...createConfiguredTools(config.tools), ...(options.tools ?? [])]) {

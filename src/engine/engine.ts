@@ -4,7 +4,7 @@ import type {
   LanguageModelV3ToolChoice,
   LanguageModelV3ToolResultOutput,
 } from '@ai-sdk/provider';
-import type { ResolvedModel } from '../models/types.js';
+import type { Admission, ResolvedModel } from '../models/types.js';
 import type { CreateRequest } from '../protocol/validate.js';
 import type {
   EventInteraction,
@@ -30,7 +30,14 @@ import {
   compileResponseSchema,
   finalOutputText,
 } from './structured-output.js';
-import { RunAbort, describeRunError, type RunFailure, type StopReason } from './errors.js';
+import {
+  BackendFault,
+  RunAbort,
+  describeRunError,
+  type RunFailure,
+  type StopReason,
+} from './errors.js';
+import { Scrubber, collectSecrets } from './scrub.js';
 import { StepWriter } from './step-writer.js';
 import { UsageMeter } from './usage.js';
 
@@ -52,6 +59,8 @@ export interface EngineOptions {
   cancelPollMs?: number;
   /** Model calls one run may make for server-run tools before it stops `incomplete`. */
   maxToolRounds?: number;
+  /** Clears configured secrets and upstream addresses from failure details before they are logged. */
+  scrubber?: Scrubber;
 }
 
 type AssistantPart = Extract<LanguageModelV3Message, { role: 'assistant' }>['content'][number];
@@ -68,6 +77,10 @@ export interface StartParams {
   validateOutput?: ValidateFunction;
   /** Built-in tools of this request, opened (and validated) before the run; closed after it. */
   toolSessions?: ToolSession[];
+  /** The place reserved on the model at admission: the run calls the model through it and gives it back when it ends. */
+  admission?: Admission;
+  /** The API request that created the run (`x-request-id`), named in failure messages and logs. */
+  requestId?: string;
 }
 
 export interface RunHandle {
@@ -247,6 +260,7 @@ export class InteractionEngine {
         clearTimeout(timer);
         clearInterval(cancelPoll);
         this.runs.delete(id);
+        params.admission?.release();
       });
     return handle;
   }
@@ -274,7 +288,10 @@ export class InteractionEngine {
     header: EventInteraction,
     signal: AbortSignal,
   ): Promise<void> {
-    const { request, model } = params;
+    const { request } = params;
+    const model = params.admission
+      ? { ...params.model, model: params.admission.model }
+      : params.model;
     const writer = new StepWriter(log, this.options.signatureSecret);
     const meter = new UsageMeter();
     const errors: InteractionError[] = [];
@@ -334,7 +351,7 @@ export class InteractionEngine {
           },
         });
         if (outcome.finishReason === 'error')
-          throw new Error('the model backend reported an error finish');
+          throw new BackendFault('failed', 'the model backend ended its answer with an error');
 
         if (outcome.builtInCalls.length > 0) {
           // Server-run tools: record call and result steps, show the model the results, go on.
@@ -425,7 +442,13 @@ export class InteractionEngine {
             }
           : err instanceof OutputFormatError
             ? { code: err.code, message: err.message }
-            : describeRunError(err, model.entryName);
+            : describeRunError(err, {
+                backend: model.entryName,
+                requestId: params.requestId,
+                scrubber: (this.options.scrubber ?? new Scrubber()).with(
+                  collectSecrets(request.raw.tools),
+                ),
+              });
         status = 'failed';
         errors.push({ code: failure.code, message: failure.message });
         log.append({
@@ -434,7 +457,14 @@ export class InteractionEngine {
         });
         if (!aborted) {
           this.options.logger.warn(
-            { interaction_id: header.id, code: failure.code, msg: failure.message },
+            {
+              interaction_id: header.id,
+              ...(params.requestId ? { request_id: params.requestId } : {}),
+              backend: model.entryName,
+              code: failure.code,
+              ...(failure.fault ? { fault: failure.fault } : {}),
+              ...(failure.detail ? { detail: failure.detail } : {}),
+            },
             'interaction failed',
           );
         }

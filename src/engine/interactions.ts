@@ -111,7 +111,7 @@ export class InteractionService {
   async create(
     project: string,
     body: unknown,
-    options: { forceStream?: boolean } = {},
+    options: { forceStream?: boolean; requestId?: string } = {},
   ): Promise<CreateResult> {
     const request = validateCreateBody(body);
     if (options.forceStream) request.stream = true;
@@ -146,14 +146,6 @@ export class InteractionService {
       );
     }
     checkInputContent(request, model);
-    if (model.hasCapacity && !model.hasCapacity()) {
-      // Nothing was created yet, so a retry (which the SDKs do on 503) is safe.
-      throw new ApiError(
-        'unavailable',
-        `model: '${model.publicName}' is at capacity (every sequence busy and the queue full); retry shortly`,
-        { retryAfter: 1 },
-      );
-    }
 
     let history: Step[] = [];
     let pending: Step[] | undefined;
@@ -180,6 +172,18 @@ export class InteractionService {
     const schema = request.responseFormat?.schema;
     const validateOutput = schema ? compileResponseSchema(schema) : undefined;
 
+    // Admitted after the checks (a request that is wrong gets its 400 rather than a 503 to
+    // retry) and before anything is opened or stored; every path from here releases the place.
+    const admission = model.admit?.();
+    if (model.admit && !admission) {
+      // Nothing was created yet, so a retry (which the SDKs do on 503) is safe.
+      throw new ApiError(
+        'unavailable',
+        `model: '${model.publicName}' is at capacity (every sequence busy and the queue full); retry shortly`,
+        { retryAfter: 1 },
+      );
+    }
+
     // Opened last: a session may hold a connection (MCP), so nothing may fail after it but the start.
     const toolSessions: ToolSession[] = [];
     try {
@@ -188,6 +192,7 @@ export class InteractionService {
       }
     } catch (err) {
       await Promise.all(toolSessions.map((t) => t.close?.().catch(() => {})));
+      admission?.release();
       throw err;
     }
 
@@ -200,9 +205,12 @@ export class InteractionService {
         history,
         validateOutput,
         toolSessions,
+        admission,
+        requestId: options.requestId,
       })
       .catch(async (err: unknown) => {
         await Promise.all(toolSessions.map((t) => t.close?.().catch(() => {})));
+        admission?.release();
         throw err;
       });
     return {

@@ -13,10 +13,21 @@ export interface ResolvedModel {
   providerOptions(options: { thinkingLevel?: string }): SharedV3ProviderOptions;
   /** Input modalities the backend accepts. */
   inputModalities: ReadonlySet<string>;
-  /** False when a new request could not even be queued (local models); the API answers 503. */
-  hasCapacity?(): boolean;
+  /**
+   * Reserves a place for one interaction on a backend with bounded capacity (local models),
+   * synchronously, before anything is stored; `undefined` when none is free (the API answers 503).
+   */
+  admit?(): Admission | undefined;
   /** Frees what the backend holds (native model memory); called when the server stops. */
   dispose?(): Promise<void>;
+}
+
+/** A place on a model held by one run, from admission until the run has ended. */
+export interface Admission {
+  /** The model to call for this run: its calls count against the place. */
+  model: LanguageModelV3;
+  /** Gives the place back once the run's calls have ended; safe to call more than once. */
+  release(): void;
 }
 
 export interface ModelEntry {

@@ -19,6 +19,12 @@ export interface UpstreamReply {
   dieAfterChunks?: number;
   /** Hold the request open until `release()` is called (slow upstream). */
   hold?: boolean;
+  /** Error answers (`status`, `errorAfterChunks`) echo the request's headers, credentials included. */
+  echoHeaders?: boolean;
+  /** After this many chunks, an SSE chunk `{"error": …}` ends the answer (a failure reported mid-answer). */
+  errorAfterChunks?: number;
+  /** This body instead of a completion (status 200 unless `status`); `cut`: the connection then breaks. */
+  raw?: { contentType: string; body: string; cut?: boolean };
 }
 
 export type UpstreamScript = (body: ChatRequest, index: number) => UpstreamReply;
@@ -83,13 +89,27 @@ export async function startFakeUpstream(
     http.recorded(requests.length);
     const reply = fake.script(body, index);
     if (reply.hold) await http.hold();
+    const failure = (status?: number) => ({
+      error: {
+        message: `scripted failure ${status ?? 'mid-answer'}${reply.echoHeaders ? ` (you sent ${JSON.stringify(req.headers)})` : ''}`,
+        type: 'server_error',
+        ...(reply.echoHeaders ? { request_headers: req.headers } : {}),
+      },
+    });
+    if (reply.raw) {
+      res.writeHead(reply.status ?? 200, { 'content-type': reply.raw.contentType });
+      if (!reply.raw.cut) {
+        res.end(reply.raw.body);
+        return;
+      }
+      res.write(reply.raw.body);
+      await new Promise((r) => setTimeout(r, 20));
+      req.socket.destroy();
+      return;
+    }
     if (reply.status) {
       res.writeHead(reply.status, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          error: { message: `scripted failure ${reply.status}`, type: 'server_error' },
-        }),
-      );
+      res.end(JSON.stringify(failure(reply.status)));
       return;
     }
     const created = Math.floor(Date.now() / 1000);
@@ -150,6 +170,10 @@ export async function startFakeUpstream(
     for (let i = 0; i < chunks.length; i++) {
       if (reply.dieAfterChunks !== undefined && i >= reply.dieAfterChunks) {
         req.socket.destroy();
+        return;
+      }
+      if (reply.errorAfterChunks !== undefined && i >= reply.errorAfterChunks) {
+        res.end(`data: ${JSON.stringify(failure())}\n\n`);
         return;
       }
       res.write(`data: ${JSON.stringify(chunks[i])}\n\n`);

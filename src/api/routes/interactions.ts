@@ -44,6 +44,7 @@ export function interactionRoutes(app: FastifyInstance, opts: InteractionRoutesO
       throw invalid(`alt: expected sse or json`);
     const result = await service.create(request.project, request.body, {
       forceStream: alt === 'sse',
+      requestId: request.id,
     });
     request.interactionId = result.handle.id;
     if (result.stream) {

@@ -63,10 +63,7 @@ export const createLlamaCppBackend: BackendFactory = (entry) => {
     model,
     inputModalities: new Set(['text']),
     dispose: () => model.dispose(),
-    hasCapacity: () => {
-      const s = model.stats();
-      return s.sequencesInUse < (config.max_sequences ?? 2) || s.queued < (config.max_queue ?? 16);
-    },
+    admit: () => model.admit(),
     providerOptions: ({ thinkingLevel }): Record<string, Record<string, number>> => {
       const budget = thinkingLevel ? THOUGHT_BUDGETS[thinkingLevel] : undefined;
       if (budget === undefined) return {};

@@ -1,12 +1,12 @@
-import { APICallError } from '@ai-sdk/provider';
+import { LocalModelError } from '../errors.js';
 
 /** The queue of waiting requests is full: HTTP 503, retryable. */
 export function overloadedError(
   modelId: string,
   maxSequences: number,
   maxQueue: number,
-): APICallError {
-  return new APICallError({
+): LocalModelError {
+  return new LocalModelError({
     message:
       `llama-cpp model "${modelId}" is overloaded: ${maxSequences} request(s) running and ` +
       `${maxQueue} waiting (the queue is full). Retry later.`,
@@ -23,8 +23,8 @@ export function promptTooLongError(
   modelId: string,
   promptTokens: number,
   contextSize: number,
-): APICallError {
-  return new APICallError({
+): LocalModelError {
+  return new LocalModelError({
     message:
       `The prompt has ${promptTokens} tokens, which does not fit the context window of ` +
       `${contextSize} tokens per sequence of llama-cpp model "${modelId}" ` +
@@ -37,8 +37,8 @@ export function promptTooLongError(
 }
 
 /** A request this backend cannot serve as given: HTTP 400, not retryable. */
-export function invalidRequestError(modelId: string, message: string): APICallError {
-  return new APICallError({
+export function invalidRequestError(modelId: string, message: string): LocalModelError {
+  return new LocalModelError({
     message,
     url: `llama-cpp://${modelId}`,
     requestBodyValues: undefined,
@@ -48,8 +48,8 @@ export function invalidRequestError(modelId: string, message: string): APICallEr
 }
 
 /** The model instance was disposed while the request waited or ran. */
-export function disposedError(modelId: string): APICallError {
-  return new APICallError({
+export function disposedError(modelId: string): LocalModelError {
+  return new LocalModelError({
     message: `llama-cpp model "${modelId}" was disposed`,
     url: `llama-cpp://${modelId}`,
     requestBodyValues: undefined,

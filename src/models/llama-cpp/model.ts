@@ -46,6 +46,7 @@ import {
   overloadedError,
   promptTooLongError,
 } from './errors.js';
+import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SEQUENCES } from './limits.js';
 import { collectStream } from './collect-stream.js';
 import { anyJsonSchema, toGbnfJsonSchema } from './json-schema.js';
 import { SequencePool, type Lease, type Slot } from './pool.js';
@@ -192,8 +193,8 @@ class LlamaCppModel implements LanguageModelV3 {
     this.opts = {
       ...options,
       contextSize: options.contextSize ?? 4096,
-      maxSequences: Math.max(1, Math.floor(options.maxSequences ?? 2)),
-      maxQueue: Math.max(0, Math.floor(options.maxQueue ?? 16)),
+      maxSequences: Math.max(1, Math.floor(options.maxSequences ?? DEFAULT_MAX_SEQUENCES)),
+      maxQueue: Math.max(0, Math.floor(options.maxQueue ?? DEFAULT_MAX_QUEUE)),
     };
     this.modelId = options.modelId ?? basename(options.modelPath).replace(/\.gguf$/i, '');
   }

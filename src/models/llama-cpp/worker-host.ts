@@ -4,6 +4,7 @@
  */
 import type { LanguageModelV3StreamPart } from '@ai-sdk/provider';
 import type { MessagePort } from 'node:worker_threads';
+import { LocalModelError } from '../errors.js';
 import { createLlamaCppModel, getSharedLlama } from './model.js';
 import type {
   FromWorker,
@@ -23,6 +24,7 @@ function serializeError(err: unknown): SerializedError {
     ...(typeof e.isRetryable === 'boolean' ? { isRetryable: e.isRetryable } : {}),
     ...(e.responseHeaders ? { responseHeaders: e.responseHeaders } : {}),
     ...(typeof e.url === 'string' ? { url: e.url } : {}),
+    ...(LocalModelError.isInstance(err) ? { local: true } : {}),
   };
 }
 

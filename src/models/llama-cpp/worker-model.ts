@@ -13,7 +13,6 @@
  */
 import { APICallError } from '@ai-sdk/provider';
 import type {
-  LanguageModelV3,
   LanguageModelV3CallOptions,
   LanguageModelV3GenerateResult,
   LanguageModelV3StreamPart,
@@ -24,8 +23,12 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { LocalModelError } from '../errors.js';
+import type { Admission } from '../types.js';
+import { AdmissionGate } from './admission.js';
 import { collectStream } from './collect-stream.js';
 import { abortReason, disposedError } from './errors.js';
+import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SEQUENCES } from './limits.js';
 import type { LlamaCppLanguageModel, LlamaCppStats } from './model.js';
 import type {
   FromWorker,
@@ -55,7 +58,7 @@ interface Call {
 
 function deserializeError(e: SerializedError): Error {
   if (e.statusCode !== undefined || e.url !== undefined) {
-    return new APICallError({
+    return new (e.local ? LocalModelError : APICallError)({
       message: e.message,
       url: e.url ?? 'llama-cpp://worker',
       requestBodyValues: undefined,
@@ -90,7 +93,13 @@ function tsxEsmApiUrl(): string {
   return pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api']!.import.default)).href;
 }
 
-class LlamaCppWorkerModel implements LanguageModelV3 {
+/** A llama-cpp worker model: the in-process model's interface plus admission (admission.ts). */
+export type LlamaCppWorkerLanguageModel = LlamaCppLanguageModel & {
+  /** Reserves a place (a sequence or a queue place) for one run; `undefined` when full. */
+  admit(): Admission | undefined;
+};
+
+class LlamaCppWorkerModel implements LlamaCppWorkerLanguageModel {
   readonly specificationVersion = 'v3' as const;
   readonly provider = 'llama-cpp';
   readonly modelId: string;
@@ -98,6 +107,9 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
 
   private worker: Worker | undefined;
   private readonly calls = new Map<number, Call>();
+  /** Called when the worker is done with a call (also after this side stopped reading it). */
+  private readonly settles = new Map<number, () => void>();
+  private readonly gate: AdmissionGate;
   private nextId = 1;
   private lastStats: LlamaCppStats | undefined;
   private disposed = false;
@@ -107,6 +119,16 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
 
   constructor(private readonly options: WorkerModelOptions) {
     this.modelId = options.modelId ?? basename(options.modelPath).replace(/\.gguf$/i, '');
+    this.gate = new AdmissionGate(
+      Math.max(1, Math.floor(options.maxSequences ?? DEFAULT_MAX_SEQUENCES)) +
+        Math.max(0, Math.floor(options.maxQueue ?? DEFAULT_MAX_QUEUE)),
+      this,
+      (call, onSettled) => this.stream(call, onSettled),
+    );
+  }
+
+  admit(): Admission | undefined {
+    return this.gate.admit();
   }
 
   stats(): LlamaCppStats {
@@ -140,6 +162,7 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
       const calls = [...this.calls.values()];
       this.calls.clear();
       for (const call of calls) call.onError(err);
+      for (const id of [...this.settles.keys()]) this.settle(id);
       this.onDisposed?.();
     };
     // A worker that fails to start (its bootstrap cannot import the model code, say) ends here
@@ -165,9 +188,11 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
         break;
       case 'end':
         this.calls.get(message.id)?.onEnd();
+        this.settle(message.id);
         break;
       case 'error':
         this.calls.get(message.id)?.onError(deserializeError(message.error));
+        this.settle(message.id);
         break;
       case 'stats':
         this.lastStats = message.stats;
@@ -182,7 +207,20 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
     this.start().postMessage(message);
   }
 
-  async doStream(options: LanguageModelV3CallOptions): Promise<LanguageModelV3StreamResult> {
+  private settle(id: number): void {
+    const onSettled = this.settles.get(id);
+    this.settles.delete(id);
+    onSettled?.();
+  }
+
+  doStream(options: LanguageModelV3CallOptions): Promise<LanguageModelV3StreamResult> {
+    return this.stream(options);
+  }
+
+  private async stream(
+    options: LanguageModelV3CallOptions,
+    onSettled?: () => void,
+  ): Promise<LanguageModelV3StreamResult> {
     if (this.disposed) throw disposedError(this.modelId);
     const { abortSignal, ...call } = options;
     if (abortSignal?.aborted) throw abortReason(abortSignal);
@@ -237,11 +275,13 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
         if (finish()) this.send({ type: 'abort', id });
       },
     });
+    if (onSettled) this.settles.set(id, onSettled);
     try {
       this.send({ type: 'stream', id, call });
     } catch (err) {
       // e.g. a DataCloneError: options that cannot cross to the worker fail this call only
       finish();
+      this.settle(id);
       throw err;
     }
     await admitted;
@@ -277,6 +317,8 @@ class LlamaCppWorkerModel implements LanguageModelV3 {
 }
 
 /** A llama-cpp model served from its own worker thread (started on first use). */
-export function createLlamaCppWorkerModel(options: WorkerModelOptions): LlamaCppLanguageModel {
+export function createLlamaCppWorkerModel(
+  options: WorkerModelOptions,
+): LlamaCppWorkerLanguageModel {
   return new LlamaCppWorkerModel(options);
 }

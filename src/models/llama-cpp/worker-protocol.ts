@@ -39,4 +39,6 @@ export interface SerializedError {
   isRetryable?: boolean;
   responseHeaders?: Record<string, string>;
   url?: string;
+  /** A `LocalModelError` (its message is ours and may reach clients). */
+  local?: boolean;
 }
