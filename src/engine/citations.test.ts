@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CitationMarkerFilter } from './citation-markers.js';
-import { citationsFor, citedSpan } from './citations.js';
+import { citationsFor, citedSpans } from './citations.js';
 
 const SOURCES = [{ url: 'https://a.example/', title: 'A' }, { url: 'https://b.example/' }];
 
@@ -62,6 +62,19 @@ describe('citationsFor', () => {
     ]);
   });
 
+  it('a second marker in one sentence cites the part after the first one (as Google splits)', () => {
+    const { text, annotations } = cite(
+      'OpenAI shipped voice models [1], and deployed GPT-5.5 Instant [2]; both on May 8 [1][2].',
+    );
+    expect(text).toBe('OpenAI shipped voice models, and deployed GPT-5.5 Instant; both on May 8.');
+    expect(spans(text, annotations)).toEqual([
+      'OpenAI shipped voice models',
+      'and deployed GPT-5.5 Instant',
+      'both on May 8',
+      'both on May 8',
+    ]);
+  });
+
   it('a marker that opens a sentence cites the sentence after it', () => {
     const { text, annotations } = cite('[1] Elbrus is the highest. Next one.');
     expect(text).toBe('Elbrus is the highest. Next one.');
@@ -73,8 +86,10 @@ describe('citationsFor', () => {
     expect(text).toBe('One. Two. Three [0].');
     expect(spans(text, annotations)).toEqual(['Two']);
     expect(cite('Cited [1].', []).annotations).toEqual([]);
-    expect(citedSpan('', 0)).toBeUndefined();
-    expect(citedSpan('Hi. ', 4)).toEqual({ start_index: 0, end_index: 2 });
-    expect(citedSpan('...', 3)).toBeUndefined();
+    expect(citedSpans('', [{ source: 1, offset: 0 }])).toEqual([undefined]);
+    expect(citedSpans('Hi. ', [{ source: 1, offset: 4 }])).toEqual([
+      { start_index: 0, end_index: 2 },
+    ]);
+    expect(citedSpans('...', [{ source: 1, offset: 3 }])).toEqual([undefined]);
   });
 });

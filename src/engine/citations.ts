@@ -17,29 +17,67 @@ function endsSentence(text: string, i: number): boolean {
 }
 
 /**
- * The span a marker cites: the sentence (or clause) that ends where the marker stood, without the
- * blanks and the closing punctuation around it — as Google's grounding spans look. A marker that
- * opens a sentence cites the sentence after it.
+ * The characters a marker at `offset` cites: the sentence it ends, or the part of it after the
+ * previous marker (`floor`) — as Google's grounding spans look — without the blanks and the
+ * closing punctuation around it. A marker that opens a sentence cites what follows it, up to the
+ * end of the sentence or the next marker (`ceiling`). Each scan stays between its neighbours, so
+ * all marks of a text cost one pass over it.
  */
-export function citedSpan(text: string, offset: number): CitedSpan | undefined {
+function citedRange(
+  text: string,
+  offset: number,
+  floor: number,
+  ceiling: number,
+): [number, number] | undefined {
   let end = offset;
-  while (end > 0 && /\s/.test(text[end - 1]!)) end--;
-  while (end > 0 && /[.!?,;:]/.test(text[end - 1]!)) end--;
+  while (end > floor && /[\s.!?,;:]/.test(text[end - 1]!)) end--;
   let start = end;
-  while (start > 0 && !endsSentence(text, start - 1)) start--;
-  while (start < end && /\s/.test(text[start]!)) start++;
+  while (start > floor && !endsSentence(text, start - 1)) start--;
+  while (start < end && /[\s,;:]/.test(text[start]!)) start++;
   start += BULLET.exec(text.slice(start, end))?.[0].length ?? 0;
-  if (start >= end) {
-    // the marker opens its sentence: cite the sentence that follows it
-    start = offset;
-    while (start < text.length && /\s/.test(text[start]!)) start++;
-    end = start;
-    while (end < text.length && !endsSentence(text, end)) end++;
-    while (end > start && /[.!?,;:\s]/.test(text[end - 1]!)) end--;
-    if (start >= end) return undefined;
+  if (start < end) return [start, end];
+  start = offset;
+  while (start < ceiling && /\s/.test(text[start]!)) start++;
+  end = start;
+  while (end < ceiling && !endsSentence(text, end)) end++;
+  while (end > start && /[\s.!?,;:]/.test(text[end - 1]!)) end--;
+  return start < end ? [start, end] : undefined;
+}
+
+/** UTF-8 byte offsets of ascending string indices, in one pass over the text. */
+function byteOffsets(text: string, indices: readonly number[]): Map<number, number> {
+  const bytes = new Map<number, number>();
+  let at = 0;
+  let count = 0;
+  for (const i of [...new Set(indices)].sort((a, b) => a - b)) {
+    count += Buffer.byteLength(text.slice(at, i));
+    at = i;
+    bytes.set(i, count);
   }
-  const start_index = Buffer.byteLength(text.slice(0, start));
-  return { start_index, end_index: start_index + Buffer.byteLength(text.slice(start, end)) };
+  return bytes;
+}
+
+/** The cited span of each mark (same order), as byte offsets into the clean text. */
+export function citedSpans(
+  text: string,
+  marks: readonly CitationMark[],
+): (CitedSpan | undefined)[] {
+  const offsets = [...new Set(marks.map((m) => m.offset))].sort((a, b) => a - b);
+  const ranges = new Map<number, [number, number] | undefined>();
+  offsets.forEach((offset, i) => {
+    ranges.set(
+      offset,
+      citedRange(text, offset, offsets[i - 1] ?? 0, offsets[i + 1] ?? text.length),
+    );
+  });
+  const bytes = byteOffsets(
+    text,
+    [...ranges.values()].flatMap((r) => r ?? []),
+  );
+  return marks.map((m) => {
+    const range = ranges.get(m.offset);
+    return range && { start_index: bytes.get(range[0])!, end_index: bytes.get(range[1])! };
+  });
 }
 
 function urlCitation(source: ToolSource, span: CitedSpan): Annotation {
@@ -61,18 +99,18 @@ export function citationsFor(
   marks: readonly CitationMark[],
   sources: readonly ToolSource[],
 ): Annotation[] {
+  const spans = citedSpans(text, marks);
   const annotations: Annotation[] = [];
   const seen = new Set<string>();
-  for (const mark of marks) {
+  marks.forEach((mark, i) => {
     const source = sources[mark.source - 1];
-    if (!source) continue;
-    const span = citedSpan(text, mark.offset);
-    if (!span) continue;
+    const span = spans[i];
+    if (!source || !span) return;
     const key = `${mark.source}:${span.start_index}:${span.end_index}`;
-    if (seen.has(key)) continue;
+    if (seen.has(key)) return;
     seen.add(key);
     annotations.push(urlCitation(source, span));
-  }
+  });
   return annotations;
 }
 
