@@ -85,6 +85,7 @@ const UNCHANGED = [
   'an open bracket at the end [',
   'a partial marker at the end [12',
   'a link [1](https://example.org/a) stays',
+  'a reference link [Spain][1] stays',
   '[1]: https://example.org/ref\n[2]: https://example.org/two',
   'nested [[x]] and [[]]',
   'hard line break  \nnext line',

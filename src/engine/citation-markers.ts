@@ -12,8 +12,8 @@
  *
  * Rules:
  * - A marker is `[` n (`,` ` `? n)* `]` with n = 1..999. Anything else starting with `[` (`[0]`,
- *   `[a]`, `[1-2]`, `[`) comes out unchanged. So does `[1](url)` (a Markdown link) and `[1]:` at the
- *   start of a line (a Markdown reference definition).
+ *   `[a]`, `[1-2]`, `[`) comes out unchanged. So do `[1](url)` (a Markdown link), `[text][1]` (a
+ *   reference link) and `[1]:` at the start of a line (a reference definition).
  * - Nothing inside Markdown code is touched: inline code (a backtick run up to the same run, or the
  *   end of the line) and fenced blocks (a run of 3+ backticks at the start of a line, up to a run at
  *   least as long at the start of a line). `xs[1]` in code stays.
@@ -42,6 +42,8 @@ export class CitationMarkerFilter {
   readonly marks: CitationMark[] = [];
   private clean = '';
   private out = '';
+  /** The last character emitted. */
+  private last = '';
   /** Held spaces/tabs (emitted once the next character shows they are not before a marker). */
   private spaces = '';
   /** `spaces` stood before a removed marker: they come back only if a word follows. */
@@ -90,7 +92,9 @@ export class CitationMarkerFilter {
   }
 
   private emit(s: string): void {
+    if (!s) return;
     this.out += s;
+    this.last = s.at(-1)!;
   }
 
   private get offset(): number {
@@ -136,7 +140,8 @@ export class CitationMarkerFilter {
       this.spaces += c;
       return;
     }
-    if (c === '[') {
+    // `[text][1]` is a Markdown reference link, not a citation
+    if (c === '[' && !(this.last === ']' && this.spaces === '')) {
       this.candidate = '[';
       this.candidateAtLineStart = this.lineStart;
       return;

@@ -103,7 +103,7 @@ const DECLARATION: ToolDeclaration = {
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Where a person sees a query's results, from a `search_page_url` template. */
-export function searchPageFromTemplate(template: string): (query: string) => string {
+function searchPageFromTemplate(template: string): (query: string) => string {
   return (query) => template.replaceAll('{query}', encodeURIComponent(query));
 }
 
