@@ -1,33 +1,116 @@
 import type { Annotation } from '../protocol/types.js';
 import type { ToolSource } from '../tools/types.js';
+import type { CitationMark } from './citation-markers.js';
 
-const MARKER = /\[(\d{1,3})\]/g;
-const SENTENCE_END = /[.!?\n]/;
+/** A cited span of the clean text: byte offsets into its UTF-8 encoding, end exclusive (§4.3). */
+export interface CitedSpan {
+  start_index: number;
+  end_index: number;
+}
+
+const BULLET = /^(?:[-*+]|\d{1,3}[.)])\s+/;
+
+/** A sentence ends at a line break, or at `.`/`!`/`?` followed by a blank (not in `2.5`). */
+function endsSentence(text: string, i: number): boolean {
+  const c = text[i];
+  return c === '\n' || (/[.!?]/.test(c ?? '') && /\s/.test(text[i + 1] ?? ' '));
+}
 
 /**
- * Turns the `[n]` markers the model was asked to write into `url_citation` annotations over the
- * sentence that carries them. Indices are byte offsets into the UTF-8 text, end exclusive (§4.3).
- * Markers that point at no source are ignored, so every citation names a source that a tool
- * actually returned.
+ * The characters a marker at `offset` cites: the sentence it ends, or the part of it after the
+ * previous marker (`floor`) — as Google's grounding spans look — without the blanks and the
+ * closing punctuation around it. A marker that opens a sentence cites what follows it, up to the
+ * end of the sentence or the next marker (`ceiling`). Each scan stays between its neighbours, so
+ * all marks of a text cost one pass over it.
  */
-export function citationsFor(text: string, sources: ToolSource[]): Annotation[] {
-  const annotations: Annotation[] = [];
-  for (const match of text.matchAll(MARKER)) {
-    const source = sources[Number(match[1]) - 1];
-    if (!source) continue;
-    const markerEnd = match.index + match[0].length;
-    let start = match.index;
-    // back to the start of the sentence (skipping any markers directly before this one)
-    while (start > 0 && !SENTENCE_END.test(text[start - 1]!)) start--;
-    while (start < match.index && /\s/.test(text[start]!)) start++;
-    annotations.push({
-      type: 'url_citation',
-      url: source.url,
-      ...(source.title ? { title: source.title } : {}),
-      start_index: Buffer.byteLength(text.slice(0, start)),
-      end_index: Buffer.byteLength(text.slice(0, markerEnd)),
-    });
+function citedRange(
+  text: string,
+  offset: number,
+  floor: number,
+  ceiling: number,
+): [number, number] | undefined {
+  let end = offset;
+  while (end > floor && /[\s.!?,;:]/.test(text[end - 1]!)) end--;
+  let start = end;
+  while (start > floor && !endsSentence(text, start - 1)) start--;
+  while (start < end && /[\s,;:]/.test(text[start]!)) start++;
+  start += BULLET.exec(text.slice(start, end))?.[0].length ?? 0;
+  if (start < end) return [start, end];
+  start = offset;
+  while (start < ceiling && /\s/.test(text[start]!)) start++;
+  end = start;
+  while (end < ceiling && !endsSentence(text, end)) end++;
+  while (end > start && /[\s.!?,;:]/.test(text[end - 1]!)) end--;
+  return start < end ? [start, end] : undefined;
+}
+
+/** UTF-8 byte offsets of ascending string indices, in one pass over the text. */
+function byteOffsets(text: string, indices: readonly number[]): Map<number, number> {
+  const bytes = new Map<number, number>();
+  let at = 0;
+  let count = 0;
+  for (const i of [...new Set(indices)].sort((a, b) => a - b)) {
+    count += Buffer.byteLength(text.slice(at, i));
+    at = i;
+    bytes.set(i, count);
   }
+  return bytes;
+}
+
+/** The cited span of each mark (same order), as byte offsets into the clean text. */
+export function citedSpans(
+  text: string,
+  marks: readonly CitationMark[],
+): (CitedSpan | undefined)[] {
+  const offsets = [...new Set(marks.map((m) => m.offset))].sort((a, b) => a - b);
+  const ranges = new Map<number, [number, number] | undefined>();
+  offsets.forEach((offset, i) => {
+    ranges.set(
+      offset,
+      citedRange(text, offset, offsets[i - 1] ?? 0, offsets[i + 1] ?? text.length),
+    );
+  });
+  const bytes = byteOffsets(
+    text,
+    [...ranges.values()].flatMap((r) => r ?? []),
+  );
+  return marks.map((m) => {
+    const range = ranges.get(m.offset);
+    return range && { start_index: bytes.get(range[0])!, end_index: bytes.get(range[1])! };
+  });
+}
+
+function urlCitation(source: ToolSource, span: CitedSpan): Annotation {
+  return {
+    type: 'url_citation',
+    url: source.url,
+    ...(source.title ? { title: source.title } : {}),
+    ...span,
+  };
+}
+
+/**
+ * Turns the markers removed from `text` into `url_citation` annotations over the clean text.
+ * Markers that point at no source are dropped, so every citation names a source a tool returned
+ * in this run; a source cited twice for the same span is listed once.
+ */
+export function citationsFor(
+  text: string,
+  marks: readonly CitationMark[],
+  sources: readonly ToolSource[],
+): Annotation[] {
+  const spans = citedSpans(text, marks);
+  const annotations: Annotation[] = [];
+  const seen = new Set<string>();
+  marks.forEach((mark, i) => {
+    const source = sources[mark.source - 1];
+    const span = spans[i];
+    if (!source || !span) return;
+    const key = `${mark.source}:${span.start_index}:${span.end_index}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    annotations.push(urlCitation(source, span));
+  });
   return annotations;
 }
 

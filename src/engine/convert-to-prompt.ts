@@ -93,8 +93,9 @@ export function convertToPrompt(steps: Step[], systemInstruction?: string): Lang
         }
         break;
       case 'thought': {
-        const text = (step.summary ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('');
-        const providerOptions = decodeProviderSignature(step.signature);
+        const { providerOptions, reasoning } = decodeProviderSignature(step.signature);
+        const summary = (step.summary ?? []).map((c) => (c.type === 'text' ? c.text : '')).join('');
+        const text = summary || reasoning || '';
         if (text || providerOptions) {
           assistant().push({
             type: 'reasoning',

@@ -19,8 +19,9 @@ import { serializeEvent, type EventLog, type InteractionLog } from '../store/eve
 import type { Store } from '../store/types.js';
 import type { ValidateFunction } from 'ajv';
 import { ECHOED_REQUEST_FIELDS } from '../protocol/echo.js';
+import { THINKING_SUMMARIES_DEFAULT } from '../protocol/schemas.js';
 import type { ToolSession, ToolSource } from '../tools/types.js';
-import { citationsFor, renumberSources } from './citations.js';
+import { renumberSources } from './citations.js';
 import { convertToPrompt } from './convert-to-prompt.js';
 import { newCallId } from './ids.js';
 import { runModelRound } from './model-round.js';
@@ -28,7 +29,6 @@ import {
   OutputFormatError,
   checkStructuredOutput,
   compileResponseSchema,
-  finalOutputText,
 } from './structured-output.js';
 import {
   BackendFault,
@@ -292,11 +292,21 @@ export class InteractionEngine {
     const model = params.admission
       ? { ...params.model, model: params.admission.model }
       : params.model;
-    const writer = new StepWriter(log, this.options.signatureSecret);
+    const sessions = params.toolSessions ?? [];
+    const gc = request.generation_config ?? {};
+    const sources: ToolSource[] = [];
+    const writer = new StepWriter(log, this.options.signatureSecret, {
+      summaries: (gc.thinking_summaries ?? THINKING_SUMMARIES_DEFAULT) === 'auto',
+      // `[n]` markers become annotations; JSON output is left alone (`[1]` is data there)
+      citationSources:
+        sessions.some((s) => s.citationMarkers) &&
+        request.responseFormat?.mimeType !== 'application/json'
+          ? () => sources
+          : undefined,
+    });
     const meter = new UsageMeter();
     const errors: InteractionError[] = [];
     let status: InteractionStatus = 'completed';
-    const sessions = params.toolSessions ?? [];
 
     try {
       const prompt = convertToPrompt(
@@ -307,9 +317,7 @@ export class InteractionEngine {
       for (const session of sessions)
         for (const d of session.declarations) toolByName.set(d.name, session);
       const { tools, toolChoice: firstChoice } = mapToolChoice(request, sessions);
-      const gc = request.generation_config ?? {};
       const validateCall = isValidatedMode(request) ? createCallValidator(request) : undefined;
-      const sources: ToolSource[] = [];
       const maxRounds = this.options.maxToolRounds ?? 10;
 
       for (let round = 1; ; round++) {
@@ -318,7 +326,6 @@ export class InteractionEngine {
           writer,
           meter,
           signal,
-          summaries: gc.thinking_summaries !== 'none',
           isBuiltIn: (name) => toolByName.has(name),
           validateCall,
           onWarning: (warning) =>
@@ -405,13 +412,6 @@ export class InteractionEngine {
         }
         break;
       }
-      if (writer.openType === 'model_output' && sources.length > 0) {
-        const annotations = citationsFor(finalOutputText(log.fold.steps), sources);
-        if (annotations.length > 0)
-          writer.delta({ type: 'text_annotation_delta', annotations: annotations as never });
-      }
-      if (writer.openType === 'thought')
-        writer.delta({ type: 'thought_signature', signature: writer.signature() });
       writer.stop();
     } catch (err) {
       const aborted =

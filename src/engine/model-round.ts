@@ -35,7 +35,6 @@ export interface RoundOptions {
   writer: StepWriter;
   meter: UsageMeter;
   signal: AbortSignal;
-  summaries: boolean;
   /** Function names that belong to built-in tools: their calls are not client function calls. */
   isBuiltIn: (toolName: string) => boolean;
   validateCall?: (name: string, args: JsonObject) => void;
@@ -100,21 +99,16 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
           writer.start({ type: 'thought' });
           break;
         case 'reasoning-delta':
-          if (writer.openType !== 'thought') writer.start({ type: 'thought' });
+          // the writer joins the chunks: one summary item per thought (closed on reasoning-end)
+          writer.reasoning(part.delta);
           reasoning += part.delta;
           reasoningMetadata = mergeProviderMetadata(reasoningMetadata, part.providerMetadata);
           writer.noteThoughtMetadata(part.providerMetadata);
-          if (o.summaries && part.delta) {
-            writer.delta({ type: 'thought_summary', content: { type: 'text', text: part.delta } });
-          }
           break;
         case 'reasoning-end':
           reasoningMetadata = mergeProviderMetadata(reasoningMetadata, part.providerMetadata);
           writer.noteThoughtMetadata(part.providerMetadata);
-          if (writer.openType === 'thought') {
-            writer.delta({ type: 'thought_signature', signature: writer.signature() });
-            writer.stop();
-          }
+          if (writer.openType === 'thought') writer.stop();
           break;
         case 'text-delta':
           writer.text(part.delta);

@@ -8,23 +8,42 @@ import type { SharedV3ProviderMetadata } from '@ai-sdk/provider';
  */
 const PREFIX = 'oi1.';
 
-export function encodeProviderSignature(metadata: SharedV3ProviderMetadata): string {
-  return PREFIX + Buffer.from(JSON.stringify(metadata)).toString('base64url');
+/**
+ * A thought shown without a summary (`thinking_summaries: none`) still has to be replayed with its
+ * reasoning text (a provider checks its signature against it), so that text rides in this
+ * namespace of the encoded metadata; it is never passed on to a provider.
+ */
+const REASONING_KEY = 'open-interactions';
+
+export function encodeProviderSignature(
+  metadata: SharedV3ProviderMetadata,
+  reasoning?: string,
+): string {
+  const value = reasoning ? { ...metadata, [REASONING_KEY]: { reasoning } } : metadata;
+  return PREFIX + Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-export function decodeProviderSignature(
-  signature: string | undefined,
-): SharedV3ProviderMetadata | undefined {
-  if (!signature?.startsWith(PREFIX)) return undefined;
+export interface DecodedSignature {
+  providerOptions?: SharedV3ProviderMetadata;
+  /** The reasoning text, when the thought step has no summary that carries it. */
+  reasoning?: string;
+}
+
+export function decodeProviderSignature(signature: string | undefined): DecodedSignature {
+  if (!signature?.startsWith(PREFIX)) return {};
+  let value: unknown;
   try {
-    const value = JSON.parse(
-      Buffer.from(signature.slice(PREFIX.length), 'base64url').toString('utf8'),
-    ) as unknown;
-    if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
-    return value as SharedV3ProviderMetadata;
+    value = JSON.parse(Buffer.from(signature.slice(PREFIX.length), 'base64url').toString('utf8'));
   } catch {
-    return undefined;
+    return {};
   }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return {};
+  const { [REASONING_KEY]: ours, ...providerOptions } = value as SharedV3ProviderMetadata;
+  const reasoning = ours?.reasoning;
+  return {
+    ...(Object.keys(providerOptions).length > 0 ? { providerOptions } : {}),
+    ...(typeof reasoning === 'string' ? { reasoning } : {}),
+  };
 }
 
 /** Merges provider metadata of several stream parts (e.g. the signature arrives in the last delta). */

@@ -173,6 +173,13 @@ export type FunctionTool = z.infer<typeof functionToolSchema>;
 export const THINKING_LEVELS = ['minimal', 'low', 'medium', 'high'] as const;
 const toolChoiceMode = z.enum(['auto', 'any', 'none', 'validated']);
 
+/**
+ * `generation_config.thinking_summaries` when the request has none: Google returns only the final
+ * output by default and shows thought summaries when asked with `auto` (its thinking guide; its
+ * recorded answers carry thought steps with a signature and no summary). Spec Q-8.
+ */
+export const THINKING_SUMMARIES_DEFAULT = 'none';
+
 export const generationConfigSchema = z.strictObject({
   max_output_tokens: z.number().int().min(1).optional(),
   seed: z.number().int().optional(),

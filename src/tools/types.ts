@@ -46,6 +46,11 @@ export interface ToolSession {
   readonly steps: ToolStepTypes;
   readonly declarations: ToolDeclaration[];
   /**
+   * The tool asks the model to cite its `sources` with `[n]` markers. The engine then removes
+   * the markers from the answer text and turns them into annotations (engine/citation-markers.ts).
+   */
+  readonly citationMarkers?: boolean;
+  /**
    * Runs one call. Failures the model can react to (page not found, Python exception, time-out)
    * are returned as results with `is_error: true`, not thrown; a throw fails the interaction.
    * Must honour `signal` (cancellation, deadline).

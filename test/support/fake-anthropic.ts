@@ -116,10 +116,24 @@ export function splitInto(text: string, n: number): string[] {
 
 /**
  * The request checks of the real API that matter to a tool loop with extended thinking: the
- * budget is at least 1024 and below `max_tokens`, and while thinking is enabled the assistant
- * message that made the pending tool calls must start with its (signed) thinking block.
+ * budget is at least 1024 and below `max_tokens`, while thinking is enabled the assistant
+ * message that made the pending tool calls must start with its (signed) thinking block, and a
+ * replayed thinking block must carry exactly the text its signature was issued for (`signed`:
+ * signature → thinking text of the replies sent so far).
  */
-export function validateAnthropicRequest(body: AnthropicRequest): string | undefined {
+export function validateAnthropicRequest(
+  body: AnthropicRequest,
+  signed: ReadonlyMap<string, string> = new Map(),
+): string | undefined {
+  for (const [m, message] of body.messages.entries()) {
+    if (typeof message.content === 'string') continue;
+    for (const [b, block] of message.content.entries()) {
+      const issued = block.signature === undefined ? undefined : signed.get(block.signature);
+      if (block.type === 'thinking' && issued !== undefined && block.thinking !== issued) {
+        return `messages.${m}.content.${b}: thinking blocks in the latest assistant message cannot be modified. These blocks must remain as they were in the original response.`;
+      }
+    }
+  }
   if (!Number.isInteger(body.max_tokens) || body.max_tokens < 1) {
     return 'max_tokens: Field required';
   }
@@ -273,6 +287,7 @@ export async function startFakeAnthropic(
 ): Promise<FakeAnthropic> {
   const requests: AnthropicRequest[] = [];
   const headers: IncomingHttpHeaders[] = [];
+  const signed = new Map<string, string>();
 
   const sendError = (res: ServerResponse, status: number, type: string, message: string) => {
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -298,7 +313,7 @@ export async function startFakeAnthropic(
     requests.push(body);
     headers.push(req.headers);
     http.recorded(requests.length);
-    const invalid = validateAnthropicRequest(body);
+    const invalid = validateAnthropicRequest(body, signed);
     if (invalid) {
       sendError(res, 400, 'invalid_request_error', invalid);
       return;
@@ -315,6 +330,9 @@ export async function startFakeAnthropic(
       return;
     }
     const { events, message } = buildMessage(body, reply, index);
+    for (const block of message.content) {
+      if (block.type === 'thinking') signed.set(block.signature!, block.thinking!);
+    }
     if (!body.stream) {
       res.writeHead(200, { 'content-type': 'application/json', 'request-id': `req_${index}` });
       res.end(JSON.stringify(message));

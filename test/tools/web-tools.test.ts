@@ -128,15 +128,16 @@ describe('google_search and url_context through the tool loop', () => {
     ]);
     const returned = new Set(RESULTS.map((r) => r.url));
     for (const line of citations) expect(returned.has(/\((.*)\)$/.exec(line)![1]!)).toBe(true);
-    // indices are byte offsets of the cited sentence
+    // the markers are gone; indices are byte offsets of the cited sentence in the clean text
     const text = interaction.output_text!;
+    expect(text).toBe('Spain won Euro 2024, beating England 2-1. It was their fourth title.');
     const [first] = (
       interaction.steps![2] as {
         content: { annotations: { start_index: number; end_index: number }[] }[];
       }
     ).content[0]!.annotations;
     expect(Buffer.from(text).subarray(first!.start_index, first!.end_index).toString()).toBe(
-      'Spain won Euro 2024, beating England 2-1 [1]',
+      'Spain won Euro 2024, beating England 2-1',
     );
     expect(interaction.usage?.grounding_tool_count).toEqual([{ type: 'google_search', count: 1 }]);
   });
@@ -173,6 +174,7 @@ describe('google_search and url_context through the tool loop', () => {
     };
     expect(resultDelta.delta.is_error).toBe(false);
     expect(resultDelta.delta.result[0]!.search_suggestions).toContain('who won euro 2024');
+    expect(resultDelta.delta.result[0]!.search_suggestions).not.toContain(searx.url);
   });
 
   it('url_context refuses a page on 127.0.0.1 by default (status unsafe) and fetches it when allowed', async () => {
@@ -208,7 +210,17 @@ describe('google_search and url_context through the tool loop', () => {
     try {
       const fetched = await ask(allowed);
       expect(fetched.steps?.[1]).toMatchObject({ result: [{ status: 'success' }] });
-      expect(fetched.output_text).toBe('It says forty-two [1].');
+      expect(fetched.output_text).toBe('It says forty-two.');
+      const answer = fetched.steps?.at(-1) as { content: { annotations: unknown[] }[] };
+      expect(answer.content[0]!.annotations).toEqual([
+        {
+          type: 'url_citation',
+          url: `${page.url}/page`,
+          title: 'Local page',
+          start_index: 0,
+          end_index: 17,
+        },
+      ]);
     } finally {
       await allowed.close();
     }

@@ -18,8 +18,11 @@ export interface SearchBackend {
   /** Short name for messages (`SearXNG`, `Brave`, …). */
   readonly name: string;
   search(query: string, options: { count: number; signal: AbortSignal }): Promise<SearchHit[]>;
-  /** A page where a person can see this query's results (used for the suggestion chips). */
-  searchPageUrl?(query: string): string;
+  /**
+   * A public page where a person can see this query's results (the suggestion chips link to it).
+   * Only for public services: a self-hosted backend's address is not for clients.
+   */
+  publicSearchPage?(query: string): string;
 }
 
 export interface BackendSettings {
@@ -115,7 +118,6 @@ export function searxngBackend(settings: BackendSettings): SearchBackend {
       const results = asArray((body as { results?: unknown }).results);
       return hits(results, 'url', 'content').slice(0, count);
     },
-    searchPageUrl: (query) => `${base}/search?${new URLSearchParams({ q: query })}`,
   };
 }
 
@@ -141,7 +143,7 @@ export function braveBackend(settings: BackendSettings): SearchBackend {
       const web = (body as { web?: { results?: unknown } }).web;
       return hits(asArray(web?.results), 'url', 'description').slice(0, count);
     },
-    searchPageUrl: (query) =>
+    publicSearchPage: (query) =>
       `https://search.brave.com/search?${new URLSearchParams({ q: query })}`,
   };
 }
@@ -207,7 +209,8 @@ export function googlePseBackend(settings: BackendSettings): SearchBackend {
       );
       return hits(asArray((body as { items?: unknown }).items), 'link', 'snippet').slice(0, count);
     },
-    searchPageUrl: (query) => `https://www.google.com/search?${new URLSearchParams({ q: query })}`,
+    publicSearchPage: (query) =>
+      `https://www.google.com/search?${new URLSearchParams({ q: query })}`,
   };
 }
 

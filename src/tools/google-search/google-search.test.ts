@@ -77,11 +77,11 @@ describe('google_search on SearXNG', () => {
     expect(text).toContain('[n]');
   });
 
-  it('records only schema fields: search_suggestions chips, is_error false', async () => {
+  it("records only schema fields: search_suggestions chips in Google's shape, is_error false", async () => {
     const server = await scripted(searxngReply);
     const out = await search(
       { backend: 'searxng', base_url: server.url },
-      { queries: ['a "b" <c>'] },
+      { queries: ['a "b" <c>', 'two'] },
     );
     expect(Object.keys(out.result).sort()).toEqual(['is_error', 'result']);
     expect(out.result.is_error).toBe(false);
@@ -89,12 +89,36 @@ describe('google_search on SearXNG', () => {
     expect(items).toHaveLength(1);
     expect(Object.keys(items[0]!)).toEqual(['search_suggestions']);
     const html = items[0]!.search_suggestions as string;
-    expect(html).toMatch(/^<div class="search-suggestions">.*<\/div>$/);
-    expect(html).toContain(
-      `href="${server.url}/search?q=a+%2522b%2522+%253Cc%253E"`.replace(/%25/g, '%'),
+    // Google's chip: <style>…</style><div class="container"><div class="headline">…</div>
+    // <div class="carousel"><a class="chip" …>query</a>…</div></div>
+    expect(html).toMatch(
+      /^<style>.*<\/style><div class="container"><div class="headline">.*<\/div><div class="carousel">.*<\/div><\/div>$/s,
     );
-    expect(html).toContain('a &#34;b&#34; &#60;c&#62;');
+    // SearXNG's address is an internal service: the chips are labels, not links to it
+    expect(html).not.toContain(server.url);
+    expect(html).not.toContain('127.0.0.1');
+    expect(html).not.toContain('href');
+    expect(html).toContain(
+      '<span class="chip">a &#34;b&#34; &#60;c&#62;</span><span class="chip">two</span>',
+    );
     expect(html).not.toContain('<c>');
+  });
+
+  it('links the chips to the configured public search page, never to the backend', async () => {
+    const server = await scripted(searxngReply);
+    const out = await search(
+      {
+        backend: 'searxng',
+        base_url: server.url,
+        search_page_url: 'https://search.example.org/search?q={query}&lang=en',
+      },
+      { queries: ['a "b" & c'] },
+    );
+    const html = (out.result.result as JsonObject[])[0]!.search_suggestions as string;
+    expect(html).toContain(
+      '<a class="chip" href="https://search.example.org/search?q=a%20%22b%22%20%26%20c&#38;lang=en" target="_blank" rel="noopener">a &#34;b&#34; &#38; c</a>',
+    );
+    expect(html).not.toContain(server.url);
   });
 
   it('honours a base_url with a path and max_results', async () => {
@@ -203,9 +227,9 @@ describe('other backends: request shapes', () => {
     expect(req!.headers['x-subscription-token']).toBe('brave-key');
     expect(out.sources).toEqual([{ url: 'https://b.example/', title: 'Brave hit' }]);
     expect(out.modelOutput).toContain('[1] Brave hit — https://b.example/\nA bold claim');
-    expect((out.result.result as JsonObject[])[0]!.search_suggestions).toContain(
-      'https://search.brave.com/search?q=q1',
-    );
+    const html = (out.result.result as JsonObject[])[0]!.search_suggestions as string;
+    expect(html).toContain('https://search.brave.com/search?q=q1');
+    expect(html).not.toContain(server.url);
   });
 
   it('Tavily: POST /search with a JSON body carrying api_key', async () => {
@@ -230,9 +254,9 @@ describe('other backends: request shapes', () => {
     });
     expect(out.sources).toEqual([{ url: 'https://t.example/x', title: 'T' }]);
     // Tavily has no public results page: the chip is a label, not a link.
-    expect((out.result.result as JsonObject[])[0]!.search_suggestions).toBe(
-      '<div class="search-suggestions"><span class="chip">q2</span></div>',
-    );
+    const html = (out.result.result as JsonObject[])[0]!.search_suggestions as string;
+    expect(html).toContain('<div class="carousel"><span class="chip">q2</span></div>');
+    expect(html).not.toContain(server.url);
   });
 
   it('Google PSE: GET /customsearch/v1?key&cx&q&num', async () => {
@@ -256,6 +280,9 @@ describe('other backends: request shapes', () => {
     expect(req!.path).toBe('/customsearch/v1');
     expect(req!.query).toEqual({ key: 'g-key', cx: 'engine-1', q: 'q3', num: '10' });
     expect(out.sources).toEqual([{ url: 'https://g.example/', title: 'G' }]);
+    const html = (out.result.result as JsonObject[])[0]!.search_suggestions as string;
+    expect(html).toContain('href="https://www.google.com/search?q=q3"');
+    expect(html).not.toContain(server.url);
   });
 
   it('Google PSE errors carry the API message but never the key', async () => {
@@ -288,6 +315,7 @@ describe('google_search tool entry', () => {
     expect(session.steps).toEqual({ call: 'google_search_call', result: 'google_search_result' });
     expect(session.declarations[0]!.name).toBe('google_search');
     expect(session.declarations[0]!.description).toContain('[n]');
+    expect(session.citationMarkers).toBe(true);
     expect(session.declarations[0]!.parameters).toMatchObject({
       type: 'object',
       properties: { queries: { type: 'array' } },
@@ -348,6 +376,12 @@ describe('googleSearchConfigSchema', () => {
     expect(issues({ backend: 'bing', api_key: 'k' })).toEqual(['backend']);
     expect(issues({ backend: 'brave', api_key: 'k', base_url: 'ftp://x' })).toEqual(['base_url']);
     expect(issues({ backend: 'brave', api_key: 'k', extra: 1 })).toEqual(['']);
+    const page = (search_page_url: string) =>
+      issues({ backend: 'searxng', base_url: 'http://127.0.0.1:8888', search_page_url });
+    expect(page('https://search.example.org/search?q={query}')).toBeUndefined();
+    expect(page('https://search.example.org/search')).toEqual(['search_page_url']);
+    expect(page('javascript:alert({query})')).toEqual(['search_page_url']);
+    expect(page('not a url {query}')).toEqual(['search_page_url']);
   });
 });
 

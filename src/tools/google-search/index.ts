@@ -35,6 +35,15 @@ export const googleSearchConfigSchema = z
     timeout_seconds: z.number().positive().default(10),
     /** Queries run per call; more are dropped. */
     max_queries: z.number().int().min(1).max(20).default(5),
+    /**
+     * Public results page the suggestion chips link to, `{query}` standing for the query
+     * (e.g. `https://search.example.org/search?q={query}`). Default: the backend's public page
+     * (Brave, Google); none for SearXNG and Tavily, whose chips are then plain labels.
+     */
+    search_page_url: z
+      .url({ protocol: /^https?$/ })
+      .refine((u) => u.includes('{query}'), { message: 'must contain {query}' })
+      .optional(),
   })
   .superRefine((c, ctx) => {
     if (c.backend === 'searxng' && !c.base_url) {
@@ -93,15 +102,45 @@ const DECLARATION: ToolDeclaration = {
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** Our stand-in for Google's search-suggestion chip: one link (or label) per query. */
-export function searchSuggestionsHtml(queries: readonly string[], backend: SearchBackend): string {
+/** Where a person sees a query's results, from a `search_page_url` template. */
+function searchPageFromTemplate(template: string): (query: string) => string {
+  return (query) => template.replaceAll('{query}', encodeURIComponent(query));
+}
+
+/**
+ * Styles for the chips, under the class names Google's suggestion HTML uses (container, headline,
+ * carousel, chip), so a client that displays Google's chip displays ours.
+ */
+const SUGGESTIONS_STYLE =
+  '<style>' +
+  '.container{align-items:center;border-radius:8px;display:flex;font-family:sans-serif;font-size:14px;line-height:20px;padding:8px 12px}' +
+  '.headline{display:flex;margin-right:4px}' +
+  '.carousel{overflow:auto;scrollbar-width:none;white-space:nowrap}' +
+  '.chip{border:1px solid;border-radius:16px;display:inline-block;margin:0 8px;padding:5px 16px;text-decoration:none}' +
+  '@media (prefers-color-scheme:light){.container{background-color:#f8f8f8}.headline-label{color:#202020}.chip{background-color:#fff;border-color:#d0d0d0;color:#505050}}' +
+  '@media (prefers-color-scheme:dark){.container{background-color:#202020}.headline-label{color:#fff}.chip{background-color:#303030;border-color:#404040;color:#fff}}' +
+  '</style>';
+
+/**
+ * Our stand-in for Google's search-suggestion chip (spec §7.1): one chip per query, a link to a
+ * public results page when there is one, else a label. Never the backend's own address: that is
+ * often an internal service (a SearXNG on 127.0.0.1) that clients cannot and must not see.
+ */
+export function searchSuggestionsHtml(
+  queries: readonly string[],
+  searchPage: ((query: string) => string) | undefined,
+): string {
   const chips = queries.map((q) => {
-    const href = backend.searchPageUrl?.(q);
+    const href = searchPage?.(q);
     return href
       ? `<a class="chip" href="${escapeHtml(href)}" target="_blank" rel="noopener">${escapeHtml(q)}</a>`
       : `<span class="chip">${escapeHtml(q)}</span>`;
   });
-  return `<div class="search-suggestions">${chips.join('')}</div>`;
+  return (
+    `${SUGGESTIONS_STYLE}<div class="container"><div class="headline">` +
+    '<span class="headline-label">Search suggestions</span></div>' +
+    `<div class="carousel">${chips.join('')}</div></div>`
+  );
 }
 
 /** Key that makes `http://x/a/` and `https://x/a#top` the same result. */
@@ -120,7 +159,7 @@ function dedupeKey(url: string): string {
 export async function runSearch(
   backend: SearchBackend,
   queries: readonly string[],
-  options: { maxResults: number; searchType: string },
+  options: { maxResults: number; searchType: string; searchPage?: (query: string) => string },
   signal: AbortSignal,
 ): Promise<ToolCallOutcome> {
   const call: JsonObject = {
@@ -179,7 +218,7 @@ export async function runSearch(
   return {
     call,
     result: {
-      result: [{ search_suggestions: searchSuggestionsHtml(queries, backend) }],
+      result: [{ search_suggestions: searchSuggestionsHtml(queries, options.searchPage) }],
       is_error: allFailed,
     },
     modelOutput: lines.join('\n').trimEnd(),
@@ -201,6 +240,9 @@ export function createGoogleSearchTool(
       cx: parsed.cx,
       timeout_ms: Math.round(parsed.timeout_seconds * 1000),
     });
+  const searchPage = parsed.search_page_url
+    ? searchPageFromTemplate(parsed.search_page_url)
+    : backend.publicSearchPage;
   return {
     type: 'google_search',
     async open(entry: JsonObject, index: number): Promise<ToolSession> {
@@ -210,13 +252,14 @@ export function createGoogleSearchTool(
         type: 'google_search',
         steps: { call: 'google_search_call', result: 'google_search_result' },
         declarations: [DECLARATION],
+        citationMarkers: true,
         async execute(name, args, signal) {
           if (name !== DECLARATION.name)
             throw new Error(`google_search: unknown function '${name}'`);
           return runSearch(
             backend,
             queriesFrom(args, parsed.max_queries),
-            { maxResults: parsed.max_results, searchType },
+            { maxResults: parsed.max_results, searchType, searchPage },
             signal,
           );
         },

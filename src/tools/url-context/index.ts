@@ -360,6 +360,7 @@ export function createUrlContextTool(options: UrlContextOptions = {}): BuiltInTo
         type: 'url_context',
         steps: { call: 'url_context_call', result: 'url_context_result' },
         declarations: [decl],
+        citationMarkers: true,
         async execute(name, args, signal) {
           if (name !== DECLARATION_NAME) {
             throw new Error(`url_context: unknown function '${name}'`);
