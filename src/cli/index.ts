@@ -4,14 +4,13 @@
  * with the reason and a pointer to the command's help.
  */
 import { HELP, packageVersion, type HelpTopic } from './help.js';
-import { modelsList, modelsPull } from './models.js';
-import { serve } from './serve.js';
 import { UsageError } from './usage-error.js';
 
+// Loaded on use: `--help` and `--version` answer without loading the server.
 const RUNNERS: Partial<Record<HelpTopic, (args: string[]) => Promise<number>>> = {
-  serve,
-  'models pull': modelsPull,
-  'models list': modelsList,
+  serve: async (args) => (await import('./serve.js')).serve(args),
+  'models pull': async (args) => (await import('./models.js')).modelsPull(args),
+  'models list': async (args) => (await import('./models.js')).modelsList(args),
 };
 
 /** The command named by the leading words of `argv` (`models pull`), and the arguments after them. */
