@@ -1,7 +1,7 @@
 /**
  * The command's help texts and version: one text per command, printed by `--help` on that command.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import {
   DEFAULT_DOWNLOAD_TIMEOUTS,
   DEFAULT_HF_ENDPOINT,
@@ -9,12 +9,15 @@ import {
   TIMEOUT_VARIABLES,
 } from '../models/download/index.js';
 
-/** The package's version (package.json sits two levels up from both src/cli and dist/cli). */
+/** The package's version, from the package.json above this file (src/cli, dist/cli or another build). */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+  for (let depth = 1; depth <= 5; depth++) {
+    const path = new URL(`${'../'.repeat(depth)}package.json`, import.meta.url);
+    if (!existsSync(path)) continue;
+    const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === 'open-interactions' && pkg.version) return pkg.version;
+  }
+  return 'unknown';
 }
 
 const ENVIRONMENT = `Environment:
@@ -45,7 +48,7 @@ Run 'open-interactions <command> --help' for a command's options.
 
 Runs the server. With no models configured, every model name is served by the embedded default
 model, ${DEFAULT_MODEL.name} (GGUF, run by llama.cpp on this machine), downloaded on first start
-(about ${Math.round(DEFAULT_MODEL.approxBytes / 1e8) / 10} GB, SHA-256 checked) into the models directory unless --offline is given.
+(about ${Math.round(DEFAULT_MODEL.bytes / 1e8) / 10} GB, SHA-256 checked) into the models directory unless --offline is given.
 
 Options:
   -c, --config FILE   YAML configuration (default: ./open-interactions.yaml when present)

@@ -36,7 +36,13 @@ export async function modelsPull(args: string[]): Promise<number> {
   if (!ref) throw new UsageError('give <owner>/<repo>/<file>.gguf or an https URL');
   if (positionals.length > 1)
     throw new UsageError(`one model at a time (got ${positionals.length})`);
-  const { url, fileName } = resolveModelRef(ref);
+  let resolved: ReturnType<typeof resolveModelRef>;
+  try {
+    resolved = resolveModelRef(ref);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { url, fileName } = resolved;
   // The default model's checksum is pinned in the code: pulling it by name checks against that.
   const sha256 = values.sha256 ?? (ref === DEFAULT_MODEL.ref ? DEFAULT_MODEL.sha256 : undefined);
   const bar = createProgressBar({ label: fileName });

@@ -2,9 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /** The fixture GGUF the local-model tests run on (CI sets OI_TEST_GGUF). */
-const TEST_GGUF = resolve(
-  process.env.OI_TEST_GGUF ?? '../shared/models/llama-2-tiny-random.gguf',
-);
+const TEST_GGUF = resolve(process.env.OI_TEST_GGUF ?? '../shared/models/llama-2-tiny-random.gguf');
 
 /** Fails (never skips) a suite that needs the fixture GGUF when it is not there. */
 export function requireTestGguf(): string {

@@ -52,8 +52,8 @@ export interface DefaultModelInfo {
   /** Model card. */
   homepage: string;
   license: string;
-  /** Download size. */
-  approxBytes: number;
+  /** Size of the file in bytes. */
+  bytes: number;
   /** Pinned SHA-256: the download must match it, whatever the hub's headers say. */
   sha256: string;
   notes: string;
@@ -72,7 +72,7 @@ export const DEFAULT_MODEL: DefaultModelInfo = {
   url: `${DEFAULT_HF_ENDPOINT}/unsloth/Qwen3-1.7B-GGUF/resolve/main/Qwen3-1.7B-Q4_K_M.gguf`,
   homepage: `${DEFAULT_HF_ENDPOINT}/unsloth/Qwen3-1.7B-GGUF`,
   license: 'Apache-2.0',
-  approxBytes: 1_107_409_472,
+  bytes: 1_107_409_472,
   // The SHA-256 Hugging Face lists for this file (its LFS object id on `main`). Pinned so that a
   // changed or substituted file is refused instead of trusted on first use.
   sha256: 'b139949c5bd74937ad8ed8c8cf3d9ffb1e99c866c823204dc42c0d91fa181897',
@@ -215,7 +215,7 @@ export function howToGetAModel(path: string): string {
   return (
     `No local model found at ${path}.\n` +
     'To download the default model (' +
-    `${DEFAULT_MODEL.name}, ${DEFAULT_MODEL.license}, about ${Math.round(DEFAULT_MODEL.approxBytes / 1e8) / 10} GB), run:\n` +
+    `${DEFAULT_MODEL.name}, ${DEFAULT_MODEL.license}, about ${Math.round(DEFAULT_MODEL.bytes / 1e8) / 10} GB), run:\n` +
     `  open-interactions models pull ${DEFAULT_MODEL.ref}\n` +
     'or use a GGUF file you already have by setting `path:` to it in the model entry of your config, e.g.\n' +
     '  path: /path/to/model.gguf'

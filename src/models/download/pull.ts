@@ -31,6 +31,7 @@ export interface PullModelOptions {
   sha256?: string;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
+  /** Default: DEFAULT_DOWNLOAD_TIMEOUTS. */
   timeouts?: Partial<DownloadTimeouts>;
   /** Download again even if the final file exists. */
   force?: boolean;
