@@ -290,7 +290,7 @@ async function pull(
     await closeStream(out);
     if (total !== undefined && bytes !== total) {
       throw new PullError(
-        `Download interrupted: received ${bytes} of ${total} bytes; run the pull again to resume`,
+        `The download from ${host} ended after ${bytes} of ${total} bytes; run the pull again to resume`,
         'interrupted',
       );
     }
