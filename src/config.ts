@@ -1,20 +1,74 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { isScalar, parse as parseYaml, parseDocument, Scalar, visit } from 'yaml';
 import { z } from 'zod';
 import { formatPath } from './protocol/errors.js';
 
+const REFERENCE = /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
 /** `${NAME}` and `${NAME:-default}` are replaced from the environment; `$${` escapes. */
 export function interpolateEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
-  return text.replace(
-    /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
-    (match, name: string, fallback?: string) => {
-      if (match.startsWith('$$')) return match.slice(1);
-      const value = env[name];
-      if (value !== undefined && value !== '') return value;
-      if (fallback !== undefined) return fallback;
-      throw new Error(`config: environment variable ${name} is not set`);
+  return text.replace(REFERENCE, (match, name: string, fallback?: string) => {
+    if (match.startsWith('$$')) return match.slice(1);
+    const value = env[name];
+    if (value !== undefined && value !== '') return value;
+    if (fallback !== undefined) return fallback;
+    throw new Error(`config: environment variable ${name} is not set`);
+  });
+}
+
+/**
+ * Parses the YAML configuration and replaces the `${…}` references in its values.
+ *
+ * Why not replace them in the text first: a reference that comes out empty must make the
+ * setting absent (`api_key: ${KEY:-}` with KEY unset means "no api_key", not an empty string that
+ * fails validation), and a value must not change the YAML around it (a `#` or `: ` in a
+ * secret). So each reference is first swapped for a placeholder that is valid anywhere in YAML
+ * (also inside `{…}` / `[…]`), the YAML is parsed, and then each scalar is resolved:
+ * - a value made only of references that all come out empty is removed (from its map or list);
+ * - an unquoted value is typed as YAML would type the text (`port: ${PORT:-8080}` is a number);
+ * - quoted and block values stay strings. References in comments are never resolved.
+ */
+export function parseConfigYaml(text: string, env: NodeJS.ProcessEnv = process.env): unknown {
+  const tag = `oienv${randomBytes(6).toString('hex')}x`;
+  const references: string[] = [];
+  const masked = text.replace(REFERENCE, (match) => `${tag}${references.push(match) - 1}x`);
+  const placeholders = new RegExp(`${tag}(\\d+)x`, 'g');
+  const resolve = (value: string) =>
+    value.replace(placeholders, (_, i: string) => interpolateEnv(references[Number(i)]!, env));
+  const holdsReference = (node: Scalar): node is Scalar<string> =>
+    typeof node.value === 'string' && node.value.includes(tag);
+  const comesOutEmpty = (node: Scalar) =>
+    holdsReference(node) &&
+    node.value.replace(placeholders, '') === '' &&
+    resolve(node.value) === '';
+
+  const doc = parseDocument(masked);
+  if (doc.errors[0]) throw doc.errors[0];
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.value) && comesOutEmpty(pair.value)) return visit.REMOVE;
     },
-  );
+    Scalar(key, node) {
+      if (!holdsReference(node)) return;
+      if (typeof key === 'number' && comesOutEmpty(node)) return visit.REMOVE;
+      const value = resolve(node.value);
+      (node as Scalar).value =
+        key !== 'key' && node.type === Scalar.PLAIN ? typedAsYaml(value) : value;
+    },
+  });
+  return doc.toJS();
+}
+
+/** A number or boolean when YAML would read `text` as one, else the text itself. */
+function typedAsYaml(text: string): unknown {
+  try {
+    const value: unknown = parseYaml(text);
+    if (typeof value === 'number' || typeof value === 'boolean') return value;
+  } catch {
+    // not a YAML scalar on its own: a string
+  }
+  return text;
 }
 
 const modelEntry = z.looseObject({
@@ -76,6 +130,5 @@ export function parseConfig(value: unknown): Config {
 }
 
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const text = interpolateEnv(readFileSync(path, 'utf8'), env);
-  return parseConfig(parseYaml(text));
+  return parseConfig(parseConfigYaml(readFileSync(path, 'utf8'), env));
 }

@@ -44,6 +44,18 @@ export const DEFAULT_DATABASE_URL = 'sqlite:open-interactions.db';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
+/**
+ * Without API keys the server is open to whoever reaches it, so it listens only on a loopback
+ * address. The CLI checks this before it downloads or opens anything; listen() checks it again.
+ */
+export function checkListenAddress(host: string, keys: Config['keys']): void {
+  if ((keys ?? []).length === 0 && !LOOPBACK.has(host)) {
+    throw new Error(
+      `refusing to listen on ${host} without API keys: configure keys: or bind to 127.0.0.1`,
+    );
+  }
+}
+
 export async function createServer(options: ServerOptions): Promise<Server> {
   const { config } = options;
   const logger =
@@ -145,11 +157,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     service,
     nodeId,
     async listen(host = config.server.host, port = config.server.port) {
-      if (keys.open && !LOOPBACK.has(host)) {
-        throw new Error(
-          `refusing to listen on ${host} without API keys: configure keys: or bind to 127.0.0.1`,
-        );
-      }
+      checkListenAddress(host, config.keys);
       return app.listen({ host, port });
     },
     async close(graceMs = config.server.shutdown_grace_seconds * 1000) {

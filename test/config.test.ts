@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { interpolateEnv, loadConfigFile, parseConfig } from '../src/config.js';
+import { interpolateEnv, loadConfigFile, parseConfig, parseConfigYaml } from '../src/config.js';
 import { ModelRegistry } from '../src/models/registry.js';
 
 describe('configuration', () => {
@@ -40,6 +40,83 @@ describe('configuration', () => {
       body_limit_bytes: 33554432,
     });
     expect(config.limits).toEqual({ unary_deadline_seconds: 600, stream_deadline_seconds: 1200 });
+  });
+
+  it('an empty ${VAR:-} leaves the setting out: the README example starts with UPSTREAM_KEY unset', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oi-config-'));
+    const path = join(dir, 'open-interactions.yaml');
+    writeFileSync(
+      path,
+      [
+        'models:',
+        '  - name: gemini-3.5-flash',
+        '    backend: openai-compatible',
+        '    base_url: http://127.0.0.1:11434/v1',
+        '    model: qwen3:8b',
+        '    api_key: ${UPSTREAM_KEY:-}        # optional',
+        'signature_secret: ${OI_SIGNATURE_SECRET:-}',
+      ].join('\n'),
+    );
+    for (const env of [{}, { UPSTREAM_KEY: '' }]) {
+      const config = loadConfigFile(path, env);
+      expect(config.models[0]).not.toHaveProperty('api_key');
+      expect(config).not.toHaveProperty('signature_secret');
+      // what stopped the server: the model registry validating the entry
+      expect(() => new ModelRegistry(config.models)).not.toThrow();
+    }
+    expect(loadConfigFile(path, { UPSTREAM_KEY: 'sk-up' }).models[0]).toMatchObject({
+      api_key: 'sk-up',
+    });
+  });
+
+  it('references are resolved in values after parsing: typed like YAML, safe inside flow collections and quotes', () => {
+    const env = { KEY: 'sk-1', PORT: '9090', ODD: 'a: b # c', EMPTY: '' };
+    const yaml = [
+      'server: { port: ${PORT}, host: ${HOST:-127.0.0.1} }',
+      'quoted: "${PORT}"',
+      'odd: ${ODD}',
+      'headers: { Authorization: Bearer ${KEY}, X-Empty: ${EMPTY:-} }',
+      'list: [${EMPTY:-}, kept, ${KEY}]',
+      'prefixed: pre-${EMPTY:-}',
+      'literal: $${KEY}',
+      '# a comment may mention ${NEVER_SET}',
+    ].join('\n');
+    expect(parseConfigYaml(yaml, env)).toEqual({
+      server: { port: 9090, host: '127.0.0.1' },
+      quoted: '9090',
+      odd: 'a: b # c',
+      headers: { Authorization: 'Bearer sk-1' },
+      list: ['kept', 'sk-1'],
+      prefixed: 'pre-',
+      literal: '${KEY}',
+    });
+    expect(() => parseConfigYaml('api_key: ${MISSING_VAR}', env)).toThrow(
+      /environment variable MISSING_VAR is not set/,
+    );
+    // a required setting that comes out empty is reported as missing, by its path
+    expect(() =>
+      parseConfig(parseConfigYaml('keys:\n  - key: ${TEAM_KEY:-}\n    project: a', env)),
+    ).toThrow(/^config: keys\[0\]\.key: /);
+  });
+
+  it('a llama-cpp path: that does not exist stops the start-up, naming models[i] and path', () => {
+    expect(
+      () =>
+        new ModelRegistry([
+          { name: 'local', backend: 'llama-cpp', path: '/nonexistent/model.gguf' },
+        ]),
+    ).toThrow('config: models[0] (local): path: no GGUF file at /nonexistent/model.gguf');
+    // no path: the default model in the models directory must be there
+    const saved = process.env.OI_MODELS_DIR;
+    process.env.OI_MODELS_DIR = mkdtempSync(join(tmpdir(), 'oi-models-'));
+    try {
+      expect(() => new ModelRegistry([{ name: 'local', backend: 'llama-cpp' }])).toThrow(
+        /^config: models\[0\] \(local\): path: not set, and the default model is not at .*open-interactions models pull /,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.OI_MODELS_DIR;
+      else process.env.OI_MODELS_DIR = saved;
+    }
   });
 
   it('names the setting that is wrong', () => {

@@ -14,7 +14,9 @@ import {
   createProgressBar,
   DEFAULT_MODEL,
   defaultModelsDir,
+  downloadTimeouts,
   ensureDefaultModel,
+  hubEndpoint,
   listModels,
   ModelNotAvailableError,
   pullModel,
@@ -35,6 +37,9 @@ interface Seen {
 
 let server: Server;
 let base: string;
+let host: string;
+/** Short enough that a stall test ends quickly; only the stall tests use them. */
+const SHORT = { connectMs: 300, idleMs: 300 };
 const seen: Seen[] = [];
 let breakNext = 0; // bytes after which to destroy the socket on the next /broken request
 
@@ -70,6 +75,7 @@ beforeAll(async () => {
       range: req.headers.range,
       ifRange: req.headers['if-range'] as string | undefined,
     });
+    if (url.pathname.startsWith('/stall-hub/')) return; // a hub that never answers
     switch (url.pathname) {
       case '/files/model.gguf':
         return sendRange(req, res, BODY, `"${SHA}"`);
@@ -105,18 +111,49 @@ beforeAll(async () => {
         return;
       case '/cdn/blob-xyz':
         return sendRange(req, res, BODY, '"cdn-etag"');
+      case '/stall/headers.gguf':
+        return; // accepts the request, never answers
+      case '/stall/body.gguf':
+        if (req.headers.range !== undefined) return sendRange(req, res, BODY, '"stall-v1"');
+        res.writeHead(200, { 'content-length': BODY.length, etag: '"stall-v1"' });
+        res.write(BODY.subarray(0, 50_000)); // then nothing, with the connection open
+        return;
+      case '/files/error.gguf':
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error');
+        return;
       default:
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('not found');
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = `http://${host}`;
 });
 
 afterAll(async () => {
+  server.closeAllConnections(); // the stalled ones
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
+
+/** A port on 127.0.0.1 that nothing listens on (taken, then released). */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+async function pullFailure(options: Parameters<typeof pullModel>[0]): Promise<PullError> {
+  const error = await pullModel(options).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(PullError);
+  return error as PullError;
+}
 
 let dir: string;
 beforeEach(async () => {
@@ -241,25 +278,62 @@ describe('pullModel', () => {
     expect(res.sha256).toBe(SHA);
   });
 
-  it('404 → clear error with the status', async () => {
-    await expect(
-      pullModel({ url: `${base}/files/missing.gguf`, destDir: dir }),
-    ).rejects.toMatchObject({
-      name: 'PullError',
-      code: 'http',
-      status: 404,
-      message: expect.stringMatching(/HTTP 404 Not Found.*missing\.gguf/),
-    });
+  it('404 and 500 → the host, the status and what it means', async () => {
+    const missing = await pullFailure({ url: `${base}/files/missing.gguf`, destDir: dir });
+    expect(missing).toMatchObject({ code: 'http', status: 404 });
+    expect(missing.message).toBe(
+      `${host} answered HTTP 404 Not Found for ${base}/files/missing.gguf ` +
+        '(no such file there: check the reference and the hub endpoint)',
+    );
     expect(existsSync(join(dir, 'missing.gguf'))).toBe(false);
+
+    const failed = await pullFailure({ url: `${base}/files/error.gguf`, destDir: dir });
+    expect(failed).toMatchObject({ code: 'http', status: 500 });
+    expect(failed.message).toMatch(
+      new RegExp(`^${host} answered HTTP 500 .*a server-side failure: try again later`),
+    );
+    expect(existsSync(join(dir, 'error.gguf'))).toBe(false);
   });
 
-  it('unreachable server → clear error', async () => {
-    await expect(
-      pullModel({ url: 'http://127.0.0.1:9/x.gguf', destDir: dir }),
-    ).rejects.toMatchObject({
-      code: 'http',
-      message: expect.stringContaining('Cannot reach'),
+  it('connection refused → unreachable, naming the host', async () => {
+    const port = await closedPort();
+    const error = await pullFailure({ url: `http://127.0.0.1:${port}/x.gguf`, destDir: dir });
+    expect(error.code).toBe('unreachable');
+    expect(error.message).toBe(`Cannot reach 127.0.0.1:${port}: connection refused`);
+  });
+
+  it('a server that never answers → timeout after the connect/headers timeout', async () => {
+    const error = await pullFailure({
+      url: `${base}/stall/headers.gguf`,
+      destDir: dir,
+      timeouts: SHORT,
     });
+    expect(error.code).toBe('timeout');
+    expect(error.message).toBe(`${host} accepted the connection but sent no response within 0.3 s`);
+    expect(existsSync(join(dir, 'headers.gguf'))).toBe(false);
+  });
+
+  it('a body that stops → timeout after the idle timeout; the partial is kept and resumed', async () => {
+    const error = await pullFailure({
+      url: `${base}/stall/body.gguf`,
+      destDir: dir,
+      sha256: SHA,
+      timeouts: SHORT,
+    });
+    expect(error.code).toBe('timeout');
+    expect(error.message).toMatch(
+      new RegExp(
+        `^The download from ${host} stalled: no data for 0\\.3 s after \\d+ of ${BODY.length} bytes; ` +
+          'run the pull again to resume from ',
+      ),
+    );
+    const partial = await stat(join(dir, 'body.gguf.partial'));
+    expect(partial.size).toBeGreaterThan(0);
+
+    seen.length = 0;
+    const res = await pullModel({ url: `${base}/stall/body.gguf`, destDir: dir, sha256: SHA });
+    expect(seen[0]?.range).toBe(`bytes=${partial.size}-`);
+    expect(res).toMatchObject({ resumedFrom: partial.size, sha256: SHA, verified: 'sha256' });
   });
 
   it('abort keeps the partial for a later resume', async () => {
@@ -278,6 +352,28 @@ describe('pullModel', () => {
     ).rejects.toMatchObject({ code: 'aborted' });
     const res = await pullModel({ url: `${base}/files/model.gguf`, destDir: dir });
     expect(res.sha256).toBe(SHA);
+  });
+
+  it('the hub endpoint: OI_HF_ENDPOINT, else HF_ENDPOINT, else huggingface.co', () => {
+    expect(hubEndpoint({ OI_HF_ENDPOINT: 'http://a/', HF_ENDPOINT: 'http://b' })).toBe('http://a');
+    expect(hubEndpoint({ HF_ENDPOINT: 'http://mirror.example/' })).toBe('http://mirror.example');
+    expect(hubEndpoint({})).toBe('https://huggingface.co');
+    expect(resolveModelRef('o/r/m.gguf', { HF_ENDPOINT: 'http://mirror.example' }).url).toBe(
+      'http://mirror.example/o/r/resolve/main/m.gguf',
+    );
+  });
+
+  it('download timeouts come from the environment, in seconds', () => {
+    expect(downloadTimeouts({})).toEqual({ connectMs: 30_000, idleMs: 60_000 });
+    expect(
+      downloadTimeouts({
+        OI_DOWNLOAD_CONNECT_TIMEOUT_SECONDS: '2.5',
+        OI_DOWNLOAD_IDLE_TIMEOUT_SECONDS: '120',
+      }),
+    ).toEqual({ connectMs: 2_500, idleMs: 120_000 });
+    expect(() => downloadTimeouts({ OI_DOWNLOAD_IDLE_TIMEOUT_SECONDS: 'soon' })).toThrow(
+      "OI_DOWNLOAD_IDLE_TIMEOUT_SECONDS: 'soon' is not a positive number of seconds",
+    );
   });
 
   it('Hugging Face refs: OI_HF_ENDPOINT, redirect and x-linked-etag', async () => {
@@ -386,9 +482,64 @@ describe('model refs and the models directory', () => {
     );
   });
 
-  it('ensureDefaultModel online downloads from OI_HF_ENDPOINT', async () => {
-    const path = await ensureDefaultModel({ modelsDir: dir, env: { OI_HF_ENDPOINT: base } });
+  it('the default model has a pinned SHA-256', () => {
+    expect(DEFAULT_MODEL.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('ensureDefaultModel online downloads from OI_HF_ENDPOINT and checks the pinned SHA-256', async () => {
+    const pinned = { ...DEFAULT_MODEL, sha256: SHA };
+    const path = await ensureDefaultModel({
+      modelsDir: dir,
+      model: pinned,
+      env: { OI_HF_ENDPOINT: base },
+    });
     expect(path).toBe(join(dir, DEFAULT_MODEL.fileName));
     expect((await readFile(path)).equals(BODY)).toBe(true);
+  });
+
+  it('ensureDefaultModel refuses a file that differs from the pinned SHA-256, whatever the hub announces', async () => {
+    // the fake hub announces the body's own digest in x-linked-etag; the pin in the code wins
+    const error = await ensureDefaultModel({ modelsDir: dir, env: { OI_HF_ENDPOINT: base } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ModelNotAvailableError);
+    const message = (error as Error).message;
+    expect(message).toContain(
+      `Could not download the default model ${DEFAULT_MODEL.fileName}: Checksum mismatch`,
+    );
+    expect(message).toContain(`expected sha256 ${DEFAULT_MODEL.sha256}, got ${SHA}`);
+    expect(message).toContain('check that it serves this file');
+    expect(existsSync(join(dir, DEFAULT_MODEL.fileName))).toBe(false);
+    expect(existsSync(join(dir, `${DEFAULT_MODEL.fileName}.partial`))).toBe(false);
+  });
+
+  it('ensureDefaultModel failures say what happened and every way out', async () => {
+    const stalled = { ...DEFAULT_MODEL, ref: 'stall/x/headers.gguf', fileName: 'headers.gguf' };
+    // a fake hub whose resolve URL never answers: route it through the stall handler
+    const error = await ensureDefaultModel({
+      modelsDir: dir,
+      model: stalled,
+      env: { OI_HF_ENDPOINT: `${base}/stall-hub` },
+      timeouts: SHORT,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ModelNotAvailableError);
+    const message = (error as Error).message;
+    expect(message).toContain('Could not download the default model headers.gguf: ');
+    expect(message).toContain(`${host} accepted the connection but sent no response within 0.3 s`);
+    for (const hint of [
+      'run it again: a broken download resumes',
+      'OI_DOWNLOAD_CONNECT_TIMEOUT_SECONDS (default 30)',
+      'OI_DOWNLOAD_IDLE_TIMEOUT_SECONDS (default 60)',
+      'set OI_HF_ENDPOINT (or HF_ENDPOINT)',
+      'open-interactions models pull stall/x/headers.gguf',
+      `(or put the file at ${join(dir, 'headers.gguf')})`,
+      '`path:` in a llama-cpp model entry',
+      'serve --offline',
+    ])
+      expect(message).toContain(hint);
   });
 });

@@ -4,9 +4,42 @@
 import { readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { pullModel, type ProgressCallback, type PullModelResult } from './pull.js';
+import {
+  DEFAULT_DOWNLOAD_TIMEOUTS,
+  PullError,
+  pullModel,
+  type DownloadTimeouts,
+  type ProgressCallback,
+} from './pull.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
+
+/** The Hugging Face endpoint: `OI_HF_ENDPOINT`, else `HF_ENDPOINT` (huggingface_hub's own), else huggingface.co. */
+export function hubEndpoint(env: NodeJS.ProcessEnv = process.env): string {
+  const value = env.OI_HF_ENDPOINT?.trim() || env.HF_ENDPOINT?.trim() || DEFAULT_HF_ENDPOINT;
+  return value.replace(/\/+$/, '');
+}
+
+/** The environment variables that set the download timeouts (seconds). */
+export const TIMEOUT_VARIABLES = {
+  connectMs: 'OI_DOWNLOAD_CONNECT_TIMEOUT_SECONDS',
+  idleMs: 'OI_DOWNLOAD_IDLE_TIMEOUT_SECONDS',
+} as const;
+
+/** Download timeouts from the environment (seconds), else the defaults. */
+export function downloadTimeouts(env: NodeJS.ProcessEnv = process.env): DownloadTimeouts {
+  const timeouts = { ...DEFAULT_DOWNLOAD_TIMEOUTS };
+  for (const key of ['connectMs', 'idleMs'] as const) {
+    const name = TIMEOUT_VARIABLES[key];
+    const raw = env[name]?.trim();
+    if (!raw) continue;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new Error(`${name}: '${raw}' is not a positive number of seconds`);
+    timeouts[key] = value * 1000;
+  }
+  return timeouts;
+}
 
 export interface DefaultModelInfo {
   /** Short name. */
@@ -19,10 +52,10 @@ export interface DefaultModelInfo {
   /** Model card. */
   homepage: string;
   license: string;
-  /** Approximate download size. */
-  approxBytes: number;
-  /** Pinned SHA-256, when known; otherwise Hugging Face's x-linked-etag is checked. */
-  sha256: string | undefined;
+  /** Size of the file in bytes. */
+  bytes: number;
+  /** Pinned SHA-256: the download must match it, whatever the hub's headers say. */
+  sha256: string;
   notes: string;
 }
 
@@ -39,11 +72,13 @@ export const DEFAULT_MODEL: DefaultModelInfo = {
   url: `${DEFAULT_HF_ENDPOINT}/unsloth/Qwen3-1.7B-GGUF/resolve/main/Qwen3-1.7B-Q4_K_M.gguf`,
   homepage: `${DEFAULT_HF_ENDPOINT}/unsloth/Qwen3-1.7B-GGUF`,
   license: 'Apache-2.0',
-  approxBytes: 1_100_000_000,
-  sha256: undefined,
+  bytes: 1_107_409_472,
+  // The SHA-256 Hugging Face lists for this file (its LFS object id on `main`). Pinned so that a
+  // changed or substituted file is refused instead of trusted on first use.
+  sha256: 'b139949c5bd74937ad8ed8c8cf3d9ffb1e99c866c823204dc42c0d91fa181897',
   notes:
     'Quantized by Unsloth from Qwen/Qwen3-1.7B (Apache-2.0). Tool calling and thinking via the ' +
-    'Qwen chat template. The checksum is verified against the x-linked-etag Hugging Face sends.',
+    'Qwen chat template. The download is checked against the SHA-256 pinned here.',
 };
 
 export interface ResolvedModelRef {
@@ -61,7 +96,7 @@ export interface ResolvedModelRef {
  * - `<owner>/<repo>/<path/to/file>.gguf` → `<endpoint>/<owner>/<repo>/resolve/main/<path>`
  * - `<owner>/<repo>@<revision>/<file>.gguf` and an optional `hf:` / `hf://` prefix
  *
- * The Hugging Face endpoint is `OI_HF_ENDPOINT` or https://huggingface.co.
+ * The Hugging Face endpoint is `hubEndpoint(env)`.
  */
 export function resolveModelRef(
   ref: string,
@@ -94,7 +129,7 @@ export function resolveModelRef(
   if (fileParts.some((p) => p === '..' || p === '.'))
     throw new Error(`Invalid model reference "${ref}"`);
   const [repo, revision = 'main'] = repoPart.split('@') as [string, string | undefined];
-  const endpoint = (env.OI_HF_ENDPOINT?.trim() || DEFAULT_HF_ENDPOINT).replace(/\/+$/, '');
+  const endpoint = hubEndpoint(env);
   const path = fileParts.map(encodeURIComponent).join('/');
   return {
     url: `${endpoint}/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/resolve/${encodeURIComponent(revision)}/${path}`,
@@ -156,8 +191,9 @@ export class ModelNotAvailableError extends Error {
   constructor(
     message: string,
     readonly path: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -167,8 +203,11 @@ export interface EnsureDefaultModelOptions {
   modelsDir?: string;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
-  fetch?: typeof fetch;
+  /** Default: from the environment (`downloadTimeouts`). */
+  timeouts?: Partial<DownloadTimeouts>;
   env?: NodeJS.ProcessEnv;
+  /** Default: DEFAULT_MODEL (tests pin a fake). */
+  model?: DefaultModelInfo;
 }
 
 /** Text telling a user how to get a model (used by the offline error and the CLI). */
@@ -176,30 +215,78 @@ export function howToGetAModel(path: string): string {
   return (
     `No local model found at ${path}.\n` +
     'To download the default model (' +
-    `${DEFAULT_MODEL.name}, ${DEFAULT_MODEL.license}, about ${Math.round(DEFAULT_MODEL.approxBytes / 1e8) / 10} GB), run:\n` +
+    `${DEFAULT_MODEL.name}, ${DEFAULT_MODEL.license}, about ${Math.round(DEFAULT_MODEL.bytes / 1e8) / 10} GB), run:\n` +
     `  open-interactions models pull ${DEFAULT_MODEL.ref}\n` +
     'or use a GGUF file you already have by setting `path:` to it in the model entry of your config, e.g.\n' +
     '  path: /path/to/model.gguf'
   );
 }
 
+/**
+ * What a user can do after a failed download, one line each. `defaultModel` adds the ways around
+ * the start-up download (`--offline`, `models pull`, `path:`).
+ */
+export function howToRecoverFromDownload(
+  err: PullError,
+  context: { defaultModel?: { ref: string; path: string } } = {},
+): string {
+  const lines: string[] = [];
+  if (err.code === 'timeout' || err.code === 'unreachable' || err.code === 'interrupted')
+    lines.push('run it again: a broken download resumes where it stopped');
+  if (err.code === 'timeout')
+    lines.push(
+      `on a slow link, allow more time: ${TIMEOUT_VARIABLES.connectMs} (default ` +
+        `${DEFAULT_DOWNLOAD_TIMEOUTS.connectMs / 1000}) and ${TIMEOUT_VARIABLES.idleMs} ` +
+        `(default ${DEFAULT_DOWNLOAD_TIMEOUTS.idleMs / 1000})`,
+    );
+  if (err.code === 'checksum')
+    lines.push(
+      'if OI_HF_ENDPOINT or HF_ENDPOINT points at a mirror, check that it serves this file',
+    );
+  else if (err.code !== 'aborted' && err.code !== 'invalid')
+    lines.push(
+      'download through a Hugging Face mirror: set OI_HF_ENDPOINT (or HF_ENDPOINT) to its URL',
+    );
+  const model = context.defaultModel;
+  if (model) {
+    lines.push(
+      `fetch the model separately: open-interactions models pull ${model.ref} ` +
+        `(or put the file at ${model.path})`,
+      'use a GGUF file you already have: `path:` in a llama-cpp model entry of your config',
+      'start without downloading anything: serve --offline',
+    );
+  }
+  return lines.length === 0 ? '' : `\nWhat to do:\n${lines.map((l) => `  - ${l}`).join('\n')}`;
+}
+
 /** Returns the default model's local path, downloading it first unless offline. */
 export async function ensureDefaultModel(options: EnsureDefaultModelOptions = {}): Promise<string> {
   const env = options.env ?? process.env;
+  const model = options.model ?? DEFAULT_MODEL;
   const dir = options.modelsDir ?? defaultModelsDir(env);
-  const path = join(dir, DEFAULT_MODEL.fileName);
+  const path = join(dir, model.fileName);
   const st = await stat(path).catch(() => undefined);
   if (st?.isFile()) return path;
   if (options.offline) throw new ModelNotAvailableError(howToGetAModel(path), path);
-  const { url } = resolveModelRef(DEFAULT_MODEL.ref, env);
-  const res: PullModelResult = await pullModel({
-    url,
-    destDir: dir,
-    fileName: DEFAULT_MODEL.fileName,
-    ...(DEFAULT_MODEL.sha256 ? { sha256: DEFAULT_MODEL.sha256 } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
-  return res.path;
+  const { url } = resolveModelRef(model.ref, env);
+  try {
+    const res = await pullModel({
+      url,
+      destDir: dir,
+      fileName: model.fileName,
+      sha256: model.sha256,
+      timeouts: options.timeouts ?? downloadTimeouts(env),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return res.path;
+  } catch (err) {
+    if (!(err instanceof PullError)) throw err;
+    throw new ModelNotAvailableError(
+      `Could not download the default model ${model.fileName}: ${err.message}` +
+        howToRecoverFromDownload(err, { defaultModel: { ref: model.ref, path } }),
+      path,
+      { cause: err },
+    );
+  }
 }

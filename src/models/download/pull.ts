@@ -8,11 +8,17 @@
  * against a Hugging Face-style `x-linked-etag` / `etag` header that holds a
  * 64-hex digest; a mismatch deletes the partial file. On success the partial
  * file is renamed atomically to its final name.
+ *
+ * A stalled connection fails fast instead of hanging for undici's five-minute
+ * defaults: the requests run on their own undici Agent whose connect, headers
+ * and body (idle between chunks) timeouts come from `timeouts`. Every failure
+ * is a PullError whose message names the host and what happened.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
 
 export type ProgressCallback = (bytes: number, total: number | undefined) => void;
 
@@ -25,8 +31,8 @@ export interface PullModelOptions {
   sha256?: string;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
-  /** fetch implementation (default: global fetch). */
-  fetch?: typeof fetch;
+  /** Default: DEFAULT_DOWNLOAD_TIMEOUTS. */
+  timeouts?: Partial<DownloadTimeouts>;
   /** Download again even if the final file exists. */
   force?: boolean;
   /** Extra request headers (e.g. Authorization for gated repositories). */
@@ -46,11 +52,23 @@ export interface PullModelResult {
   alreadyPresent: boolean;
 }
 
+export interface DownloadTimeouts {
+  /** Connecting, and then waiting for the response headers (each request of a redirect chain). */
+  connectMs: number;
+  /** The body may go this long without a byte before the download is given up (and kept for a resume). */
+  idleMs: number;
+}
+
+export const DEFAULT_DOWNLOAD_TIMEOUTS: DownloadTimeouts = { connectMs: 30_000, idleMs: 60_000 };
+
+export type PullErrorCode =
+  'http' | 'unreachable' | 'timeout' | 'checksum' | 'interrupted' | 'aborted' | 'invalid';
+
 export class PullError extends Error {
   override readonly name = 'PullError';
   constructor(
     message: string,
-    readonly code: 'http' | 'checksum' | 'interrupted' | 'aborted' | 'invalid',
+    readonly code: PullErrorCode,
     readonly status?: number,
     options?: { cause?: unknown },
   ) {
@@ -85,7 +103,25 @@ export function sha256FromEtag(value: string | null | undefined): string | undef
 }
 
 export async function pullModel(options: PullModelOptions): Promise<PullModelResult> {
-  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const timeouts = { ...DEFAULT_DOWNLOAD_TIMEOUTS, ...options.timeouts };
+  const agent = new Agent({
+    connectTimeout: timeouts.connectMs,
+    headersTimeout: timeouts.connectMs,
+    bodyTimeout: timeouts.idleMs,
+  });
+  try {
+    return await pull(options, agent, timeouts);
+  } finally {
+    // destroy, not close: a stalled socket must not keep the process waiting
+    await agent.destroy().catch(() => undefined);
+  }
+}
+
+async function pull(
+  options: PullModelOptions,
+  agent: Agent,
+  timeouts: DownloadTimeouts,
+): Promise<PullModelResult> {
   const fileName = options.fileName ?? fileNameFromUrl(options.url);
   if (fileName.includes('/') || fileName.includes('\\') || fileName === '..' || fileName === '.') {
     throw new PullError(`Invalid file name "${fileName}"`, 'invalid');
@@ -135,12 +171,14 @@ export async function pullModel(options: PullModelOptions): Promise<PullModelRes
       headers.range = `bytes=${offset}-`;
       if (meta?.validator) headers['if-range'] = meta.validator;
     }
-    const { response, linkedSha256 } = await fetchFollowing(
-      fetchImpl,
+    const { response, linkedSha256, finalUrl } = await fetchFollowing(
+      agent,
+      timeouts,
       options.url,
       headers,
       options.signal,
     );
+    const host = new URL(finalUrl).host;
 
     if (response.status === 416 && offset > 0) {
       // Range not satisfiable: the partial may already be complete.
@@ -158,7 +196,8 @@ export async function pullModel(options: PullModelOptions): Promise<PullModelRes
     if (!response.ok) {
       await response.body?.cancel().catch(() => undefined);
       throw new PullError(
-        `Download failed: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''} for ${options.url}`,
+        `${host} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''} ` +
+          `for ${finalUrl}${statusMeaning(response.status)}`,
         'http',
         response.status,
       );
@@ -207,7 +246,7 @@ export async function pullModel(options: PullModelOptions): Promise<PullModelRes
     options.onProgress?.(bytes, total);
     try {
       if (response.body === null)
-        throw new PullError(`Empty response body from ${options.url}`, 'http', response.status);
+        throw new PullError(`Empty response body from ${finalUrl}`, 'http', response.status);
       const reader = response.body.getReader();
       for (;;) {
         const { done, value } = await reader.read();
@@ -230,9 +269,19 @@ export async function pullModel(options: PullModelOptions): Promise<PullModelRes
         );
       }
       if (err instanceof PullError) throw err;
+      const received = `${bytes}${total !== undefined ? ` of ${total}` : ''} bytes`;
+      if (causeCode(err) === 'UND_ERR_BODY_TIMEOUT') {
+        throw new PullError(
+          `The download from ${host} stalled: no data for ${seconds(timeouts.idleMs)} after ` +
+            `${received}; run the pull again to resume from ${partialPath}`,
+          'timeout',
+          undefined,
+          { cause: err },
+        );
+      }
       throw new PullError(
-        `Download interrupted after ${bytes}${total !== undefined ? ` of ${total}` : ''} bytes ` +
-          `(${errorMessage(err)}); run the pull again to resume from ${partialPath}`,
+        `The download from ${host} was interrupted after ${received} (${errorMessage(err)}); ` +
+          `run the pull again to resume from ${partialPath}`,
         'interrupted',
         undefined,
         { cause: err },
@@ -241,7 +290,7 @@ export async function pullModel(options: PullModelOptions): Promise<PullModelRes
     await closeStream(out);
     if (total !== undefined && bytes !== total) {
       throw new PullError(
-        `Download interrupted: received ${bytes} of ${total} bytes; run the pull again to resume`,
+        `The download from ${host} ended after ${bytes} of ${total} bytes; run the pull again to resume`,
         'interrupted',
       );
     }
@@ -260,7 +309,8 @@ export async function pullModel(options: PullModelOptions): Promise<PullModelRes
       await rm(partialPath, { force: true });
       await rm(metaPath, { force: true });
       throw new PullError(
-        `Checksum mismatch for ${fileName}: expected sha256 ${expected}, got ${actual}; the download was deleted`,
+        `Checksum mismatch for ${fileName} from ${new URL(options.url).host}: expected sha256 ` +
+          `${expected}, got ${actual}; the download was deleted`,
         'checksum',
       );
     }
@@ -294,11 +344,12 @@ function result(
  * Authorization headers are not forwarded to another origin.
  */
 async function fetchFollowing(
-  fetchImpl: typeof fetch,
+  agent: Agent,
+  timeouts: DownloadTimeouts,
   url: string,
   headers: Record<string, string>,
   signal: AbortSignal | undefined,
-): Promise<{ response: Response; linkedSha256: string | undefined }> {
+): Promise<{ response: Response; linkedSha256: string | undefined; finalUrl: string }> {
   let current = url;
   let linked: string | undefined;
   const origin = new URL(url).origin;
@@ -308,17 +359,17 @@ async function fetchFollowing(
     if (!sameOrigin) delete h.authorization;
     let response: Response;
     try {
-      response = await fetchImpl(current, {
+      // undici's own fetch: the global one may come from another undici version than the Agent
+      response = (await undiciFetch(current, {
         headers: h,
         redirect: 'manual',
+        dispatcher: agent,
         ...(signal ? { signal } : {}),
-      });
+      })) as unknown as Response;
     } catch (err) {
       if (signal?.aborted)
         throw new PullError('Download aborted', 'aborted', undefined, { cause: err });
-      throw new PullError(`Cannot reach ${current}: ${errorMessage(err)}`, 'http', undefined, {
-        cause: err,
-      });
+      throw requestFailure(err, current, timeouts);
     }
     linked ??= sha256FromEtag(response.headers.get('x-linked-etag'));
     const location = response.headers.get('location');
@@ -327,9 +378,59 @@ async function fetchFollowing(
       current = new URL(location, current).toString();
       continue;
     }
-    return { response, linkedSha256: linked };
+    return { response, linkedSha256: linked, finalUrl: current };
   }
   throw new PullError(`Too many redirects for ${url}`, 'http');
+}
+
+/** A request that got no response: says which host, and what went wrong in words. */
+function requestFailure(err: unknown, url: string, timeouts: DownloadTimeouts): PullError {
+  const host = new URL(url).host;
+  const code = causeCode(err);
+  const wait = seconds(timeouts.connectMs);
+  if (code === 'UND_ERR_CONNECT_TIMEOUT')
+    return new PullError(`Could not connect to ${host} within ${wait}`, 'timeout', undefined, {
+      cause: err,
+    });
+  if (code === 'UND_ERR_HEADERS_TIMEOUT')
+    return new PullError(
+      `${host} accepted the connection but sent no response within ${wait}`,
+      'timeout',
+      undefined,
+      { cause: err },
+    );
+  const reason =
+    code === 'ECONNREFUSED'
+      ? 'connection refused'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'host name not found'
+        : errorMessage(err);
+  return new PullError(`Cannot reach ${host}: ${reason}`, 'unreachable', undefined, {
+    cause: err,
+  });
+}
+
+function statusMeaning(status: number): string {
+  if (status === 404) return ' (no such file there: check the reference and the hub endpoint)';
+  if (status === 401 || status === 403)
+    return ' (access denied: the repository may be gated or private)';
+  if (status === 429) return ' (rate limited: try again later)';
+  if (status >= 500) return ' (a server-side failure: try again later)';
+  return '';
+}
+
+/** The first `code` along an error's cause chain (undici nests its errors in `cause`). */
+function causeCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }
 
 function parseContentRange(

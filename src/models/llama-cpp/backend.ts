@@ -11,6 +11,7 @@
  *     stream_batch_ms: 100   # text reaches the server at most every 100 ms (0 = every token)
  * ```
  */
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MODEL, defaultModelsDir } from '../download/models.js';
@@ -35,6 +36,19 @@ export const llamaCppEntrySchema = z.strictObject({
   stream_batch_ms: z.number().int().min(0).max(1000).optional(),
 });
 
+/**
+ * The weights load lazily (on the first request), so a wrong path would only show then: check the
+ * file at start-up. Thrown as a zod error so the registry names it `models[i] (name): path: …`.
+ */
+function checkModelFile(modelPath: string, given: boolean): void {
+  if (statSync(modelPath, { throwIfNoEntry: false })?.isFile()) return;
+  const message = given
+    ? `no GGUF file at ${modelPath}`
+    : `not set, and the default model is not at ${modelPath}: set path: to a GGUF file, or run ` +
+      `open-interactions models pull ${DEFAULT_MODEL.ref}`;
+  throw new z.ZodError([{ code: 'custom', path: ['path'], message, input: modelPath }]);
+}
+
 /** Thinking level → thought-token budget (undefined = the model's default). */
 export const THOUGHT_BUDGETS: Record<string, number | undefined> = {
   minimal: 0,
@@ -46,6 +60,7 @@ export const THOUGHT_BUDGETS: Record<string, number | undefined> = {
 export const createLlamaCppBackend: BackendFactory = (entry) => {
   const config = llamaCppEntrySchema.parse(entry);
   const modelPath = config.path ?? join(defaultModelsDir(), DEFAULT_MODEL.fileName);
+  checkModelFile(modelPath, config.path !== undefined);
   // On its own thread, so the server's work never sits between two tokens (worker-model.ts).
   const model = createLlamaCppWorkerModel({
     modelPath,

@@ -3,7 +3,6 @@
  * template → node-llama-cpp's General wrapper). Assertions are on mechanics
  * (finish reasons, token counts, parse-ability), never on wording.
  */
-import { existsSync } from 'node:fs';
 import type {
   LanguageModelV3CallOptions,
   LanguageModelV3Prompt,
@@ -13,11 +12,10 @@ import type {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QwenChatWrapper } from 'node-llama-cpp';
 import { z } from 'zod';
+import { requireTestGguf } from '../../../test/support/gguf.js';
 import { createLlamaCppBackend, createLlamaCppModel, type LlamaCppLanguageModel } from './index.js';
 
-const GGUF = process.env.OI_TEST_GGUF ?? '/work/shared/models/llama-2-tiny-random.gguf';
-const haveModel = existsSync(GGUF);
-if (!haveModel) console.warn(`[llama-cpp tests] model not found at ${GGUF}; set OI_TEST_GGUF`);
+const GGUF = requireTestGguf();
 
 // One thread: on small CI machines the tiny model is much faster single-threaded.
 const base = { modelPath: GGUF, contextSize: 1024, threads: 1 } as const;
@@ -67,7 +65,7 @@ const turn1: LanguageModelV3Prompt = [
   user('Hello there, who are you?'),
 ];
 
-describe.skipIf(!haveModel)('llama-cpp backend', () => {
+describe('llama-cpp backend', () => {
   let model: LlamaCppLanguageModel;
 
   beforeAll(async () => {
@@ -378,7 +376,7 @@ describe.skipIf(!haveModel)('llama-cpp backend', () => {
   });
 });
 
-describe.skipIf(!haveModel)('llama-cpp with a native tool-call template (Qwen)', () => {
+describe('llama-cpp with a native tool-call template (Qwen)', () => {
   // The fixture has no chat template; force Qwen's (ChatML + <tool_call> with
   // parallel calls) to exercise prefix triggers and parallel function calling.
   let model: LlamaCppLanguageModel;
@@ -470,7 +468,7 @@ describe.skipIf(!haveModel)('llama-cpp with a native tool-call template (Qwen)',
   });
 });
 
-describe.skipIf(!haveModel)('llama-cpp KV-cache reuse', () => {
+describe('llama-cpp KV-cache reuse', () => {
   let model: LlamaCppLanguageModel;
   beforeAll(() => {
     // one sequence: every request lands on the same KV state
@@ -547,7 +545,7 @@ describe.skipIf(!haveModel)('llama-cpp KV-cache reuse', () => {
   });
 });
 
-describe.skipIf(!haveModel)('llama-cpp concurrency', () => {
+describe('llama-cpp concurrency', () => {
   it('runs maxSequences requests in parallel, queues beyond, and rejects with 503 when the queue is full', async () => {
     const model = createLlamaCppModel({ ...base, maxSequences: 1, maxQueue: 1 });
     try {

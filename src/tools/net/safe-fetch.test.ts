@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   classifyAddress,
   FetchFailedError,
@@ -466,8 +466,8 @@ describe('safeFetch fetches', () => {
   });
 });
 
-/** A self-signed certificate for `secure.example`, or undefined when openssl is not installed. */
-function selfSigned(): { key: Buffer; cert: Buffer } | undefined {
+/** A self-signed certificate for `secure.example`, made by the openssl command. */
+function selfSigned(): { key: Buffer; cert: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'safe-fetch-tls-'));
   try {
     execFileSync(
@@ -494,18 +494,25 @@ function selfSigned(): { key: Buffer; cert: Buffer } | undefined {
       { stdio: 'ignore' },
     );
     return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  } catch {
-    return undefined;
+  } catch (err) {
+    throw new Error(
+      `these tests make a test certificate with the openssl command, which failed ` +
+        `(${(err as Error).message}); install openssl`,
+      { cause: err },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const pair = selfSigned();
+describe('safeFetch over https', () => {
+  let pair: { key: Buffer; cert: Buffer };
+  beforeAll(() => {
+    pair = selfSigned();
+  });
 
-describe.skipIf(!pair)('safeFetch over https', () => {
   it('connects to the checked address while verifying the certificate for the host name (SNI)', async () => {
-    const server = createHttpsServer({ key: pair!.key, cert: pair!.cert }, (req, res) => {
+    const server = createHttpsServer({ key: pair.key, cert: pair.cert }, (req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(`tls ok for ${req.headers.host}`);
     });
@@ -517,7 +524,7 @@ describe.skipIf(!pair)('safeFetch over https', () => {
       resolve: fakeDns({ 'secure.example': ['127.0.0.1'] }),
       allowedHosts: ['secure.example'],
     };
-    const res = await safeFetch(`https://secure.example:${port}/`, { ...options, ca: pair!.cert });
+    const res = await safeFetch(`https://secure.example:${port}/`, { ...options, ca: pair.cert });
     expect(res.body.toString()).toBe(`tls ok for secure.example:${port}`);
 
     // Without the CA the self-signed certificate is rejected: verification is on.
@@ -528,7 +535,7 @@ describe.skipIf(!pair)('safeFetch over https', () => {
     const byIp = await failure(`https://127.0.0.1:${port}/`, {
       ...base,
       allowPrivate: true,
-      ca: pair!.cert,
+      ca: pair.cert,
     });
     expect(byIp.kind).toBe('network');
   });
