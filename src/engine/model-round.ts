@@ -88,11 +88,15 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
   const reader = stream.getReader();
   const onAbort = () => void reader.cancel().catch(() => {});
   signal.addEventListener('abort', onAbort, { once: true });
+  let finished = false;
   try {
     for (;;) {
       if (signal.aborted) throw signal.reason;
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done) {
+        finished = true;
+        break;
+      }
       const part = value as LanguageModelV3StreamPart;
       switch (part.type) {
         case 'reasoning-start':
@@ -160,6 +164,9 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
+    // A round that ends early (bad tool arguments, a refused `validated` call, an error part)
+    // stops the backend too: a local model would otherwise decode on to its token limit.
+    if (!finished) onAbort();
   }
   if (signal.aborted) throw signal.reason;
   flushText();
