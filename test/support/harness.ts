@@ -31,6 +31,8 @@ export interface HarnessOptions {
   db?: TestDatabase;
   /** A pino logger (logging tests); default: no logs. */
   logger?: import('pino').Logger;
+  /** The Files API's clock (expiry tests move it forward). */
+  clock?: () => number;
 }
 
 export function testConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Config {
@@ -62,6 +64,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     databaseUrl: db.url,
     logger: options.logger ?? false,
     pollMs: 50,
+    clock: options.clock,
   });
   const address = await server.listen('127.0.0.1', 0);
   const baseUrl = address.replace('[::1]', '127.0.0.1');
