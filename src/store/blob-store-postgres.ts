@@ -90,6 +90,7 @@ export class PostgresBlobStore implements BlobStore {
 
   async delete(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
+    keys.forEach(checkBlobKey);
     await this.db.deleteFrom('blob_chunks').where('blob_key', 'in', keys).execute();
   }
 

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError as SdkApiError, type File as SdkFile } from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORE_KINDS } from '../support/databases.js';
+import pg from 'pg';
+import { STORE_KINDS, type StoreKind } from '../support/databases.js';
 import { KEY_A, KEY_B, startHarness, type Harness } from '../support/harness.js';
 
 const HOUR = 3_600_000;
@@ -156,7 +157,7 @@ function sendChunk(
   path: string,
   command: string,
   options: {
-    bytes?: Uint8Array;
+    bytes?: Buffer;
     offset?: number;
     key?: string | null;
     headers?: Record<string, string>;
@@ -170,7 +171,7 @@ function sendChunk(
       ...(options.offset !== undefined ? { 'x-goog-upload-offset': String(options.offset) } : {}),
       ...options.headers,
     },
-    ...(options.bytes ? { body: options.bytes } : {}),
+    ...(options.bytes ? { body: new Uint8Array(options.bytes) } : {}),
   });
 }
 
@@ -489,3 +490,211 @@ describe.each(STORE_KINDS)('project limits on files (%s)', (store) => {
     expect((await startUpload(h, 1000)).status).toBe(200);
   });
 });
+
+/** How many blobs of uploaded bytes the store holds (the directory beside SQLite, or PostgreSQL rows). */
+async function storedBlobs(h: Harness, store: StoreKind): Promise<number> {
+  if (store === 'sqlite') {
+    const dir = `${h.db.url.slice('sqlite:'.length)}.files/files`;
+    return existsSync(dir) ? readdirSync(dir).length : 0;
+  }
+  const client = new pg.Client({ connectionString: h.db.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query('select count(distinct blob_key) as n from blob_chunks');
+    return Number(rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+
+const PNG =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
+/** The scripted upstream as a backend that also takes documents (text/plain arrives as text). */
+const withDocuments = (upstreamUrl: string) => ({
+  models: [
+    {
+      name: 'gemini-*',
+      backend: 'openai-compatible',
+      base_url: upstreamUrl,
+      model: 'upstream-model',
+      input_modalities: ['text', 'image', 'document'],
+    },
+  ],
+});
+
+describe.each(STORE_KINDS)(
+  'files belong to one project, expire, and feed interactions (%s)',
+  (store) => {
+    let h: Harness;
+    let now = Date.now();
+    beforeAll(async () => {
+      h = await startHarness({ store, clock: () => now, config: withDocuments });
+    });
+    afterAll(() => h.close());
+
+    it('hides a file from every other project: get, download, list, delete, upload chunks, interactions', async () => {
+      const a = h.client();
+      const b = h.client({ key: KEY_B });
+      const file = await a.files.upload({ file: new Blob(['secret'], { type: 'text/plain' }) });
+      const id = file.name!.slice('files/'.length);
+
+      expect(await sdkStatus(b.files.get({ name: file.name! }))).toBe(404);
+      expect(await sdkStatus(b.files.delete({ name: file.name! }))).toBe(404);
+      const listed: string[] = [];
+      for await (const f of await b.files.list()) listed.push(f.name!);
+      expect(listed).not.toContain(file.name);
+      const download = await h.fetch(`/v1beta/files/${id}:download?alt=media`, { key: KEY_B });
+      expect(download.status).toBe(404);
+      expect(await errorOf(download)).toEqual({
+        code: 404,
+        status: 'NOT_FOUND',
+        message: `file 'files/${id}' not found`,
+      });
+      // Project A itself may not download an uploaded file either (as with Google).
+      expect((await h.fetch(`/v1beta/files/${id}:download?alt=media`)).status).toBe(400);
+
+      const path = await started(h, 10);
+      const foreign = await sendChunk(h, path, 'upload', {
+        bytes: randomBytes(10),
+        offset: 0,
+        key: KEY_B,
+      });
+      expect(foreign.status).toBe(404);
+
+      for (const uri of [file.uri!, file.name!]) {
+        const res = await h.fetch('/v1beta/interactions', {
+          method: 'POST',
+          key: KEY_B,
+          body: JSON.stringify({
+            model: 'gemini-3.5-flash',
+            input: [
+              { type: 'text', text: 'What does it say?' },
+              { type: 'document', uri, mime_type: 'text/plain' },
+            ],
+          }),
+        });
+        expect(res.status).toBe(404);
+        expect((await errorOf(res)).message).toBe(`input[1].uri: file 'files/${id}' not found`);
+      }
+      expect((await a.files.get({ name: file.name! })).state).toBe('ACTIVE');
+    });
+
+    it('gives the model the bytes of a stored file, by uri or by name, and again on the next turn', async () => {
+      const client = h.client();
+      const image = await client.files.upload({
+        file: new Blob([Buffer.from(PNG, 'base64')], { type: 'image/png' }),
+      });
+      const notes = await client.files.upload({
+        file: new Blob(['The launch code is 0000.'], { type: 'text/plain' }),
+        config: { displayName: 'notes.txt' },
+      });
+      const first = await client.interactions.create({
+        model: 'gemini-3.5-flash',
+        input: [
+          { type: 'text', text: 'Describe these.' },
+          { type: 'image', uri: image.uri! },
+          { type: 'document', uri: notes.name!, mime_type: 'text/plain' },
+        ],
+      });
+      expect(first.status).toBe('completed');
+      const sent = h.upstream.requests.at(-1)!.messages[0]!.content as {
+        type: string;
+        text?: string;
+        image_url?: { url: string };
+      }[];
+      expect(sent).toEqual([
+        { type: 'text', text: 'Describe these.' },
+        { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } },
+        { type: 'text', text: 'The launch code is 0000.' },
+      ]);
+      // The stored input keeps the uri, not the bytes.
+      const stored = await client.interactions.get(first.id);
+      expect(JSON.stringify(stored.steps)).toContain(image.uri);
+      expect(JSON.stringify(stored.steps)).not.toContain(PNG);
+
+      const second = await client.interactions.create({
+        model: 'gemini-3.5-flash',
+        previous_interaction_id: first.id,
+        input: 'And now?',
+      });
+      expect(second.status).toBe('completed');
+      const history = h.upstream.requests.at(-1)!.messages[0]!.content as { type: string }[];
+      expect(history.map((p) => p.type)).toEqual(['text', 'image_url', 'text']);
+
+      // A file an earlier turn used that is gone now: the model is told, the turn still runs.
+      await client.files.delete({ name: image.name! });
+      const third = await client.interactions.create({
+        model: 'gemini-3.5-flash',
+        previous_interaction_id: second.id,
+        input: 'Still there?',
+      });
+      expect(third.status).toBe('completed');
+      const later = h.upstream.requests.at(-1)!.messages[0]!.content as {
+        type: string;
+        text?: string;
+      }[];
+      expect(later[1]).toEqual({
+        type: 'text',
+        text: `[image ${image.uri} is no longer available]`,
+      });
+    });
+
+    it('refuses files that together pass the per-interaction byte limit', async () => {
+      const small = await startHarness({
+        store,
+        config: (url) => ({ ...withDocuments(url), files: { max_interaction_bytes: 100 } }),
+      });
+      try {
+        const client = small.client();
+        const a = await client.files.upload({
+          file: new Blob([randomBytes(60)], { type: 'text/plain' }),
+        });
+        const b = await client.files.upload({
+          file: new Blob([randomBytes(60)], { type: 'text/plain' }),
+        });
+        const res = await small.fetch('/v1beta/interactions', {
+          method: 'POST',
+          body: JSON.stringify({
+            model: 'gemini-3.5-flash',
+            input: [
+              { type: 'document', uri: a.uri, mime_type: 'text/plain' },
+              { type: 'document', uri: b.uri, mime_type: 'text/plain' },
+            ],
+          }),
+        });
+        expect(res.status).toBe(413);
+        expect((await errorOf(res)).message).toBe(
+          'input[1].uri: the files this interaction uses add up to more than 100 bytes (files.max_interaction_bytes)',
+        );
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('expires files and unfinished uploads after 48 h; the sweep deletes their bytes', async () => {
+      const client = h.client({ key: KEY_B });
+      const file = await client.files.upload({
+        file: new Blob(['short-lived'], { type: 'text/plain' }),
+      });
+      const pending = await started(h, 100, KEY_B);
+      await sendChunk(h, pending, 'upload', { bytes: randomBytes(40), offset: 0, key: KEY_B });
+      const before = await storedBlobs(h, store);
+      expect(before).toBeGreaterThanOrEqual(2);
+
+      now += 48 * HOUR - 1000;
+      expect((await client.files.get({ name: file.name! })).state).toBe('ACTIVE');
+      now += 2000;
+      expect(await sdkStatus(client.files.get({ name: file.name! }))).toBe(404);
+      const listed: string[] = [];
+      for await (const f of await client.files.list()) listed.push(f.name!);
+      expect(listed).not.toContain(file.name);
+      expect((await sendChunk(h, pending, 'query', { key: KEY_B })).status).toBe(404);
+
+      // Everything uploaded so far in this suite is older than 48 h now (rows without bytes too).
+      expect(await h.server.files.sweep()).toBeGreaterThanOrEqual(before);
+      expect(await storedBlobs(h, store)).toBe(0);
+      expect(await h.server.files.sweep()).toBe(0);
+    });
+  },
+);

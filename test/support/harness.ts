@@ -26,7 +26,8 @@ export interface Harness {
 export interface HarnessOptions {
   store: StoreKind;
   script?: UpstreamScript;
-  config?: Record<string, unknown>;
+  /** Config on top of testConfig; a function gets the scripted upstream's URL. */
+  config?: Record<string, unknown> | ((upstreamUrl: string) => Record<string, unknown>);
   /** Reuse an existing database (restart tests). */
   db?: TestDatabase;
   /** A pino logger (logging tests); default: no logs. */
@@ -60,7 +61,10 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const upstream = await startFakeUpstream(options.script);
   const db = options.db ?? (await createTestDatabase(options.store));
   const server = await createServer({
-    config: testConfig(upstream.url, options.config),
+    config: testConfig(
+      upstream.url,
+      typeof options.config === 'function' ? options.config(upstream.url) : options.config,
+    ),
     databaseUrl: db.url,
     logger: options.logger ?? false,
     pollMs: 50,
