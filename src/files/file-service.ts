@@ -44,6 +44,8 @@ export interface StartFileUploadRequest {
   sizeHeader?: string;
   /** `x-goog-upload-header-content-type` */
   mimeTypeHeader?: string;
+  /** The single-request raw protocol takes size and type from `content-length`/`-type`. */
+  raw?: boolean;
 }
 
 /** A stored file's bytes, as the model backend gets them. */
@@ -106,36 +108,34 @@ export class FileService {
   /** Validates a start request and opens its upload session (quotas are checked here). */
   async startUpload(project: string, request: StartFileUploadRequest) {
     const { file = {} } = parseWith(startFileUploadSchema, request.body ?? {});
-    const declared = parseSize(request.sizeHeader, 'x-goog-upload-header-content-length');
+    const sizeName = request.raw ? 'content-length' : 'x-goog-upload-header-content-length';
+    const typeName = request.raw ? 'content-type' : 'x-goog-upload-header-content-type';
+    const declared = parseSize(request.sizeHeader, sizeName);
     const bodySize = file.sizeBytes === undefined ? undefined : Number(file.sizeBytes);
     if (declared !== undefined && bodySize !== undefined && declared !== bodySize) {
-      throw invalid(
-        `file.sizeBytes: ${bodySize} does not match x-goog-upload-header-content-length ${declared}`,
-      );
+      throw invalid(`file.sizeBytes: ${bodySize} does not match ${sizeName} ${declared}`);
     }
     const size = declared ?? bodySize;
     if (size === undefined) {
-      throw invalid(
-        'x-goog-upload-header-content-length: required (the size of the file in bytes)',
-      );
+      throw invalid(`${sizeName}: required (the size of the file in bytes)`);
     }
-    if (size === 0) throw invalid('x-goog-upload-header-content-length: the file is empty');
+    if (size === 0) throw invalid(`${sizeName}: the file is empty`);
     const { maxFileBytes, maxProjectBytes, maxProjectFiles } = this.o.limits;
     if (size > maxFileBytes) {
       throw new ApiError(
         'payload_too_large',
-        `x-goog-upload-header-content-length: ${size} bytes is more than the limit of ${maxFileBytes} bytes per file (files.max_file_bytes)`,
+        `${sizeName}: ${size} bytes is more than the limit of ${maxFileBytes} bytes per file (files.max_file_bytes)`,
       );
     }
     const mimeType = file.mimeType ?? request.mimeTypeHeader?.trim();
     if (!mimeType) {
       throw invalid(
-        "x-goog-upload-header-content-type: required (the file's MIME type), or file.mimeType",
+        `${typeName}: required (the file's MIME type)${request.raw ? '' : ', or file.mimeType'}`,
       );
     }
     if (!MIME_TYPE.test(mimeType)) {
       throw invalid(
-        `${file.mimeType ? 'file.mimeType' : 'x-goog-upload-header-content-type'}: '${mimeType.slice(0, 80)}' is not a MIME type`,
+        `${file.mimeType ? 'file.mimeType' : typeName}: '${mimeType.slice(0, 80)}' is not a MIME type`,
       );
     }
     let id = newFileId();

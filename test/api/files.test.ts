@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { ApiError as SdkApiError, type File as SdkFile } from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { STORE_KINDS, type StoreKind } from '../support/databases.js';
+import {
+  STORE_KINDS,
+  createTestDatabase,
+  type StoreKind,
+  type TestDatabase,
+} from '../support/databases.js';
 import { KEY_A, KEY_B, startHarness, type Harness } from '../support/harness.js';
 
 const HOUR = 3_600_000;
@@ -698,3 +703,71 @@ describe.each(STORE_KINDS)(
     });
   },
 );
+
+describe('uploads across nodes on one PostgreSQL', () => {
+  let db: TestDatabase;
+  let a: Harness;
+  let b: Harness;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    a = await startHarness({ store: 'postgres', db, config: { server: { node_id: 'node-a' } } });
+    b = await startHarness({ store: 'postgres', db, config: { server: { node_id: 'node-b' } } });
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    await db.drop();
+  });
+
+  it('takes the chunks of one upload on different nodes and serves the file from both', async () => {
+    const bytes = randomBytes(5000);
+    const path = await started(a, 5000);
+    await sendChunk(a, path, 'upload', { bytes: bytes.subarray(0, 2000), offset: 0 });
+    const query = await sendChunk(b, path, 'query');
+    expect(query.headers.get('x-goog-upload-size-received')).toBe('2000');
+    // Node B never saw the first chunk: it reads the stored bytes back to hash them.
+    const last = await sendChunk(b, path, 'upload, finalize', {
+      bytes: bytes.subarray(2000),
+      offset: 2000,
+    });
+    expect(last.status).toBe(200);
+    const { file } = (await last.json()) as { file: SdkFile };
+    expect(file.sha256Hash).toBe(googleSha(bytes));
+    expect((await a.client().files.get({ name: file.name! })).sha256Hash).toBe(googleSha(bytes));
+  });
+});
+
+describe('a refused chunk that is still being sent', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ store: 'sqlite' });
+  });
+  afterAll(() => h.close());
+
+  it('is answered at once, and over 16 MiB the connection closes instead of reading the rest', async () => {
+    const answer = (length: number) =>
+      new Promise<{ status: number; connection?: string }>((resolve, reject) => {
+        const url = new URL(h.baseUrl);
+        const req = request({
+          host: url.hostname,
+          port: url.port,
+          path: '/upload/v1beta/files?upload_id=nosuchupload',
+          method: 'POST',
+          headers: {
+            'x-goog-upload-command': 'upload',
+            'x-goog-upload-offset': '0',
+            'content-length': String(length),
+          },
+        });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          res.resume();
+          resolve({ status: res.statusCode!, connection: res.headers.connection });
+          req.destroy();
+        });
+        req.write(randomBytes(1000)); // and nothing more: only the answer can end this
+      });
+    expect(await answer(17 * 1024 * 1024)).toEqual({ status: 404, connection: 'close' });
+    expect(await answer(2 * 1024 ** 3)).toEqual({ status: 404, connection: 'close' });
+  });
+});

@@ -175,6 +175,7 @@ export async function uploadRoutes(scope: FastifyInstance, opts: UploadRoutesOpt
           body: undefined,
           sizeHeader: header(request, 'content-length'),
           mimeTypeHeader: header(request, 'content-type'),
+          raw: true,
         });
         try {
           const done = await uploads.write(upload.uploadId, request.project, {
