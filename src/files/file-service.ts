@@ -67,8 +67,9 @@ export interface FileInputRef {
  */
 export type FileInputs = ReadonlyMap<string, LoadedFile | null>;
 
-export const DEFAULT_PAGE_SIZE = 10;
-export const MAX_PAGE_SIZE = 100;
+/** Google's list defaults: 10 per page, at most 100. */
+const DEFAULT_PAGE_SIZE = 10;
+const MAX_PAGE_SIZE = 100;
 
 const MIME_TYPE = /^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/;
 
@@ -99,10 +100,6 @@ export class FileService {
   constructor(private readonly o: FileServiceOptions) {
     this.clock = o.clock ?? Date.now;
     o.uploads.register('file', (upload, sha256, now) => this.completeUpload(upload, sha256, now));
-  }
-
-  get limits(): FileLimits {
-    return this.o.limits;
   }
 
   /** Validates a start request and opens its upload session (quotas are checked here). */

@@ -71,6 +71,28 @@ describe.each(STORE_KINDS)('Files API through the official SDK (%s)', (store) =>
     expect(beta.uri).toBe(`${h.baseUrl}/v1beta/files/${id}`);
   });
 
+  it('takes the name a client chooses, once', async () => {
+    const client = h.client();
+    const file = await client.files.upload({
+      file: new Blob(['x'], { type: 'text/plain' }),
+      config: { name: 'my-notes-1' },
+    });
+    expect(file.name).toBe('files/my-notes-1');
+    expect(file.uri).toBe(`${h.baseUrl}/v1/files/my-notes-1`);
+    const again = client.files.upload({
+      file: new Blob(['y'], { type: 'text/plain' }),
+      config: { name: 'files/my-notes-1' },
+    });
+    await expect(again).rejects.toThrow(/file\.name: 'files\/my-notes-1' already exists/);
+    // Names are per project: another project may use the same one.
+    const other = await h.client({ key: KEY_B }).files.upload({
+      file: new Blob(['z'], { type: 'text/plain' }),
+      config: { name: 'my-notes-1' },
+    });
+    expect(other.name).toBe('files/my-notes-1');
+    await h.client({ key: KEY_B }).files.delete({ name: other.name! });
+  });
+
   it('uploads a file from a path in two chunks (over 8 MiB) with the bytes intact', async () => {
     const bytes = randomBytes(8 * 1024 * 1024 + 1000);
     const path = join(dir, 'scan.png');

@@ -19,6 +19,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import type { FileService } from '../../files/file-service.js';
 import { UploadStateError, type UploadService } from '../../files/uploads.js';
 import { ApiError, invalid } from '../../protocol/errors.js';
@@ -145,10 +146,9 @@ export async function uploadRoutes(scope: FastifyInstance, opts: UploadRoutesOpt
     const query = request.query as Query;
     const uploadId = query.upload_id;
     if (Array.isArray(uploadId)) throw invalid('upload_id: given more than once');
-    const body = request.body as IncomingMessage | unknown;
-    const stream = (body as IncomingMessage | undefined)?.readable
-      ? chunkBody(body as IncomingMessage)
-      : undefined;
+    // The parser left a chunk's body as the request stream (a start's JSON is parsed).
+    const stream =
+      request.body instanceof Readable ? chunkBody(request.body as IncomingMessage) : undefined;
 
     if (uploadId === undefined) {
       request.project = keys.authenticate(request);
