@@ -47,16 +47,15 @@ const UPLOAD_IDLE_MS = 60_000;
 
 type Query = Record<string, string | string[] | undefined>;
 
-/** The body of a chunk, given up when the client stalls. */
+/**
+ * The body of a chunk, given up when the client stalls. The idle timer starts with the first
+ * read (not while the chunk waits for the one before it) and stops when the answer is sent.
+ */
 async function* chunkBody(stream: IncomingMessage): AsyncGenerator<Uint8Array> {
   stream.setTimeout(UPLOAD_IDLE_MS, () =>
     stream.destroy(new Error(`no bytes for ${UPLOAD_IDLE_MS / 1000} s`)),
   );
-  try {
-    yield* stream;
-  } finally {
-    stream.setTimeout(0);
-  }
+  yield* stream;
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -128,6 +127,10 @@ export async function uploadRoutes(scope: FastifyInstance, opts: UploadRoutesOpt
       (value) => done(null, value),
       (err: Error) => done(err, undefined),
     );
+  });
+
+  scope.addHook('onSend', async (request) => {
+    request.raw.setTimeout(0);
   });
 
   /** A refused request that left bytes unread: drain a chunk's worth, close beyond that. */
