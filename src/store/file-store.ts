@@ -200,10 +200,6 @@ export class FileStore {
     };
   }
 
-  usage(project: string, now: string): Promise<ProjectUsage> {
-    return this.usageIn(this.db, project, now);
-  }
-
   /**
    * Creates an upload session if `admit` accepts the project's usage with it (checked and
    * inserted under the project's lock, so parallel starts cannot overshoot a quota together).
