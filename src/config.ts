@@ -110,6 +110,32 @@ export const configSchema = z.strictObject({
       max_rounds: z.number().int().min(1).max(100).default(10),
     })
     .prefault({}),
+  /** The Files API (spec §9.2): where uploaded bytes live, how long files live, how many a project may hold. */
+  files: z
+    .strictObject({
+      /** Files (and unfinished uploads) are deleted this long after they were created. */
+      ttl_hours: z.number().positive().default(48),
+      max_file_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(2 * 1024 ** 3),
+      max_project_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(20 * 1024 ** 3),
+      max_project_files: z.number().int().positive().default(10_000),
+      /** Bytes of stored files one interaction may send to the model (they are loaded into memory). */
+      max_interaction_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(100 * 1024 ** 2),
+      /** SQLite only: the directory holding the bytes (default: `<database file>.files` beside it). */
+      dir: z.string().min(1).optional(),
+    })
+    .prefault({}),
   retention_days: z.number().positive().default(55),
   signature_secret: z.string().min(16).optional(),
 });

@@ -12,6 +12,11 @@ import { ModelRegistry } from './models/registry.js';
 import type { BackendEnvironment, BackendFactory, ModelEntry } from './models/types.js';
 import { EventLog } from './store/event-log.js';
 import { SqlStore } from './store/sql-store.js';
+import { createBlobStore } from './store/blob-store.js';
+import { openDatabase, sqliteFilePath, type DatabaseHandle } from './store/database.js';
+import { FileStore } from './store/file-store.js';
+import { FileService } from './files/file-service.js';
+import { UploadService } from './files/uploads.js';
 import type { Store } from './store/types.js';
 import { createConfiguredTools } from './tools/registry.js';
 import type { BuiltInTool } from './tools/types.js';
@@ -27,6 +32,8 @@ export interface ServerOptions {
   pollMs?: number;
   /** Built-in tools added to (or replacing) the configured ones. */
   tools?: BuiltInTool[];
+  /** The Files API's clock in ms (tests move it forward to expire files). */
+  clock?: () => number;
 }
 
 export interface Server {
@@ -34,6 +41,7 @@ export interface Server {
   store: Store;
   engine: InteractionEngine;
   service: InteractionService;
+  files: FileService;
   nodeId: string;
   listen(host?: string, port?: number): Promise<string>;
   /** Graceful stop: refuse new work, let runs finish within the grace period, flush, close. */
@@ -56,6 +64,39 @@ export function checkListenAddress(host: string, keys: Config['keys']): void {
   }
 }
 
+/** The Files API over the deployment's database: rows there, bytes beside SQLite or in PostgreSQL. */
+function createFileService(
+  database: DatabaseHandle,
+  databaseUrl: string,
+  settings: Config['files'],
+  clock: (() => number) | undefined,
+  log: Logger,
+): { service: FileService; uploads: UploadService } {
+  const store = new FileStore(database);
+  const blobs = createBlobStore(database, {
+    dir: settings.dir,
+    databaseFile: sqliteFilePath(databaseUrl),
+  });
+  log.info({ location: blobs.location }, 'file bytes are stored here');
+  const ttlMs = settings.ttl_hours * 3_600_000;
+  const uploads = new UploadService({ store, blobs, ttlMs, clock });
+  const service = new FileService({
+    store,
+    blobs,
+    uploads,
+    clock,
+    limits: {
+      ttlMs,
+      maxFileBytes: settings.max_file_bytes,
+      maxProjectBytes: settings.max_project_bytes,
+      maxProjectFiles: settings.max_project_files,
+      maxInteractionBytes: settings.max_interaction_bytes,
+    },
+    onWarning: (obj, msg) => log.warn(obj, msg),
+  });
+  return { service, uploads };
+}
+
 export async function createServer(options: ServerOptions): Promise<Server> {
   const { config } = options;
   const logger =
@@ -64,8 +105,11 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       : options.logger;
   const log = logger || pino({ enabled: false });
   const nodeId = config.server.node_id ?? `${hostname()}:${config.server.port}`;
-  const store = SqlStore.open(options.databaseUrl ?? config.database?.url ?? DEFAULT_DATABASE_URL);
+  const databaseUrl = options.databaseUrl ?? config.database?.url ?? DEFAULT_DATABASE_URL;
+  const database = openDatabase(databaseUrl);
+  const store = new SqlStore(database);
   await store.migrate();
+  const files = createFileService(database, databaseUrl, config.files, options.clock, log);
 
   const eventLog = new EventLog(
     store,
@@ -103,6 +147,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     models,
     tools,
     tailPollMs: options.pollMs,
+    files: files.service,
   });
 
   // Runs this node left behind when it died get a terminal state before we serve anything.
@@ -111,7 +156,23 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   if (recovered > 0) log.warn({ count: recovered }, 'marked interrupted interactions as failed');
   await store.heartbeat(nodeId, heartbeatAt());
   let lastRetentionSweep = 0;
+  let lastFileSweep = 0;
+  let sweepingFiles = false;
   const heartbeat = setInterval(() => {
+    if (Date.now() - lastFileSweep > 60_000 && !sweepingFiles) {
+      // Expired files go every minute; bytes a crash left without a row, hourly.
+      const orphans = Date.now() - lastRetentionSweep > 3_600_000;
+      lastFileSweep = Date.now();
+      sweepingFiles = true;
+      Promise.all([files.service.sweep(), orphans ? files.service.sweepOrphans() : 0])
+        .then(
+          ([expired, orphaned]) =>
+            (expired > 0 || orphaned > 0) &&
+            log.info({ expired, orphaned }, 'deleted expired files and orphaned file bytes'),
+        )
+        .catch((err) => log.warn({ err }, 'file sweep failed'))
+        .finally(() => (sweepingFiles = false));
+    }
     store.heartbeat(nodeId, heartbeatAt()).catch((err) => log.warn({ err }, 'heartbeat failed'));
     // Runs of nodes that stopped heartbeating for a minute are failed by whoever notices.
     const stale = new Date(Date.now() - 60_000).toISOString();
@@ -148,6 +209,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     logger: logger || false,
     keepAliveMs: config.server.keepalive_seconds * 1000,
     isDraining: () => draining,
+    files,
   });
 
   return {
@@ -155,6 +217,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     store,
     engine,
     service,
+    files: files.service,
     nodeId,
     async listen(host = config.server.host, port = config.server.port) {
       checkListenAddress(host, config.keys);

@@ -40,6 +40,13 @@ describe('configuration', () => {
       body_limit_bytes: 33554432,
     });
     expect(config.limits).toEqual({ unary_deadline_seconds: 600, stream_deadline_seconds: 1200 });
+    expect(config.files).toEqual({
+      ttl_hours: 48,
+      max_file_bytes: 2 * 1024 ** 3,
+      max_project_bytes: 20 * 1024 ** 3,
+      max_project_files: 10_000,
+      max_interaction_bytes: 100 * 1024 ** 2,
+    });
   });
 
   it('an empty ${VAR:-} leaves the setting out: the README example starts with UPSTREAM_KEY unset', () => {
@@ -122,6 +129,12 @@ describe('configuration', () => {
   it('names the setting that is wrong', () => {
     expect(() => parseConfig({ server: { port: 'eighty' } })).toThrow(/^config: server\.port: /);
     expect(() => parseConfig({ servr: {} })).toThrow(/^config: servr: unknown setting/);
+    expect(() => parseConfig({ files: { ttl_hour: 1 } })).toThrow(
+      /^config: files\.ttl_hour: unknown setting/,
+    );
+    expect(() => parseConfig({ files: { max_file_bytes: 0 } })).toThrow(
+      /^config: files\.max_file_bytes: /,
+    );
     expect(() => parseConfig({ keys: [{ key: 'short', project: 'p' }] })).toThrow(
       /^config: keys\[0\]\.key/,
     );

@@ -13,7 +13,11 @@ import { API_REVISION } from '../protocol/types.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
+import { fileRoutes } from './routes/files.js';
 import { interactionRoutes } from './routes/interactions.js';
+import { uploadRoutes } from './routes/uploads.js';
+import type { FileService } from '../files/file-service.js';
+import type { UploadService } from '../files/uploads.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,6 +37,8 @@ export interface AppOptions {
   keepAliveMs?: number;
   /** Set while draining: new creates get 503. */
   isDraining?: () => boolean;
+  /** The Files API (§9.2) and its upload protocol (§9.1). */
+  files?: { service: FileService; uploads: UploadService };
 }
 
 export const API_VERSIONS = ['v1', 'v1beta'] as const;
@@ -100,8 +106,19 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       'api-revision',
       'authorization',
       'last-event-id',
+      'x-goog-upload-protocol',
+      'x-goog-upload-command',
+      'x-goog-upload-offset',
+      'x-goog-upload-header-content-length',
+      'x-goog-upload-header-content-type',
+      'x-goog-upload-file-name',
     ],
-    exposedHeaders: ['x-request-id'],
+    exposedHeaders: [
+      'x-request-id',
+      'x-goog-upload-url',
+      'x-goog-upload-status',
+      'x-goog-upload-size-received',
+    ],
   });
 
   // Every body is parsed as JSON whatever its content-type (curl -d sends form encoding);
@@ -183,9 +200,24 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           engine: options.engine,
           keepAliveMs: options.keepAliveMs,
         });
+        if (options.files) fileRoutes(scope, { files: options.files.service, version });
       },
       { prefix: `/${version}` },
     );
+    const files = options.files;
+    if (files) {
+      // Upload bodies are raw bytes, streamed: this scope has its own body handling and auth.
+      await app.register(
+        (scope) =>
+          uploadRoutes(scope, {
+            files: files.service,
+            uploads: files.uploads,
+            keys: options.keys,
+            version,
+          }),
+        { prefix: `/upload/${version}` },
+      );
+    }
   }
   return app;
 }

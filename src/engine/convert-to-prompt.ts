@@ -5,6 +5,7 @@ import type {
   LanguageModelV3TextPart,
   LanguageModelV3ToolResultOutput,
 } from '@ai-sdk/provider';
+import type { FileInputs } from '../files/file-service.js';
 import type { Content, JsonValue, Step } from '../protocol/types.js';
 import { decodeProviderSignature } from './provider-signature.js';
 
@@ -19,8 +20,22 @@ const DEFAULT_MEDIA_TYPE: Record<string, string> = {
   document: 'application/pdf',
 };
 
-function convertContent(content: Content): UserPart {
+function convertContent(content: Content, files?: FileInputs): UserPart {
   if (content.type === 'text') return { type: 'text', text: content.text };
+  const stored = content.uri !== undefined ? files?.get(content.uri) : undefined;
+  if (stored === null) {
+    // A file an earlier turn used has expired or was deleted: say so rather than send nothing.
+    return { type: 'text', text: `[${content.type} ${content.uri} is no longer available]` };
+  }
+  if (stored) {
+    // Files API URIs are ours: the backend gets the bytes, never our (keyed) URL.
+    return {
+      type: 'file',
+      mediaType: content.mime_type ?? stored.mimeType,
+      data: stored.data,
+      ...(stored.displayName !== undefined ? { filename: stored.displayName } : {}),
+    };
+  }
   const mediaType =
     content.mime_type ?? DEFAULT_MEDIA_TYPE[content.type] ?? 'application/octet-stream';
   const data = content.data !== undefined ? content.data : new URL(content.uri!);
@@ -57,8 +72,13 @@ function builtInToolName(type: string): string {
 /**
  * Converts the conversation (ancestors' steps, then this turn's input steps) into the AI SDK's
  * prompt: consecutive model steps become one assistant message, results one tool message.
+ * `files` holds the bytes of the Files API URIs the steps name (loaded before the run).
  */
-export function convertToPrompt(steps: Step[], systemInstruction?: string): LanguageModelV3Prompt {
+export function convertToPrompt(
+  steps: Step[],
+  systemInstruction?: string,
+  files?: FileInputs,
+): LanguageModelV3Prompt {
   const prompt: LanguageModelV3Prompt = [];
   if (systemInstruction) prompt.push({ role: 'system', content: systemInstruction });
   const callNames = new Map<string, string>();
@@ -81,13 +101,13 @@ export function convertToPrompt(steps: Step[], systemInstruction?: string): Lang
   for (const step of steps) {
     switch (step.type) {
       case 'user_input': {
-        const content = (step.content ?? []).map(convertContent);
+        const content = (step.content ?? []).map((c) => convertContent(c, files));
         if (content.length > 0) prompt.push({ role: 'user', content });
         break;
       }
       case 'model_output':
         for (const c of step.content ?? []) {
-          const part = convertContent(c);
+          const part = convertContent(c, files);
           if (part.type === 'text' && part.text === '') continue;
           assistant().push(part);
         }

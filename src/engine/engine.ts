@@ -23,6 +23,7 @@ import { THINKING_SUMMARIES_DEFAULT } from '../protocol/schemas.js';
 import type { ToolSession, ToolSource } from '../tools/types.js';
 import { renumberSources } from './citations.js';
 import { convertToPrompt } from './convert-to-prompt.js';
+import type { FileInputs } from '../files/file-service.js';
 import { newCallId } from './ids.js';
 import { runModelRound } from './model-round.js';
 import {
@@ -73,6 +74,8 @@ export interface StartParams {
   model: ResolvedModel;
   /** Steps of the ancestors named by previous_interaction_id (oldest first). */
   history: Step[];
+  /** Bytes of the Files API URIs the steps name, loaded before the run. */
+  files?: FileInputs;
   /** Compiled `response_format` schema, checked against the final answer. */
   validateOutput?: ValidateFunction;
   /** Built-in tools of this request, opened (and validated) before the run; closed after it. */
@@ -312,6 +315,7 @@ export class InteractionEngine {
       const prompt = convertToPrompt(
         [...params.history, ...request.inputSteps],
         request.system_instruction,
+        params.files,
       );
       const toolByName = new Map<string, ToolSession>();
       for (const session of sessions)

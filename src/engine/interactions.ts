@@ -13,6 +13,8 @@ import type { InteractionRecord, Store, StoredEvent } from '../store/types.js';
 import { nowIso, type InteractionEngine, type RunHandle } from './engine.js';
 import { newInteractionId } from './ids.js';
 import { checkFunctionResults } from './function-results.js';
+import { collectFileRefs, loadFileInputs } from './file-inputs.js';
+import type { FileService } from '../files/file-service.js';
 import { compileResponseSchema } from './structured-output.js';
 import { computerUseFunctions } from '../tools/computer-use.js';
 import type { BuiltInTool, ToolSession } from '../tools/types.js';
@@ -26,6 +28,8 @@ export interface InteractionServiceOptions {
   tailPollMs?: number;
   /** Built-in tools the operator configured, by type. */
   tools?: ReadonlyMap<string, BuiltInTool>;
+  /** The Files API, whose files content items may name by `uri`. */
+  files?: FileService;
 }
 
 export interface CreateResult {
@@ -80,7 +84,7 @@ function contentPath(raw: unknown, i: number, j: number): string {
   return isContent(raw) ? 'input' : `input.content[${j}]`;
 }
 
-/** Media the backend cannot take, and file URIs we do not hold, are refused before the run. */
+/** Media the backend cannot take are refused before the run. */
 function checkInputContent(request: CreateRequest, model: ResolvedModel): void {
   request.inputSteps.forEach((step, i) => {
     if (step.type !== 'user_input') return;
@@ -90,9 +94,6 @@ function checkInputContent(request: CreateRequest, model: ResolvedModel): void {
         throw invalid(
           `${path}: the model backend of '${model.publicName}' does not accept ${content.type} input`,
         );
-      }
-      if (content.type !== 'text' && content.uri?.startsWith('files/')) {
-        throw notFound(`${path}.uri: file '${content.uri}' not found`);
       }
     });
   });
@@ -168,6 +169,11 @@ export class InteractionService {
       if (previous.status === 'requires_action') pending = previous.outputSteps ?? [];
     }
     checkFunctionResults(history, request.inputSteps, pending);
+    const files = await loadFileInputs(
+      this.o.files,
+      project,
+      collectFileRefs(history, request.inputSteps, (i, j) => contentPath(request.raw.input, i, j)),
+    );
 
     const schema = request.responseFormat?.schema;
     const validateOutput = schema ? compileResponseSchema(schema) : undefined;
@@ -203,6 +209,7 @@ export class InteractionService {
         request,
         model,
         history,
+        files,
         validateOutput,
         toolSessions,
         admission,

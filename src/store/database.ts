@@ -52,6 +52,15 @@ export interface OpenOptions {
   onQuery?: (sql: string) => void;
 }
 
+const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url);
+
+/** The file a `sqlite:PATH` URL (or bare path) names; undefined for PostgreSQL and `:memory:`. */
+export function sqliteFilePath(url: string): string | undefined {
+  if (isPostgresUrl(url)) return undefined;
+  const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
+  return path === ':memory:' ? undefined : resolve(path);
+}
+
 /** Opens `sqlite:PATH` (or a bare path / `:memory:`) or `postgres://…`. */
 export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHandle {
   const log = options.onQuery
@@ -59,7 +68,7 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
         if (event.level === 'query') options.onQuery!(event.query.sql);
       }
     : undefined;
-  if (/^postgres(ql)?:\/\//.test(url)) {
+  if (isPostgresUrl(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     // A pool error (e.g. the server restarting) must not crash the process.
     pool.on('error', () => {});
@@ -68,9 +77,9 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
       db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }), log }),
     };
   }
-  const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
-  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
-  const sqlite = new Database(path);
+  const path = sqliteFilePath(url);
+  if (path !== undefined) mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new Database(path ?? ':memory:');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');

@@ -1,4 +1,10 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import {
+  Migrator,
+  PostgresAdapter,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+} from 'kysely';
 
 /** Migrations are code (not files on disk) so the published package carries them. */
 const migrations: Record<string, Migration> = {
@@ -52,6 +58,74 @@ const migrations: Record<string, Migration> = {
         .addColumn('node_id', 'text', (c) => c.primaryKey())
         .addColumn('heartbeat', 'text', (c) => c.notNull())
         .execute();
+    },
+  },
+  // The Files API (src/store/file-store.ts): resumable upload sessions, the files they produce,
+  // and on PostgreSQL the bytes themselves (src/store/blob-store-postgres.ts).
+  '0002_files': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('uploads')
+        .addColumn('upload_id', 'text', (c) => c.primaryKey())
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('mime_type', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('received_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('blob_key', 'text', (c) => c.notNull().unique())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('result', 'text')
+        .addColumn('create_time', 'text', (c) => c.notNull())
+        .addColumn('expiration_time', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('uploads_project_state')
+        .on('uploads')
+        .columns(['project', 'state'])
+        .execute();
+      await db.schema
+        .createIndex('uploads_expiration')
+        .on('uploads')
+        .column('expiration_time')
+        .execute();
+      await db.schema
+        .createTable('files')
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('blob_key', 'text', (c) => c.notNull().unique())
+        .addColumn('display_name', 'text')
+        .addColumn('mime_type', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('create_time', 'text', (c) => c.notNull())
+        .addColumn('update_time', 'text', (c) => c.notNull())
+        .addColumn('expiration_time', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('files_pk', ['project', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('files_project_created')
+        .on('files')
+        .columns(['project', 'create_time', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('files_expiration')
+        .on('files')
+        .column('expiration_time')
+        .execute();
+      // SQLite keeps bytes in a directory beside the database file instead.
+      if (db.getExecutor().adapter instanceof PostgresAdapter) {
+        await db.schema
+          .createTable('blob_chunks')
+          .addColumn('blob_key', 'text', (c) => c.notNull())
+          .addColumn('start_offset', 'bigint', (c) => c.notNull())
+          .addColumn('data', 'bytea', (c) => c.notNull())
+          .addPrimaryKeyConstraint('blob_chunks_pk', ['blob_key', 'start_offset'])
+          .execute();
+      }
     },
   },
 };

@@ -26,11 +26,14 @@ export interface Harness {
 export interface HarnessOptions {
   store: StoreKind;
   script?: UpstreamScript;
-  config?: Record<string, unknown>;
+  /** Config on top of testConfig; a function gets the scripted upstream's URL. */
+  config?: Record<string, unknown> | ((upstreamUrl: string) => Record<string, unknown>);
   /** Reuse an existing database (restart tests). */
   db?: TestDatabase;
   /** A pino logger (logging tests); default: no logs. */
   logger?: import('pino').Logger;
+  /** The Files API's clock (expiry tests move it forward). */
+  clock?: () => number;
 }
 
 export function testConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Config {
@@ -58,10 +61,14 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const upstream = await startFakeUpstream(options.script);
   const db = options.db ?? (await createTestDatabase(options.store));
   const server = await createServer({
-    config: testConfig(upstream.url, options.config),
+    config: testConfig(
+      upstream.url,
+      typeof options.config === 'function' ? options.config(upstream.url) : options.config,
+    ),
     databaseUrl: db.url,
     logger: options.logger ?? false,
     pollMs: 50,
+    clock: options.clock,
   });
   const address = await server.listen('127.0.0.1', 0);
   const baseUrl = address.replace('[::1]', '127.0.0.1');
