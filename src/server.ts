@@ -51,14 +51,19 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       : options.logger;
   const log = logger || pino({ enabled: false });
   const nodeId = config.server.node_id ?? `${hostname()}:${config.server.port}`;
-  const store = SqlStore.open(options.databaseUrl ?? config.database?.url ?? DEFAULT_DATABASE_URL);
+  const storeRetryMs = config.server.store_retry_seconds * 1000;
+  const store = SqlStore.open(options.databaseUrl ?? config.database?.url ?? DEFAULT_DATABASE_URL, {
+    // SQLite waits for a lock synchronously (the event loop stands still): wait briefly and let
+    // the event log retry with back-off instead.
+    busyTimeoutMs: Math.min(250, storeRetryMs / 4),
+  });
   await store.migrate();
 
-  const eventLog = new EventLog(
-    store,
-    (err) => log.error({ err }, 'event log write failed; retrying'),
-    config.server.event_batch_ms,
-  );
+  const eventLog = new EventLog(store, {
+    batchWindowMs: config.server.event_batch_ms,
+    retryWindowMs: storeRetryMs,
+    logger: log,
+  });
   const models = new ModelRegistry(
     config.models as ModelEntry[],
     options.backendEnv,
@@ -156,7 +161,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       while (engine.activeRuns > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       await engine.abortAll('shutdown');
-      await eventLog.flush();
+      await eventLog.close();
       await app.close();
       await models.dispose();
       await Promise.all([...tools.values()].map((t) => t.close?.()));

@@ -1,7 +1,7 @@
 import { APICallError } from '@ai-sdk/provider';
 import { ApiError, type ErrorCode } from '../protocol/errors.js';
 
-export type StopReason = 'cancelled' | 'deadline' | 'client_gone' | 'shutdown';
+export type StopReason = 'cancelled' | 'deadline' | 'client_gone' | 'shutdown' | 'store_failed';
 
 /** Why a run was aborted; set as the AbortController's reason. */
 export class RunAbort extends Error {

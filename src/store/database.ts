@@ -50,6 +50,12 @@ export interface DatabaseHandle {
 export interface OpenOptions {
   /** Called with the SQL of every executed query (tests count round trips with it). */
   onQuery?: (sql: string) => void;
+  /**
+   * SQLite: how long a statement waits for a lock another connection holds (default 5000 ms).
+   * better-sqlite3 waits synchronously, blocking the event loop, so the event log keeps this
+   * short and retries with back-off instead.
+   */
+  busyTimeoutMs?: number;
 }
 
 /** Opens `sqlite:PATH` (or a bare path / `:memory:`) or `postgres://…`. */
@@ -60,9 +66,14 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
       }
     : undefined;
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
-    // A pool error (e.g. the server restarting) must not crash the process.
+    // A connection attempt that gets no answer fails instead of hanging (the event log's
+    // retry window must stay bounded when the database host is unreachable).
+    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 });
+    // A pool error (e.g. the server restarting) must not crash the process; neither may a
+    // connection that breaks while checked out (pg reports it on the client, where no pool
+    // listener is attached then; the query in flight fails on its own).
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     return {
       kind: 'postgres',
       db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }), log }),
@@ -73,7 +84,7 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
   const sqlite = new Database(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma(`busy_timeout = ${Math.max(0, Math.round(options.busyTimeoutMs ?? 5000))}`);
   sqlite.pragma('foreign_keys = ON');
   return {
     kind: 'sqlite',

@@ -19,6 +19,8 @@ export interface UpstreamReply {
   dieAfterChunks?: number;
   /** Hold the request open until `release()` is called (slow upstream). */
   hold?: boolean;
+  /** Send this many chunks, then hold until `release()` (a pause mid-answer). */
+  holdAfterChunks?: number;
 }
 
 export type UpstreamScript = (body: ChatRequest, index: number) => UpstreamReply;
@@ -152,6 +154,7 @@ export async function startFakeUpstream(
         req.socket.destroy();
         return;
       }
+      if (i === reply.holdAfterChunks) await http.hold();
       res.write(`data: ${JSON.stringify(chunks[i])}\n\n`);
       if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
     }
