@@ -53,9 +53,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const nodeId = config.server.node_id ?? `${hostname()}:${config.server.port}`;
   const storeRetryMs = config.server.store_retry_seconds * 1000;
   const store = SqlStore.open(options.databaseUrl ?? config.database?.url ?? DEFAULT_DATABASE_URL, {
-    // SQLite waits for a lock synchronously (the event loop stands still): wait briefly and let
-    // the event log retry with back-off instead.
+    // One store operation waits at most a part of the retry window, so the event log can retry
+    // within it. SQLite waits for a lock synchronously (the event loop stands still): briefly.
     busyTimeoutMs: Math.min(250, storeRetryMs / 4),
+    connectTimeoutMs: Math.min(10_000, storeRetryMs / 2),
   });
   await store.migrate();
 

@@ -56,6 +56,11 @@ export interface OpenOptions {
    * short and retries with back-off instead.
    */
   busyTimeoutMs?: number;
+  /**
+   * PostgreSQL: how long an operation waits for a connection — connecting, or a free one in the
+   * pool — before it fails (default 10000 ms), so that a store that does not answer is noticed.
+   */
+  connectTimeoutMs?: number;
 }
 
 /** Opens `sqlite:PATH` (or a bare path / `:memory:`) or `postgres://…`. */
@@ -66,9 +71,11 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
       }
     : undefined;
   if (/^postgres(ql)?:\/\//.test(url)) {
-    // A connection attempt that gets no answer fails instead of hanging (the event log's
-    // retry window must stay bounded when the database host is unreachable).
-    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 });
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    });
     // A pool error (e.g. the server restarting) must not crash the process; neither may a
     // connection that breaks while checked out (pg reports it on the client, where no pool
     // listener is attached then; the query in flight fails on its own).

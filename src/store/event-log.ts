@@ -366,23 +366,26 @@ export class EventLog {
     }
   }
 
-  /** One try at a write, bounded by what is left of the retry window. */
+  /**
+   * One try at a write. The store's own timeouts (SQLite's busy timeout, PostgreSQL's connection
+   * timeout) end a try against a store that does not answer, before anything was written. Only
+   * when those fail too (a half-open connection) does this timer, a window
+   * later, count the write as failed without knowing its outcome; should it commit after all,
+   * the terminal writer finds its events and appends after them.
+   */
   private attempt(parts: Pending[]): Promise<void> {
     const write = this.store.appendEvents(
       parts.map((p) => ({ interactionId: p.log.id, events: p.events, update: p.update })),
     );
-    // The last try of a window still gets a moment to answer.
-    const limit =
+    const left =
       this.outageSince === null
-        ? this.retryWindowMs
-        : Math.max(this.outageSince + this.retryWindowMs - performance.now(), 250);
+        ? 0
+        : Math.max(this.outageSince + this.retryWindowMs - performance.now(), 0);
     let timer: NodeJS.Timeout | undefined;
-    // A write that gets no answer (a half-open connection) counts as the store being down. If
-    // it commits later after all, the terminal writer finds those events and appends after them.
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new StoreUnavailableError(new Error('store write timed out'))),
-        limit,
+        () => reject(new StoreUnavailableError(new Error('store write got no answer'))),
+        left + this.retryWindowMs,
       );
     });
     write.catch(() => {});

@@ -41,6 +41,8 @@ export interface FakeUpstream {
   release(): void;
   /** Resolves when a request has arrived (count = total requests seen). */
   waitForRequests(count: number): Promise<void>;
+  /** Resolves when requests have been held `count` times in all (`hold`, `holdAfterChunks`). */
+  waitForHeld(count: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -170,6 +172,7 @@ export async function startFakeUpstream(
     script,
     release: () => http.release(),
     waitForRequests: (count) => http.waitForRequests(count),
+    waitForHeld: (count) => http.waitForHeld(count),
     close: () => http.close(),
   };
   return fake;
