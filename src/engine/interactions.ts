@@ -309,7 +309,7 @@ export class InteractionService {
       after = Number(lastEventId);
       const live = this.o.eventLog.get(id);
       const last = live
-        ? live.lastSeq
+        ? live.durableSeq
         : ((await this.o.store.listEvents(id, after - 1))[0]?.seq ?? 0);
       if (after > 0 && (live ? after > last : last !== after)) {
         throw invalid(`last_event_id: '${lastEventId}' is not an event of interaction '${id}'`);

@@ -87,8 +87,9 @@ export class InteractionLog {
     this.durableCount = initial.length;
   }
 
-  get lastSeq(): number {
-    return this.events.length;
+  /** The id of the last event the store holds (readers never see beyond it). */
+  get durableSeq(): number {
+    return this.durableCount;
   }
 
   /** The events readers may see: those the store holds. */
@@ -430,17 +431,17 @@ export class EventLog {
       return 'done';
     }
     if (fault === 'rejected') {
-      this.logger.error(
-        { err, interaction_id: log.id },
-        'the store refused the events of an interaction',
-      );
-      this.fail(log, {
-        cause: 'rejected',
-        error: {
-          code: 'internal_error',
-          message: `the store refused event ${first} of this interaction; the run was stopped`,
+      this.fail(
+        log,
+        {
+          cause: 'rejected',
+          error: {
+            code: 'internal_error',
+            message: `the store refused event ${first} of this interaction; the run was stopped`,
+          },
         },
-      });
+        err,
+      );
       return 'done';
     }
     // A duplicate event id: ours (an earlier attempt committed but its answer was lost) or
@@ -458,10 +459,6 @@ export class EventLog {
       log.markDurable(events.at(-1)!.seq);
       return 'done';
     }
-    this.logger.warn(
-      { interaction_id: log.id, seq: first },
-      'another writer stored events of this interaction; stopping its run',
-    );
     this.fail(log, {
       cause: 'conflict',
       error: {
@@ -473,7 +470,7 @@ export class EventLog {
   }
 
   private failUnavailable(log: InteractionLog): void {
-    const durable = log.durableEvents.length;
+    const durable = log.durableSeq;
     this.fail(log, {
       cause: 'unavailable',
       error: {
@@ -483,13 +480,13 @@ export class EventLog {
     });
   }
 
-  private fail(log: InteractionLog, failure: LogFailure): void {
+  private fail(log: InteractionLog, failure: LogFailure, err?: unknown): void {
     this.pending.delete(log.id);
     log.fail(failure);
     if (failure.cause === 'deleted') return;
-    this.logger.warn(
-      { interaction_id: log.id, cause: failure.cause },
-      'interaction failed: its events could not be stored',
+    this.logger.error(
+      { err, interaction_id: log.id, cause: failure.cause, stored_events: log.durableSeq },
+      `interaction failed: ${failure.error.message}`,
     );
     this.unfinished.set(log.id, failure.error);
     this.scheduleTerminals(0);
