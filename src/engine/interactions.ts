@@ -241,7 +241,7 @@ export class InteractionService {
   createResponse(handle: RunHandle, background: boolean): Interaction {
     const { log } = handle;
     if (background) return buildResource(parseEvents(log.events.slice(0, 2)), null);
-    const failure: LogFailure | undefined = log.failure;
+    const failure = log.failure;
     if (failure?.cause === 'deleted') throw notFound(failure.error.message);
     const stored = log.durableEvents;
     const events = failure

@@ -370,9 +370,9 @@ export class EventLog {
   /**
    * One try at a write. The store's own timeouts (SQLite's busy timeout, PostgreSQL's connection
    * timeout) end a try against a store that does not answer, before anything was written. Only
-   * when those fail too (a half-open connection) does this timer, a window
-   * later, count the write as failed without knowing its outcome; should it commit after all,
-   * the terminal writer finds its events and appends after them.
+   * when those fail too (a half-open connection) does this timer, a window later, count the
+   * write as failed without knowing its outcome: should it commit after all, a retry finds its
+   * own bytes (durable), or the terminal writer finds the events and appends after them.
    */
   private attempt(parts: Pending[]): Promise<void> {
     const write = this.store.appendEvents(
@@ -475,7 +475,7 @@ export class EventLog {
       cause: 'unavailable',
       error: {
         code: 'unavailable',
-        message: `the store was unavailable for longer than ${Math.round(this.retryWindowMs / 1000)} s while the interaction was running; the events after event ${durable} were not stored`,
+        message: `the store was unavailable for longer than ${this.retryWindowMs / 1000} s while the interaction was running; the events after event ${durable} were not stored`,
       },
     });
   }
