@@ -52,8 +52,8 @@ export interface OpenOptions {
   onQuery?: (sql: string) => void;
   /**
    * SQLite: how long a statement waits for a lock another connection holds (default 5000 ms).
-   * better-sqlite3 waits synchronously, blocking the event loop, so the event log keeps this
-   * short and retries with back-off instead.
+   * better-sqlite3 waits synchronously, blocking the event loop, so the server keeps this short
+   * and lets the event log retry with back-off instead.
    */
   busyTimeoutMs?: number;
   /**
