@@ -93,6 +93,11 @@ export const configSchema = z.strictObject({
       shutdown_grace_seconds: z.number().nonnegative().default(30),
       /** Token deltas of a stream are written (and sent) in batches at most this often. */
       event_batch_ms: z.number().int().min(0).max(1000).default(20),
+      /**
+       * How long event writes are retried while the store is unavailable; beyond it the runs
+       * whose events could not be stored fail (their clients get an SSE `error`).
+       */
+      store_retry_seconds: z.number().positive().max(3600).default(30),
     })
     .prefault({}),
   database: z.strictObject({ url: z.string().min(1) }).optional(),

@@ -105,17 +105,23 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       : options.logger;
   const log = logger || pino({ enabled: false });
   const nodeId = config.server.node_id ?? `${hostname()}:${config.server.port}`;
+  const storeRetryMs = config.server.store_retry_seconds * 1000;
   const databaseUrl = options.databaseUrl ?? config.database?.url ?? DEFAULT_DATABASE_URL;
-  const database = openDatabase(databaseUrl);
-  const store = new SqlStore(database);
+  const database = openDatabase(databaseUrl, {
+    // One store operation waits at most a part of the retry window, so the event log can retry
+    // within it. SQLite waits for a lock synchronously (the event loop stands still): briefly.
+    busyTimeoutMs: Math.min(250, storeRetryMs / 4),
+    connectTimeoutMs: Math.min(10_000, storeRetryMs / 2),
+  });
+  const store = SqlStore.over(database);
   await store.migrate();
   const files = createFileService(database, databaseUrl, config.files, options.clock, log);
 
-  const eventLog = new EventLog(
-    store,
-    (err) => log.error({ err }, 'event log write failed; retrying'),
-    config.server.event_batch_ms,
-  );
+  const eventLog = new EventLog(store, {
+    batchWindowMs: config.server.event_batch_ms,
+    retryWindowMs: storeRetryMs,
+    logger: log,
+  });
   const models = new ModelRegistry(
     config.models as ModelEntry[],
     options.backendEnv,
@@ -230,7 +236,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       while (engine.activeRuns > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       await engine.abortAll('shutdown');
-      await eventLog.flush();
+      await eventLog.close();
       await app.close();
       await models.dispose();
       await Promise.all([...tools.values()].map((t) => t.close?.()));

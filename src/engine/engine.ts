@@ -243,16 +243,18 @@ export class InteractionEngine {
       : this.options.deadlines.unaryMs;
     const timer = setTimeout(() => controller.abort(new RunAbort('deadline')), deadlineMs);
     timer.unref();
-    // A cancel sent to another node reaches this run through the store.
-    const cancelPoll =
-      request.background && persist
-        ? setInterval(() => {
-            this.options.store.isCancelRequested(id).then(
-              (yes) => yes && controller.abort(new RunAbort('cancelled')),
-              () => {},
-            );
-          }, this.options.cancelPollMs ?? 1000)
-        : undefined;
+    // Events that cannot be stored stop the run (the event log has told its readers).
+    log.onFailure(() => controller.abort(new RunAbort('store_failed')));
+    // A cancel sent to another node (cancel of a background run, or a delete) reaches this run
+    // through the store.
+    const cancelPoll = persist
+      ? setInterval(() => {
+          this.options.store.isCancelRequested(id).then(
+            (yes) => yes && controller.abort(new RunAbort('cancelled')),
+            () => {},
+          );
+        }, this.options.cancelPollMs ?? 1000)
+      : undefined;
     cancelPoll?.unref();
     const handle: RunHandle = { id, log, done: Promise.resolve() };
     this.runs.set(id, { handle, controller });
