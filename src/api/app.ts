@@ -8,7 +8,7 @@ import Fastify, {
 import { randomUUID } from 'node:crypto';
 import type { InteractionEngine } from '../engine/engine.js';
 import type { InteractionService } from '../engine/interactions.js';
-import { ApiError, invalid } from '../protocol/errors.js';
+import { ApiError, ERROR_CODES, invalid, type ErrorCode } from '../protocol/errors.js';
 import { API_REVISION } from '../protocol/types.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
@@ -31,11 +31,32 @@ export interface AppOptions {
   corsOrigins: string[] | boolean;
   logger: FastifyBaseLogger | false;
   keepAliveMs?: number;
+  /** Limits of a connection (config `server:`); Node's defaults when absent. */
+  connection?: ConnectionLimits;
   /** Set while draining: new creates get 503. */
   isDraining?: () => boolean;
 }
 
+export interface ConnectionLimits {
+  /** Headers and body of a request must arrive within this time, or it is answered 408. */
+  requestTimeoutMs: number;
+  /** The headers alone must arrive within this time (capped at `requestTimeoutMs`). */
+  headersTimeoutMs: number;
+  /** A keep-alive connection without a request in flight is closed after this time. */
+  idleTimeoutMs: number;
+}
+
 export const API_VERSIONS = ['v1', 'v1beta'] as const;
+
+/** Sockets whose current request was answered before its body had arrived (see clientError). */
+const answeredEarly = new WeakSet<object>();
+
+/** A complete HTTP response in our error envelope, for sockets no route answers. */
+function rawErrorResponse(status: 400 | 408, code: ErrorCode, message: string): string {
+  const body = JSON.stringify({ error: { code, status: ERROR_CODES[code].status, message } });
+  const reason = status === 408 ? 'Request Timeout' : 'Bad Request';
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
 
 /** Removes the `key` query parameter so URLs can be logged. */
 export function redactUrl(url: string): string {
@@ -74,19 +95,44 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       const { status, body } = errorEnvelope(fromFrameworkError(error), request.url);
       void (reply as FastifyReply).code(status).type('application/json').send(body);
     },
-    // Requests the HTTP parser rejects never reach a route; answer them in our envelope as well.
+    ...(options.connection
+      ? {
+          requestTimeout: options.connection.requestTimeoutMs,
+          keepAliveTimeout: options.connection.idleTimeoutMs,
+          http: {
+            requestTimeout: options.connection.requestTimeoutMs,
+            headersTimeout: Math.min(
+              options.connection.headersTimeoutMs,
+              options.connection.requestTimeoutMs,
+            ),
+            // Node checks both timeouts on this interval (default 30 s, far coarser than them).
+            connectionsCheckingInterval: Math.min(1000, options.connection.requestTimeoutMs / 4),
+          },
+        }
+      : {}),
+    // Requests the HTTP parser rejects, or that arrive too slowly, never reach a route; answer
+    // them in our envelope as well, then close the connection.
     clientErrorHandler: (error, socket) => {
-      if (!socket.writable) return;
-      const body = JSON.stringify({
-        error: {
-          code: 'invalid_request',
-          status: 'INVALID_ARGUMENT',
-          message: `request: malformed HTTP (${(error as { code?: string }).code ?? 'parse error'})`,
-        },
-      });
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
+      const code = (error as { code?: string }).code;
+      if (socket.destroyed || code === 'ECONNRESET') return;
+      // A request already answered (e.g. 401 before its body) gets no second response.
+      if (!socket.writable || answeredEarly.has(socket)) {
+        socket.destroy();
+        return;
+      }
+      const response =
+        code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? rawErrorResponse(
+              408,
+              'request_timeout',
+              'request: the request (headers and body) did not arrive within the time limit',
+            )
+          : rawErrorResponse(
+              400,
+              'invalid_request',
+              `request: malformed HTTP (${code ?? 'parse error'})`,
+            );
+      socket.end(response, () => socket.destroy());
     },
   });
 
@@ -118,7 +164,17 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.addHook('onRequest', async (request, reply) => {
+    answeredEarly.delete(request.raw.socket);
     reply.header('x-request-id', request.id);
+  });
+
+  // An error answered before the body arrived (401, 404, 413 …): close the connection rather
+  // than keep reading a body nobody wants (a client trickling it would hold the socket).
+  app.addHook('onSend', async (request, reply) => {
+    if (reply.statusCode >= 400 && !request.raw.complete) {
+      reply.header('connection', 'close');
+      answeredEarly.add(request.raw.socket);
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {

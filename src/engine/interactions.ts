@@ -178,7 +178,7 @@ export class InteractionService {
     checkFunctionResults(history, request.inputSteps, pending);
 
     const schema = request.responseFormat?.schema;
-    const validateOutput = schema ? compileResponseSchema(schema) : undefined;
+    const validateOutput = schema ? compileResponseSchema(project, schema) : undefined;
 
     // Opened last: a session may hold a connection (MCP), so nothing may fail after it but the start.
     const toolSessions: ToolSession[] = [];

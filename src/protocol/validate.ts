@@ -17,6 +17,7 @@ import {
   type FunctionTool,
   type InputStepType,
 } from './schemas.js';
+import { checkSchemaLimits, newSchemaBudget, type SchemaBudget } from './schema-limits.js';
 import type { Content, JsonObject, Step } from './types.js';
 
 /** A create request after validation and normalisation. */
@@ -289,7 +290,10 @@ export function normalizeInput(input: unknown): Step[] {
   throw invalid(`input: expected a string, a content object or an array, got ${describe(input)}`);
 }
 
-function validateTools(tools: unknown[]): Pick<CreateRequest, 'functionTools' | 'builtInTools'> {
+function validateTools(
+  tools: unknown[],
+  budget: SchemaBudget,
+): Pick<CreateRequest, 'functionTools' | 'builtInTools'> {
   const functionTools: FunctionTool[] = [];
   const builtInTools: CreateRequest['builtInTools'] = [];
   const names = new Set<string>();
@@ -298,6 +302,9 @@ function validateTools(tools: unknown[]): Pick<CreateRequest, 'functionTools' | 
     const type = requireType(obj, ['tools', i]);
     if (type === 'function') {
       const fn = parseWith(functionToolSchema, obj, ['tools', i]);
+      if (fn.parameters !== undefined) {
+        checkSchemaLimits(fn.parameters, jsonPath(['tools', i, 'parameters']), budget);
+      }
       if (names.has(fn.name))
         throw invalid(`tools[${i}].name: duplicate function name '${fn.name}'`);
       names.add(fn.name);
@@ -314,7 +321,10 @@ function validateTools(tools: unknown[]): Pick<CreateRequest, 'functionTools' | 
   return { functionTools, builtInTools };
 }
 
-function validateResponseFormat(value: unknown): CreateRequest['responseFormat'] {
+function validateResponseFormat(
+  value: unknown,
+  budget: SchemaBudget,
+): CreateRequest['responseFormat'] {
   const entries = Array.isArray(value) ? value : [value];
   let result: CreateRequest['responseFormat'];
   entries.forEach((entry, i) => {
@@ -326,6 +336,7 @@ function validateResponseFormat(value: unknown): CreateRequest['responseFormat']
       if (fmt.schema && fmt.mime_type !== 'application/json') {
         throw invalid(`${jsonPath([...path, 'schema'])}: requires mime_type 'application/json'`);
       }
+      if (fmt.schema) checkSchemaLimits(fmt.schema, jsonPath([...path, 'schema']), budget);
       result = {
         mimeType: fmt.mime_type ?? 'text/plain',
         schema: fmt.schema as JsonObject | undefined,
@@ -339,6 +350,7 @@ function validateResponseFormat(value: unknown): CreateRequest['responseFormat']
       );
     } else {
       // A bare JSON schema (the pre-May-2026 form) means JSON text output with that schema.
+      checkSchemaLimits(obj, jsonPath(path), budget);
       result = { mimeType: 'application/json', schema: obj as JsonObject };
     }
   });
@@ -370,11 +382,13 @@ export function validateCreateBody(body: unknown): CreateRequest {
     throw invalid('input: required field is missing');
   }
   const inputSteps = parsed.input === undefined ? [] : normalizeInput(parsed.input);
-  const tools = validateTools(parsed.tools ?? []);
+  // The request's schemas share one budget (schema-limits.ts): they are compiled together.
+  const budget = newSchemaBudget();
+  const tools = validateTools(parsed.tools ?? [], budget);
   let responseFormat =
     parsed.response_format === undefined
       ? undefined
-      : validateResponseFormat(parsed.response_format);
+      : validateResponseFormat(parsed.response_format, budget);
   if (!responseFormat && parsed.response_mime_type !== undefined) {
     if (!['text/plain', 'application/json'].includes(parsed.response_mime_type)) {
       throw invalid(`response_mime_type: unsupported '${clip(parsed.response_mime_type)}'`);
