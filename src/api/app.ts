@@ -12,7 +12,9 @@ import { ApiError, ERROR_CODES, invalid, type ErrorCode } from '../protocol/erro
 import { API_REVISION } from '../protocol/types.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
+import { MAX_BODY_VALUES, MAX_DEPTH } from '../protocol/validate.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
+import { checkJsonShape } from './json-shape.js';
 import { interactionRoutes } from './routes/interactions.js';
 
 declare module 'fastify' {
@@ -162,6 +164,12 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       done(invalid(`body: invalid JSON (${(err as Error).message})`), undefined);
     }
   });
+
+  // Bodies are measured while they arrive (values, depth) and refused before parsing when over
+  // the limits, so parsing and validating one never blocks the event loop for long.
+  app.addHook('preParsing', async (_request, _reply, payload) =>
+    checkJsonShape(payload, { maxDepth: MAX_DEPTH, maxValues: MAX_BODY_VALUES }),
+  );
 
   app.addHook('onRequest', async (request, reply) => {
     answeredEarly.delete(request.raw.socket);

@@ -79,7 +79,9 @@ export function checkSchemaLimits(
   ];
   const checkPattern = (pattern: string, where: string) => {
     if (++budget.patterns > MAX_SCHEMA_PATTERNS) {
-      throw invalid(`${where}: the request's schemas hold more than ${MAX_SCHEMA_PATTERNS} patterns`);
+      throw invalid(
+        `${where}: the request's schemas hold more than ${MAX_SCHEMA_PATTERNS} patterns`,
+      );
     }
     try {
       compilePattern(pattern);
@@ -112,6 +114,7 @@ export function checkSchemaLimits(
       } else if (key === 'pattern' && typeof item === 'string') {
         checkPattern(item, at);
       } else if (SCHEMA_MAP_KEYWORDS.has(key) && typeof item === 'object' && item !== null) {
+        if (budget.nodes + Object.keys(item).length > MAX_SCHEMA_NODES) throw tooLarge(at);
         budget.nodes++;
         for (const [name, sub] of Object.entries(item)) {
           const subPath = child(at, name);

@@ -129,11 +129,12 @@ export function compilePattern(pattern: string): RegExpLike {
     compiled.set(pattern, re);
   }
   const engine = re;
-  return { test: (input: string) => engine.test(input) };
+  // Ajv tells patterns apart by `toString()` (it shares one compiled pattern per string).
+  const like: RegExpLike = { test: (input: string) => engine.test(input) };
+  return Object.assign(like, { toString: () => `/${pattern}/` });
 }
 
 /** Ajv's `code.regExp`: every `pattern` and `patternProperties` key runs in RE2. */
-export const re2Engine: RegExpEngine = Object.assign(
-  (pattern: string) => compilePattern(pattern),
-  { code: 'compilePattern' },
-);
+export const re2Engine: RegExpEngine = Object.assign((pattern: string) => compilePattern(pattern), {
+  code: 'compilePattern',
+});

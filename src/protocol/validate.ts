@@ -39,6 +39,19 @@ function describe(value: unknown): string {
 
 /** Deepest nesting of arrays/objects a request may use (JSON.stringify of deeper values overflows the stack). */
 export const MAX_DEPTH = 100;
+/**
+ * Most JSON values (arrays, objects and their items) in one request body. Parsing, validating
+ * and storing a body costs time on the event loop in proportion to its values, not its bytes
+ * (a 30 MB string is one value); 100,000 keeps the worst accepted body's work in the tens of
+ * milliseconds (bench/hostile-bodies.ts).
+ */
+export const MAX_BODY_VALUES = 100_000;
+/** Most items in `input` (steps, or content items), and content items in one step. */
+export const MAX_INPUT_ITEMS = 10_000;
+/** Most entries in `tools`. */
+export const MAX_TOOLS = 512;
+/** Most labels (as on Google Cloud resources). */
+export const MAX_LABELS = 64;
 /** Echoed keys and values are cut to this many characters so an error message stays small. */
 const ECHO_LIMIT = 100;
 
@@ -53,7 +66,7 @@ const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
  * Like `formatPath`, but a key that is empty or not identifier-like is written as `["key"]`,
  * so a message always starts with a usable path (`[""]: unknown field`, `labels["a b"]: …`).
  */
-function jsonPath(path: ReadonlyArray<PropertyKey>): string {
+export function jsonPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') {
@@ -180,6 +193,27 @@ function checkDepth(body: unknown): void {
         });
       }
     }
+  }
+}
+
+/** Count limits, checked before any schema work so an oversized list costs nothing to refuse. */
+function checkCounts(raw: Record<string, unknown>): void {
+  const tooMany = (path: ReadonlyArray<PropertyKey>, count: number, max: number, what: string) => {
+    if (count > max) throw invalid(`${jsonPath(path)}: more than ${max} ${what} (got ${count})`);
+  };
+  if (Array.isArray(raw.input)) {
+    tooMany(['input'], raw.input.length, MAX_INPUT_ITEMS, 'items');
+    raw.input.forEach((step, i) => {
+      if (typeof step !== 'object' || step === null) return;
+      for (const key of ['content', 'summary', 'result'] as const) {
+        const list = (step as Record<string, unknown>)[key];
+        if (Array.isArray(list)) tooMany(['input', i, key], list.length, MAX_INPUT_ITEMS, 'items');
+      }
+    });
+  }
+  if (Array.isArray(raw.tools)) tooMany(['tools'], raw.tools.length, MAX_TOOLS, 'tools');
+  if (typeof raw.labels === 'object' && raw.labels !== null) {
+    tooMany(['labels'], Object.keys(raw.labels).length, MAX_LABELS, 'labels');
   }
 }
 
@@ -362,6 +396,7 @@ export function validateCreateBody(body: unknown): CreateRequest {
   if (body === undefined || body === null) throw invalid('body: a JSON object is required');
   const raw = requireObject(body, []);
   checkDepth(raw);
+  checkCounts(raw);
   const parsed = parseWith(createBodySchema, raw);
   if (typeof raw.labels === 'object' && raw.labels !== null && own(raw.labels, '__proto__')) {
     throw invalid(`labels.__proto__: ${LABEL_KEY_RULE}`);
