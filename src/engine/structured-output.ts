@@ -37,8 +37,9 @@ function stripIgnored(schema: JsonValue): JsonValue {
  * by count and by the schemas' JSON size, so memory stays bounded however many distinct schemas
  * arrive; an evicted validator is freed with its own Ajv instance (see schema-compile.ts).
  */
+export const MAX_CACHED_VALIDATORS = 1000;
 const validators = new LRUCache<string, ValidateFunction>({
-  max: 1000,
+  max: MAX_CACHED_VALIDATORS,
   maxSize: 32 * 1024 * 1024,
   sizeCalculation: (_v, key) => Number(key.slice(0, key.indexOf(':'))) || 1,
 });
@@ -63,6 +64,11 @@ export function compileResponseSchema(
     validators.set(key, validate);
   }
   return validate;
+}
+
+/** How many compiled validators are cached (all projects). */
+export function cachedValidatorCount(): number {
+  return validators.size;
 }
 
 export class OutputFormatError extends Error {

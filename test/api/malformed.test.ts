@@ -542,6 +542,60 @@ export const TABLE: Row[] = [
     },
   ),
 
+  // ── sizes: counts are refused before any parsing or schema work (README "Limits") ────────
+  create(
+    'body of more than 100,000 values',
+    withBase({ input: 'hi', environment: { a: Array.from({ length: 100_001 }, () => 0) } }),
+    /^environment\.a\[\d+\]: the body holds more than 100000 JSON values/,
+  ),
+  create(
+    'more than 10,000 input items',
+    withBase({ input: Array.from({ length: 10_001 }, () => ({ type: 'text', text: 'x' })) }),
+    /^input: more than 10000 items \(got 10001\)$/,
+  ),
+  create(
+    'more than 10,000 content items in a step',
+    withBase({
+      input: [
+        {
+          type: 'user_input',
+          content: Array.from({ length: 10_001 }, () => ({ type: 'text', text: 'x' })),
+        },
+      ],
+    }),
+    /^input\[0\]\.content: more than 10000 items \(got 10001\)$/,
+  ),
+  create(
+    'more than 512 tools',
+    withBase({ tools: Array.from({ length: 513 }, (_, i) => fn(`f${i}`)) }),
+    /^tools: more than 512 tools \(got 513\)$/,
+  ),
+  create(
+    'more than 64 labels',
+    withBase({ labels: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }),
+    /^labels: more than 64 labels \(got 65\)$/,
+  ),
+  create(
+    'function parameters with a backreference pattern',
+    withBase({
+      tools: [
+        fn('f', {
+          parameters: { type: 'object', properties: { s: { type: 'string', pattern: '(.)\\1' } } },
+        }),
+      ],
+    }),
+    /^tools\[0\]\.parameters\.properties\.s\.pattern: backreferences are not supported/,
+  ),
+  create(
+    'response schema nested more than 32 levels',
+    withBase({
+      response_format: JSON.parse(
+        `${'{"type":"array","items":'.repeat(40)}{"type":"string"}${'}'.repeat(40)}`,
+      ) as unknown,
+    }),
+    /^response_format(\.items)+: schema nested more than 32 levels deep$/,
+  ),
+
   // ── tools ─────────────────────────────────────────────────────────────────────────────────
   create('tool null', withBase({ tools: [null] }), /^tools\[0\]: expected object, got null$/),
   create('tool without type', withBase({ tools: [{}] }), /^tools\[0\]\.type: missing$/),
