@@ -6,17 +6,18 @@
  *
  *   npx tsx bench/hostile-bodies.ts [--db sqlite|postgres] [--redos-chars 29] [--schemas 300]
  *
- * Two processes: this one (the attacker, the prober and the scripted upstream, which answers
- * `JSON:<text>` inputs with <text> verbatim and echoes anything else) and the server
+ * Three processes: this one (the attacker and the prober), the scripted upstream (answers
+ * `JSON:<text>` inputs with <text> verbatim, echoes anything else) and the server
  * (bench/support/child.ts: src/server.ts with the test config, default server settings, SQLite
- * file in a temp dir or a fresh PostgreSQL database). Bodies are serialised before the run, so
- * the attacker's own JSON work never delays the prober.
+ * file in a temp dir or a fresh PostgreSQL database). The server also reports the longest stall
+ * of its own event loop per attack (`monitorEventLoopDelay`), which does not depend on this
+ * process. Bodies are serialised and encoded before each attack, so the attacker's own work
+ * never delays the prober.
  */
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createTestDatabase, type StoreKind } from '../test/support/databases.js';
-import { echoScript, startFakeUpstream } from '../test/support/fake-upstream.js';
 import { KEY_A } from '../test/support/harness.js';
 import { BenchChild } from './support/processes.js';
 
@@ -207,40 +208,49 @@ function startProber(baseUrl: string) {
   };
 }
 
-async function send(baseUrl: string, body: string): Promise<number> {
-  const res = await fetch(new URL('/v1beta/interactions', baseUrl), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-goog-api-key': KEY_A },
-    body,
+function send(baseUrl: string, body: Buffer): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(
+      new URL('/v1beta/interactions', baseUrl),
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': body.length,
+          'x-goog-api-key': KEY_A,
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    // The server may answer (400) and close before the whole body is sent: the answer counts;
+    // a connection closed without one is reported as status 0.
+    req.on('error', () => resolve(0));
+    req.end(body);
   });
-  await res.arrayBuffer();
-  return res.status;
 }
 
 async function main(): Promise<void> {
-  const upstream = await startFakeUpstream((body, index) => {
-    const last = [...body.messages].reverse().find((m) => m.role === 'user');
-    const text =
-      typeof last?.content === 'string'
-        ? last.content
-        : ((last?.content as { text?: string }[] | undefined)?.[0]?.text ?? '');
-    if (text.startsWith('JSON:')) return { text: [text.slice(5)] };
-    return echoScript(body, index);
-  });
-  const trim = setInterval(() => (upstream.requests.length = 0), 500);
+  const upstream = await BenchChild.start('upstream', ['upstream', 'raw-json']);
   const db = await createTestDatabase(argv.db as StoreKind);
   const server = await BenchChild.start('server', ['server', upstream.url, db.url]);
   const prober = startProber(server.url);
   const rows: string[] = [];
-  let worst = 0;
+  let worstDelay = 0;
+  let worstProbe = 0;
   try {
     await new Promise((r) => setTimeout(r, 500));
     const idle = prober.take();
-    rows.push(`| (idle, 0.5 s) | – | ${idle.max.toFixed(1)} ms |`);
+    const idleDelay = (await server.sample()).maxEventLoopDelayMs;
+    rows.push(`| (idle, 0.5 s) | – | ${idleDelay.toFixed(0)} ms | ${idle.max.toFixed(0)} ms |`);
     for (const attack of ATTACKS) {
       process.stderr.write(`${attack.name} …\n`);
-      const bodies = attack.bodies();
+      // Encoded up front: encoding 30 MB inside fetch would stall this process's prober.
+      const bodies = attack.bodies().map((text) => Buffer.from(text));
       prober.take();
+      await server.sample();
       const statuses = new Map<number, number>();
       for (const body of bodies) {
         const status = await send(server.url, body);
@@ -249,21 +259,26 @@ async function main(): Promise<void> {
       // Let a probe that was queued behind the attack come back.
       await new Promise((r) => setTimeout(r, 50));
       const probe = prober.take();
-      worst = Math.max(worst, probe.max);
+      const delay = (await server.sample()).maxEventLoopDelayMs;
+      worstDelay = Math.max(worstDelay, delay);
+      worstProbe = Math.max(worstProbe, probe.max);
       const got = [...statuses].map(([s, n]) => (n > 1 ? `${s} ×${n}` : `${s}`)).join(', ');
-      rows.push(`| ${attack.name} | ${got} | ${probe.max.toFixed(1)} ms |`);
+      rows.push(
+        `| ${attack.name} | ${got} | ${delay.toFixed(0)} ms | ${probe.max.toFixed(0)} ms |`,
+      );
     }
   } finally {
     await prober.stop();
     await server.close();
-    clearInterval(trim);
     await upstream.close();
     await db.drop();
   }
-  console.log('| attack | HTTP status | max /healthz latency |');
-  console.log('| --- | --- | ---: |');
+  console.log('| attack | HTTP status | server: max event-loop delay | max /healthz latency |');
+  console.log('| --- | --- | ---: | ---: |');
   for (const row of rows) console.log(row);
-  console.log(`\nworst: ${worst.toFixed(1)} ms`);
+  console.log(
+    `\nworst: event-loop delay ${worstDelay.toFixed(0)} ms, /healthz ${worstProbe.toFixed(0)} ms`,
+  );
 }
 
 main().catch((err) => {
