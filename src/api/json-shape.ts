@@ -54,8 +54,29 @@ export class JsonShapeScanner {
   /** Scans the next chunk of the body; throws a 400 naming where a limit was exceeded. */
   push(chunk: Uint8Array): void {
     const frames = this.frames;
-    for (let i = 0; i < chunk.length; i++) {
-      const b = chunk[i]!;
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    // Next backslash at or after i (Infinity: none left in this chunk), found natively.
+    let slash = -1;
+    for (let i = 0; i < bytes.length; i++) {
+      if (this.inString && !this.key && !this.escaped) {
+        // Fast path through string contents: jump to the next quote or backslash.
+        if (slash !== Infinity && slash < i) {
+          slash = bytes.indexOf(BACKSLASH, i);
+          if (slash === -1) slash = Infinity;
+        }
+        const quote = bytes.indexOf(QUOTE, i);
+        if (slash < (quote === -1 ? Infinity : quote)) {
+          // Skip the backslash and the byte it escapes (which may start the next chunk).
+          i = slash + 1;
+          if (i >= bytes.length) this.escaped = true;
+          continue;
+        }
+        if (quote === -1) return;
+        i = quote;
+        this.inString = false;
+        continue;
+      }
+      const b = bytes[i]!;
       if (this.inString) {
         if (this.escaped) this.escaped = false;
         else if (b === BACKSLASH) this.escaped = true;

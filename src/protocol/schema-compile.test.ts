@@ -71,17 +71,29 @@ describe('compiling tenant schemas', () => {
         { type: 'string', pattern: `^${i}$` },
       ]),
     );
-    expect(refusal({ type: 'object', properties: patterns })).toMatch(/more than 100 patterns$/);
+    expect(refusal({ type: 'object', properties: patterns })).toMatch(/more than 40 patterns$/);
+    const big = Object.fromEntries(
+      Array.from({ length: 3 }, (_, i) => [
+        `p${i}`,
+        { type: 'string', pattern: `[a-z]{${990 + i}}` },
+      ]),
+    );
+    expect(refusal({ type: 'object', properties: big })).toMatch(
+      /^response_format\.schema\.properties\.p\d\.pattern: the request's patterns are too complex together/,
+    );
   });
 
   it('accepts the largest schema within the limits', () => {
-    // Each property is {type} (2 values) plus its name's entry: (2000 - 8) / 2 properties fit.
+    // Each property is {type} (2 values); with the 5 values around them, 197 properties fit.
     const validate = compileTenantSchema(
-      { type: 'object', properties: properties(990), required: ['p0'] },
+      { type: 'object', properties: properties(197), required: ['p0'] },
       PATH,
     );
-    expect(validate({ p0: 'x', p989: 'y' })).toBe(true);
-    expect(validate({ p989: 'y' })).toBe(false);
+    expect(validate({ p0: 'x', p196: 'y' })).toBe(true);
+    expect(validate({ p196: 'y' })).toBe(false);
+    expect(() =>
+      compileTenantSchema({ type: 'object', properties: properties(198), required: ['p0'] }, PATH),
+    ).toThrow(/too large/);
   });
 
   it('shares no registry: the same $id compiles again, and a $ref to another schema is refused', () => {

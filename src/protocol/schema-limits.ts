@@ -7,14 +7,21 @@
  * The numbers are measured in bench/hostile-bodies.ts and documented in the README.
  */
 import { invalid } from './errors.js';
-import { UnsupportedPatternError, compilePattern } from './schema-pattern.js';
+import {
+  MAX_PATTERN_LENGTH,
+  UnsupportedPatternError,
+  compilePattern,
+  estimatePatternSize,
+} from './schema-pattern.js';
 
 /** JSON values (objects, arrays, strings, numbers, …) one request's schemas may hold in total. */
-export const MAX_SCHEMA_NODES = 2000;
+export const MAX_SCHEMA_NODES = 400;
 /** Nesting depth of a schema, in JSON levels. */
 export const MAX_SCHEMA_DEPTH = 32;
 /** Patterns (`pattern` and `patternProperties` keys) one request's schemas may hold in total. */
-export const MAX_SCHEMA_PATTERNS = 100;
+export const MAX_SCHEMA_PATTERNS = 40;
+/** Estimated RE2 program size of all the patterns of one request (schema-pattern.ts). */
+export const MAX_SCHEMA_PATTERN_SIZE = 2000;
 
 /** Keywords whose value is a schema or a list of schemas. */
 const SCHEMA_KEYWORDS = new Set([
@@ -47,9 +54,10 @@ const SCHEMA_MAP_KEYWORDS = new Set([
 export interface SchemaBudget {
   nodes: number;
   patterns: number;
+  patternSize: number;
 }
 
-export const newSchemaBudget = (): SchemaBudget => ({ nodes: 0, patterns: 0 });
+export const newSchemaBudget = (): SchemaBudget => ({ nodes: 0, patterns: 0, patternSize: 0 });
 
 const tooLarge = (path: string) =>
   invalid(
@@ -81,6 +89,13 @@ export function checkSchemaLimits(
     if (++budget.patterns > MAX_SCHEMA_PATTERNS) {
       throw invalid(
         `${where}: the request's schemas hold more than ${MAX_SCHEMA_PATTERNS} patterns`,
+      );
+    }
+    // (An over-long pattern is refused by compilePattern below, without being scanned here.)
+    if (pattern.length <= MAX_PATTERN_LENGTH) budget.patternSize += estimatePatternSize(pattern);
+    if (budget.patternSize > MAX_SCHEMA_PATTERN_SIZE) {
+      throw invalid(
+        `${where}: the request's patterns are too complex together (their repetitions expand beyond ${MAX_SCHEMA_PATTERN_SIZE} steps)`,
       );
     }
     try {

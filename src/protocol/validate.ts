@@ -324,9 +324,13 @@ export function normalizeInput(input: unknown): Step[] {
   throw invalid(`input: expected a string, a content object or an array, got ${describe(input)}`);
 }
 
+/**
+ * `budget` is given when the server compiles function `parameters` (tool_choice `validated`):
+ * then they share the request's schema limits; otherwise they only pass to the model.
+ */
 function validateTools(
   tools: unknown[],
-  budget: SchemaBudget,
+  budget: SchemaBudget | undefined,
 ): Pick<CreateRequest, 'functionTools' | 'builtInTools'> {
   const functionTools: FunctionTool[] = [];
   const builtInTools: CreateRequest['builtInTools'] = [];
@@ -336,7 +340,7 @@ function validateTools(
     const type = requireType(obj, ['tools', i]);
     if (type === 'function') {
       const fn = parseWith(functionToolSchema, obj, ['tools', i]);
-      if (fn.parameters !== undefined) {
+      if (budget && fn.parameters !== undefined) {
         checkSchemaLimits(fn.parameters, jsonPath(['tools', i, 'parameters']), budget);
       }
       if (names.has(fn.name))
@@ -417,9 +421,12 @@ export function validateCreateBody(body: unknown): CreateRequest {
     throw invalid('input: required field is missing');
   }
   const inputSteps = parsed.input === undefined ? [] : normalizeInput(parsed.input);
-  // The request's schemas share one budget (schema-limits.ts): they are compiled together.
+  // The schemas the server compiles share one budget (schema-limits.ts).
   const budget = newSchemaBudget();
-  const tools = validateTools(parsed.tools ?? [], budget);
+  const choice = parsed.generation_config?.tool_choice;
+  const validated =
+    (typeof choice === 'string' ? choice : choice?.allowed_tools.mode) === 'validated';
+  const tools = validateTools(parsed.tools ?? [], validated ? budget : undefined);
   let responseFormat =
     parsed.response_format === undefined
       ? undefined

@@ -578,6 +578,7 @@ export const TABLE: Row[] = [
   create(
     'function parameters with a backreference pattern',
     withBase({
+      generation_config: { tool_choice: 'validated' },
       tools: [
         fn('f', {
           parameters: { type: 'object', properties: { s: { type: 'string', pattern: '(.)\\1' } } },

@@ -280,8 +280,10 @@ describe('hostile response schemas', () => {
     expect(error.message).toMatch(
       /^response_format\.schema\.properties\.x\.pattern: backreferences are not supported/,
     );
+    // Function parameters are compiled (and so checked) when the server validates calls.
     const tool = await errorOf(
       await create({
+        generation_config: { tool_choice: 'validated' },
         tools: [
           { type: 'function', name: 'f' },
           {
