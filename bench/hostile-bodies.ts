@@ -5,6 +5,7 @@
  * (progress to stderr); writes nothing into the repository.
  *
  *   npx tsx bench/hostile-bodies.ts [--db sqlite|postgres] [--redos-chars 29] [--schemas 300]
+ *                                   [--only <part of an attack's name>]
  *
  * Three processes: this one (the attacker and the prober), the scripted upstream (answers
  * `JSON:<text>` inputs with <text> verbatim, echoes anything else) and the server
@@ -26,6 +27,7 @@ const { values: argv } = parseArgs({
     db: { type: 'string', default: 'sqlite' },
     'redos-chars': { type: 'string', default: '29' },
     schemas: { type: 'string', default: '300' },
+    only: { type: 'string' },
   },
 });
 const redosChars = Number(argv['redos-chars']);
@@ -245,7 +247,7 @@ async function main(): Promise<void> {
     const idle = prober.take();
     const idleDelay = (await server.sample()).maxEventLoopDelayMs;
     rows.push(`| (idle, 0.5 s) | – | ${idleDelay.toFixed(0)} ms | ${idle.max.toFixed(0)} ms |`);
-    for (const attack of ATTACKS) {
+    for (const attack of ATTACKS.filter((a) => a.name.includes(argv.only ?? ''))) {
       process.stderr.write(`${attack.name} …\n`);
       // Encoded up front: encoding 30 MB inside fetch would stall this process's prober.
       const bodies = attack.bodies().map((text) => Buffer.from(text));

@@ -10,9 +10,9 @@ import type { InteractionEngine } from '../engine/engine.js';
 import type { InteractionService } from '../engine/interactions.js';
 import { ApiError, ERROR_CODES, invalid, type ErrorCode } from '../protocol/errors.js';
 import { API_REVISION } from '../protocol/types.js';
+import { MAX_BODY_VALUES, MAX_DEPTH } from '../protocol/validate.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
-import { MAX_BODY_VALUES, MAX_DEPTH } from '../protocol/validate.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
 import { checkJsonShape } from './json-shape.js';
 import { interactionRoutes } from './routes/interactions.js';
@@ -167,9 +167,11 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Bodies are measured while they arrive (values, depth) and refused before parsing when over
   // the limits, so parsing and validating one never blocks the event loop for long.
-  app.addHook('preParsing', async (_request, _reply, payload) =>
-    checkJsonShape(payload, { maxDepth: MAX_DEPTH, maxValues: MAX_BODY_VALUES }),
-  );
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
+    if ((length === undefined || length === '0') && chunked === undefined) return payload;
+    return checkJsonShape(payload, { maxDepth: MAX_DEPTH, maxValues: MAX_BODY_VALUES });
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     answeredEarly.delete(request.raw.socket);
