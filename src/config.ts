@@ -37,9 +37,8 @@ export const configSchema = z.strictObject({
       node_id: z.string().optional(),
       keepalive_seconds: z.number().positive().default(15),
       /**
-       * A request's headers and body must arrive within this many seconds (a body trickled
-       * slower is answered 408 and its connection closed); the headers alone within
-       * `headers_timeout_seconds` (capped at this value).
+       * A request's JSON body must arrive within this many seconds after its headers, and the
+       * headers within `headers_timeout_seconds` (slower: 408, and the connection is closed).
        */
       request_timeout_seconds: z.number().positive().max(3600).default(60),
       headers_timeout_seconds: z.number().positive().max(3600).default(10),

@@ -40,9 +40,9 @@ export interface AppOptions {
 }
 
 export interface ConnectionLimits {
-  /** Headers and body of a request must arrive within this time, or it is answered 408. */
+  /** A JSON body must arrive within this time after its headers, or it is answered 408. */
   requestTimeoutMs: number;
-  /** The headers alone must arrive within this time (capped at `requestTimeoutMs`). */
+  /** The headers must arrive within this time, or the request is answered 408. */
   headersTimeoutMs: number;
   /** A keep-alive connection without a request in flight is closed after this time. */
   idleTimeoutMs: number;
@@ -99,16 +99,15 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     },
     ...(options.connection
       ? {
-          requestTimeout: options.connection.requestTimeoutMs,
           keepAliveTimeout: options.connection.idleTimeoutMs,
+          // Bodies have their own deadline where they are read (JSON: json-shape.ts), not a
+          // server-wide one, which would also cut off a long upload; headers have this one.
+          requestTimeout: 0,
           http: {
-            requestTimeout: options.connection.requestTimeoutMs,
-            headersTimeout: Math.min(
-              options.connection.headersTimeoutMs,
-              options.connection.requestTimeoutMs,
-            ),
-            // Node checks both timeouts on this interval (default 30 s, far coarser than them).
-            connectionsCheckingInterval: Math.min(1000, options.connection.requestTimeoutMs / 4),
+            requestTimeout: 0,
+            headersTimeout: options.connection.headersTimeoutMs,
+            // Node checks it on this interval (default 30 s, far coarser than the timeout).
+            connectionsCheckingInterval: Math.min(1000, options.connection.headersTimeoutMs / 4),
           },
         }
       : {}),
@@ -127,7 +126,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           ? rawErrorResponse(
               408,
               'request_timeout',
-              'request: the request (headers and body) did not arrive within the time limit',
+              'request: the request headers did not arrive within the time limit',
             )
           : rawErrorResponse(
               400,
@@ -163,14 +162,6 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     } catch (err) {
       done(invalid(`body: invalid JSON (${(err as Error).message})`), undefined);
     }
-  });
-
-  // Bodies are measured while they arrive (values, depth) and refused before parsing when over
-  // the limits, so parsing and validating one never blocks the event loop for long.
-  app.addHook('preParsing', async (request, _reply, payload) => {
-    const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
-    if ((length === undefined || length === '0') && chunked === undefined) return payload;
-    return checkJsonShape(payload, { maxDepth: MAX_DEPTH, maxValues: MAX_BODY_VALUES });
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -233,6 +224,18 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     await app.register(
       async (scope) => {
         scope.decorateRequest('project', '');
+        // JSON bodies are measured while they arrive (values, depth) and refused before parsing
+        // when over the limits, so parsing and validating one never blocks the event loop for
+        // long; a body that does not arrive within the request timeout gets 408.
+        scope.addHook('preParsing', async (request, _reply, payload) => {
+          const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
+          if ((length === undefined || length === '0') && chunked === undefined) return payload;
+          return checkJsonShape(payload, {
+            maxDepth: MAX_DEPTH,
+            maxValues: MAX_BODY_VALUES,
+            timeoutMs: options.connection?.requestTimeoutMs,
+          });
+        });
         scope.addHook('onRequest', async (request) => {
           checkRevision(request.headers['api-revision']);
           request.project = options.keys.authenticate(request);

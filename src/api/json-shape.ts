@@ -10,7 +10,7 @@
  * `JSON.parse`, which runs on the complete body once the limits hold.
  */
 import { Transform, type Readable } from 'node:stream';
-import { invalid } from '../protocol/errors.js';
+import { ApiError, invalid } from '../protocol/errors.js';
 import { jsonPath } from '../protocol/validate.js';
 
 const QUOTE = 0x22;
@@ -38,6 +38,8 @@ export interface ShapeLimits {
   maxDepth: number;
   /** Most values (every array, object, array element and object member) in the body. */
   maxValues: number;
+  /** The whole body must have arrived within this time (checkJsonShape only). */
+  timeoutMs?: number;
 }
 
 export class JsonShapeScanner {
@@ -141,7 +143,8 @@ export class JsonShapeScanner {
 
 /**
  * The request body stream with the limits applied to every chunk (a Fastify `preParsing`
- * stream): a body over a limit ends in a 400 without being read further.
+ * stream): a body over a limit, or still arriving after `timeoutMs`, ends in an error answer
+ * (400, 408) without being read further.
  */
 export function checkJsonShape(payload: Readable, limits: ShapeLimits): Readable {
   const scanner = new JsonShapeScanner(limits);
@@ -161,5 +164,21 @@ export function checkJsonShape(payload: Readable, limits: ShapeLimits): Readable
   // Fastify checks its body limit against the bytes that arrived.
   Object.defineProperty(checked, 'receivedEncodedLength', { get: () => received });
   payload.on('error', (err) => checked.destroy(err));
+  const timeoutMs = limits.timeoutMs;
+  if (timeoutMs !== undefined) {
+    const timer = setTimeout(
+      () =>
+        checked.destroy(
+          new ApiError(
+            'request_timeout',
+            `body: the request body did not arrive within ${timeoutMs / 1000} s`,
+          ),
+        ),
+      timeoutMs,
+    );
+    const stop = () => clearTimeout(timer);
+    payload.once('end', stop);
+    checked.once('close', stop);
+  }
   return payload.pipe(checked);
 }

@@ -118,7 +118,7 @@ describe('slow and idle connections', () => {
       error: {
         code: 'request_timeout',
         status: 'DEADLINE_EXCEEDED',
-        message: 'request: the request (headers and body) did not arrive within the time limit',
+        message: 'body: the request body did not arrive within 1 s',
       },
     });
   }, 60_000);
