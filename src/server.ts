@@ -214,6 +214,11 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     corsOrigins: config.server.cors_origins,
     logger: logger || false,
     keepAliveMs: config.server.keepalive_seconds * 1000,
+    connection: {
+      requestTimeoutMs: config.server.request_timeout_seconds * 1000,
+      headersTimeoutMs: config.server.headers_timeout_seconds * 1000,
+      idleTimeoutMs: config.server.idle_timeout_seconds * 1000,
+    },
     isDraining: () => draining,
     files,
   });

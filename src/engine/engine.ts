@@ -323,7 +323,9 @@ export class InteractionEngine {
       for (const session of sessions)
         for (const d of session.declarations) toolByName.set(d.name, session);
       const { tools, toolChoice: firstChoice } = mapToolChoice(request, sessions);
-      const validateCall = isValidatedMode(request) ? createCallValidator(request) : undefined;
+      const validateCall = isValidatedMode(request)
+        ? createCallValidator(params.project, request)
+        : undefined;
       const maxRounds = this.options.maxToolRounds ?? 10;
 
       for (let round = 1; ; round++) {
@@ -515,11 +517,15 @@ function isValidatedMode(request: CreateRequest): boolean {
 }
 
 /** tool_choice `validated`: a call must name a declared function and satisfy its schema. */
-function createCallValidator(request: CreateRequest): (name: string, args: JsonObject) => void {
+function createCallValidator(
+  project: string,
+  request: CreateRequest,
+): (name: string, args: JsonObject) => void {
   const validators = new Map(
     request.functionTools.map((t) => [
       t.name,
       compileResponseSchema(
+        project,
         (t.parameters ?? { type: 'object' }) as JsonObject,
         `tools.${t.name}.parameters`,
       ),

@@ -178,7 +178,7 @@ export class InteractionService {
     );
 
     const schema = request.responseFormat?.schema;
-    const validateOutput = schema ? compileResponseSchema(schema) : undefined;
+    const validateOutput = schema ? compileResponseSchema(project, schema) : undefined;
 
     // Admitted after the checks (a request that is wrong gets its 400 rather than a 503 to
     // retry) and before anything is opened or stored; every path from here releases the place.

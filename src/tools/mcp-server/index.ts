@@ -17,6 +17,7 @@ import type { BuiltInTool, ToolCallOutcome, ToolDeclaration, ToolSession } from 
 import { checkUrlHost, guardedLookup, type Resolver } from './address-policy.js';
 import { parseEntry, type McpServerEntry } from './entry.js';
 import { failureResult, mapCallResult, type McpCallResult } from './result.js';
+import { mcpSchemaValidator } from './schema-validator.js';
 
 /**
  * The `mcp_server` built-in tool (spec §7.6): a remote MCP server reached over the Streamable HTTP
@@ -93,7 +94,10 @@ export function createMcpServerTool(options: McpServerToolOptions = {}): BuiltIn
         requestInit: { headers: entry.headers },
         fetch: fetchFn,
       });
-      const client = new Client(CLIENT_INFO, { capabilities: {} });
+      const client = new Client(CLIENT_INFO, {
+        capabilities: {},
+        jsonSchemaValidator: mcpSchemaValidator,
+      });
       // Transport errors outside a request (e.g. the optional GET stream) are not fatal here;
       // a broken connection surfaces on the next call.
       client.onerror = () => {};
