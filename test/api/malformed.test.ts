@@ -1174,11 +1174,11 @@ export const TABLE: Row[] = [
   },
   // Google answers these APIs in its RPC shape (spec §1.7); this server does not serve them.
   {
-    name: 'Files API path (not served): RPC-shaped 404',
+    name: 'Files API: an unknown file is an RPC-shaped 404',
     path: '/v1beta/files/abc',
     status: 404,
     code: 404,
-    message: /^GET \/v1beta\/files\/abc: no such route$/,
+    message: /^file 'files\/abc' not found$/,
   },
   {
     name: 'unknown version segment',
