@@ -1,12 +1,8 @@
 import { z } from 'zod';
 import type { JsonObject } from '../../protocol/types.js';
 import { parseWith } from '../../protocol/validate.js';
-import {
-  FetchFailedError,
-  safeFetch,
-  UnsafeUrlError,
-  type HostResolver,
-} from '../net/safe-fetch.js';
+import { UnsafeUrlError, type HostResolver } from '../../net/address-policy.js';
+import { FetchFailedError, safeFetch } from '../../net/safe-fetch.js';
 import type {
   BuiltInTool,
   ToolCallOutcome,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../protocol/errors.js';
 import type { JsonObject } from '../../protocol/types.js';
-import type { HostResolver } from '../net/safe-fetch.js';
+import type { HostResolver } from '../../net/address-policy.js';
 import { decodeText, documentKind, htmlToDocument } from './extract.js';
 import {
   createUrlContextTool,
