@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../protocol/errors.js';
 import type { JsonObject } from '../../protocol/types.js';
+import { createDocumentParser } from '../../documents/index.js';
 import type { HostResolver } from '../../net/address-policy.js';
-import { decodeText, documentKind, htmlToDocument } from './extract.js';
 import {
   createUrlContextTool,
   extractUrls,
@@ -125,17 +125,25 @@ beforeAll(async () => {
   origin = `http://127.0.0.1:${port}`;
 });
 
+/** One parser for the file's tools (each tool would otherwise start its own processes). */
+const parser = createDocumentParser();
+
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
+  await parser.close();
 });
 
 const open: UrlContextOptions = { allowPrivate: true, timeoutMs: 5_000 };
 
 async function run(urls: string[], options: UrlContextOptions = open) {
-  const tool = createUrlContextTool(options);
-  const session = await tool.open({ type: 'url_context' }, 0);
-  return session.execute('url_context', { urls }, new AbortController().signal);
+  const tool = createUrlContextTool({ documentParser: parser, ...options });
+  try {
+    const session = await tool.open({ type: 'url_context' }, 0);
+    return await session.execute('url_context', { urls }, new AbortController().signal);
+  } finally {
+    await tool.close?.();
+  }
 }
 
 describe('url_context tool', () => {
@@ -328,7 +336,9 @@ describe('url_context tool', () => {
     const controller = new AbortController();
     const reason = new Error('cancelled by client');
     controller.abort(reason);
-    await expect(fetchUrl(`${origin}/article`, open, controller.signal)).rejects.toBe(reason);
+    await expect(fetchUrl(`${origin}/article`, open, parser, controller.signal)).rejects.toBe(
+      reason,
+    );
   });
 });
 
@@ -344,6 +354,10 @@ describe('urlContextConfigSchema', () => {
       maxCharsPerUrl: 20_000,
       maxTotalChars: 100_000,
       concurrency: 4,
+      parseTimeoutMs: 10_000,
+      parseMemoryMb: 256,
+      parseWorkers: 2,
+      parseQueue: 16,
     });
     expect(
       urlContextOptions(
@@ -375,30 +389,5 @@ describe('extractUrls', () => {
     ]);
     expect(extractUrls('no links here')).toEqual([]);
     expect(extractUrls('http://a.example http://b.example http://c.example', 2)).toHaveLength(2);
-  });
-});
-
-describe('extraction helpers', () => {
-  it('sniffs the document kind', () => {
-    expect(documentKind('text/html; charset=utf-8', Buffer.from(''))).toBe('html');
-    expect(documentKind('', Buffer.from('%PDF-1.7'))).toBe('pdf');
-    expect(documentKind('application/octet-stream', Buffer.from('<!DOCTYPE html><p>'))).toBe(
-      'html',
-    );
-    expect(documentKind('application/ld+json', Buffer.from('{}'))).toBe('json');
-    expect(documentKind('image/jpeg', Buffer.from('x'))).toBe('unsupported');
-    expect(documentKind('', Buffer.from([0, 1, 2, 3]))).toBe('unsupported');
-  });
-
-  it('decodes by header charset and BOM', () => {
-    expect(decodeText(Buffer.from([0xe9]), 'text/plain; charset=latin1')).toBe('é');
-    expect(decodeText(Buffer.from([0xef, 0xbb, 0xbf, 0x41]), 'text/plain')).toBe('A');
-  });
-
-  it('takes the title from og:title when <title> is missing', () => {
-    const doc = htmlToDocument(
-      '<html><head><meta property="og:title" content="OG Title"></head><body><p>x</p></body></html>',
-    );
-    expect(doc.title).toBe('OG Title');
   });
 });
