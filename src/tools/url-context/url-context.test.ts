@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makePdf } from '../../../test/support/pdf.js';
 import { ApiError } from '../../protocol/errors.js';
 import type { JsonObject } from '../../protocol/types.js';
 import { createDocumentParser } from '../../documents/index.js';
@@ -13,31 +14,6 @@ import {
   urlContextOptions,
   type UrlContextOptions,
 } from './index.js';
-
-/** A one-page PDF whose page says `text`, built by hand with a correct xref table. */
-function makePdf(text: string, title?: string): Buffer {
-  const stream = `BT /F1 24 Tf 72 700 Td (${text}) Tj ET`;
-  const objects = [
-    '<< /Type /Catalog /Pages 2 0 R >>',
-    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
-    `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`,
-    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
-  ];
-  if (title) objects.push(`<< /Title (${title}) >>`);
-  let out = '%PDF-1.4\n';
-  const offsets: number[] = [];
-  objects.forEach((body, i) => {
-    offsets.push(out.length);
-    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
-  });
-  const xref = out.length;
-  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
-  for (const offset of offsets) out += `${String(offset).padStart(10, '0')} 00000 n \n`;
-  const info = title ? ` /Info ${objects.length} 0 R` : '';
-  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R${info} >>\nstartxref\n${xref}\n%%EOF\n`;
-  return Buffer.from(out, 'latin1');
-}
 
 const ARTICLE = `<!doctype html><html><head><meta charset="utf-8"><title>Elbrus facts</title></head>
 <body>
@@ -64,11 +40,11 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
   },
   '/doc.pdf': (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/pdf' });
-    res.end(makePdf('Hello from a PDF file', 'PDF Title'));
+    res.end(makePdf(['Hello from a PDF file'], 'PDF Title'));
   },
   '/untyped.pdf': (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    res.end(makePdf('Sniffed PDF'));
+    res.end(makePdf(['Sniffed PDF']));
   },
   '/notes.txt': (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
