@@ -163,6 +163,7 @@ class ParserProcess {
   /** Kills the process; its document (if any) is rejected with `error` once it is gone. */
   stop(error: unknown): void {
     this.stopReason ??= { error };
+    this.hold(true); // until its exit is seen
     this.child.kill('SIGKILL');
   }
 

@@ -405,16 +405,14 @@ describe('url_context reads hostile pages off the event loop (issue 9)', () => {
   async function readWhileProbing(path: string) {
     const before = h.upstream.requests.length;
     const served = pageSent(path);
-    const interaction = h
-      .client()
-      .interactions.create(
-        {
-          model: 'gemini-3.5-flash',
-          input: `${pages.url}${path}`,
-          tools: [{ type: 'url_context' }],
-        },
-        noRetry,
-      );
+    const interaction = h.client().interactions.create(
+      {
+        model: 'gemini-3.5-flash',
+        input: `${pages.url}${path}`,
+        tools: [{ type: 'url_context' }],
+      },
+      noRetry,
+    );
     await served;
     // the page is being parsed now; the server keeps answering other requests
     const health = await fetch(`${h.baseUrl}/healthz`);
