@@ -5,6 +5,7 @@
  * keeps a parser busy while a test looks at the pool.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deepHtml, makePdf } from '../../test/support/pdf.js';
 import {
@@ -74,6 +75,24 @@ describe('document parser pool', () => {
     expect(parserPids()).toEqual(pids);
     expect(p.stats()).toEqual({ processes: 1, running: 0, queued: 0 });
   }, 60_000);
+
+  it('starts parsers with the kernel data limit and without the server environment', async () => {
+    process.env.OI_PARSER_TEST_SECRET = 'parser-must-not-see-this';
+    try {
+      const p = parser({ memoryMb: 200 });
+      await p.parse(SMALL);
+      const [pid] = parserPids();
+      const limits = readFileSync(`/proc/${pid}/limits`, 'utf8');
+      const data = /^Max data size\s+(\d+)\s+(\d+)\s+bytes/m.exec(limits);
+      expect(data?.slice(1).map(Number)).toEqual([(200 + 256) * 2 ** 20, (200 + 256) * 2 ** 20]);
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('--max-old-space-size=200');
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(
+        'parser-must-not-see-this',
+      );
+    } finally {
+      delete process.env.OI_PARSER_TEST_SECRET;
+    }
+  });
 
   it('reports a corrupt PDF as corrupt, and the process serves the next document', async () => {
     const p = parser({});

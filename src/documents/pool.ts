@@ -120,7 +120,10 @@ class ParserProcess {
     this.child = spawn(command, args, {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',
+      // nothing of the server's environment (API keys) reaches a process that reads hostile files
+      env: {},
     });
+    this.child.stderr!.on('error', () => undefined);
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-STDERR_TAIL);

@@ -200,8 +200,10 @@ export async function fetchUrl(
     );
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
-    if (!DocumentError.isInstance(error)) throw error;
-    return { ...base, status: 'error', reason: unreadable(error, res.truncated, o) };
+    const reason = DocumentError.isInstance(error)
+      ? unreadable(error, res.truncated, o)
+      : `the document could not be read: ${(error as Error).message ?? String(error)}`;
+    return { ...base, status: 'error', reason };
   }
   if (!doc.text && !doc.title) {
     return { ...base, status: 'error', reason: 'the document has no readable text' };
