@@ -35,7 +35,7 @@ export interface DocumentParser {
   close(): Promise<void>;
 }
 
-export const DEFAULT_DOCUMENT_LIMITS: Readonly<Required<DocumentParserOptions>> = {
+const DEFAULT_LIMITS: Readonly<Required<DocumentParserOptions>> = {
   workers: 2,
   queue: 16,
   timeoutMs: 10_000,
@@ -47,7 +47,7 @@ export const DEFAULT_DOCUMENT_LIMITS: Readonly<Required<DocumentParserOptions>> 
 /** A pool of parser processes; they start on first use. */
 export function createDocumentParser(options: DocumentParserOptions = {}): DocumentParser {
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const { maxBytes, ...limits } = { ...DEFAULT_DOCUMENT_LIMITS, ...defined };
+  const { maxBytes, ...limits } = { ...DEFAULT_LIMITS, ...defined };
   const pool = new ParserPool(limits);
   return {
     parse(input, { signal } = {}) {

@@ -77,10 +77,11 @@ export const urlContextConfigSchema = z.strictObject({
   max_total_chars: z.number().int().positive().default(100_000),
   concurrency: z.number().int().min(1).max(32).default(4),
   user_agent: z.string().min(1).optional(),
-  parse_timeout_seconds: z.number().positive().default(10),
-  parse_memory_mb: z.number().int().min(64).max(16_384).default(256),
-  parse_workers: z.number().int().min(1).max(32).default(2),
-  parse_queue: z.number().int().min(0).max(1_000).default(16),
+  // the document parser's limits; its defaults apply when unset (10 s, 256 MB, 2, 16)
+  parse_timeout_seconds: z.number().positive().optional(),
+  parse_memory_mb: z.number().int().min(64).max(16_384).optional(),
+  parse_workers: z.number().int().min(1).max(32).optional(),
+  parse_queue: z.number().int().min(0).max(1_000).optional(),
 });
 export type UrlContextConfig = z.output<typeof urlContextConfigSchema>;
 
@@ -97,10 +98,12 @@ export function urlContextOptions(config: UrlContextConfig): UrlContextOptions {
     maxTotalChars: config.max_total_chars,
     concurrency: config.concurrency,
     ...(config.user_agent !== undefined ? { userAgent: config.user_agent } : {}),
-    parseTimeoutMs: Math.round(config.parse_timeout_seconds * 1000),
-    parseMemoryMb: config.parse_memory_mb,
-    parseWorkers: config.parse_workers,
-    parseQueue: config.parse_queue,
+    ...(config.parse_timeout_seconds !== undefined
+      ? { parseTimeoutMs: Math.round(config.parse_timeout_seconds * 1000) }
+      : {}),
+    ...(config.parse_memory_mb !== undefined ? { parseMemoryMb: config.parse_memory_mb } : {}),
+    ...(config.parse_workers !== undefined ? { parseWorkers: config.parse_workers } : {}),
+    ...(config.parse_queue !== undefined ? { parseQueue: config.parse_queue } : {}),
   };
 }
 
@@ -120,7 +123,15 @@ export interface FetchedUrl {
   truncated?: boolean;
 }
 
-type Passed = 'resolve' | 'userAgent' | 'allowedHosts' | 'documentParser';
+type Passed =
+  | 'resolve'
+  | 'userAgent'
+  | 'allowedHosts'
+  | 'documentParser'
+  | 'parseTimeoutMs'
+  | 'parseMemoryMb'
+  | 'parseWorkers'
+  | 'parseQueue';
 type Resolved = Required<Omit<UrlContextOptions, Passed>> & Pick<UrlContextOptions, Passed>;
 
 function withDefaults(options: UrlContextOptions): Resolved {
@@ -135,10 +146,10 @@ function withDefaults(options: UrlContextOptions): Resolved {
     maxTotalChars: options.maxTotalChars ?? 100_000,
     concurrency: options.concurrency ?? 4,
     userAgent: options.userAgent,
-    parseTimeoutMs: options.parseTimeoutMs ?? 10_000,
-    parseMemoryMb: options.parseMemoryMb ?? 256,
-    parseWorkers: options.parseWorkers ?? 2,
-    parseQueue: options.parseQueue ?? 16,
+    parseTimeoutMs: options.parseTimeoutMs,
+    parseMemoryMb: options.parseMemoryMb,
+    parseWorkers: options.parseWorkers,
+    parseQueue: options.parseQueue,
     documentParser: options.documentParser,
     resolve: options.resolve,
   };

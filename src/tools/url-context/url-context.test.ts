@@ -330,10 +330,6 @@ describe('urlContextConfigSchema', () => {
       maxCharsPerUrl: 20_000,
       maxTotalChars: 100_000,
       concurrency: 4,
-      parseTimeoutMs: 10_000,
-      parseMemoryMb: 256,
-      parseWorkers: 2,
-      parseQueue: 16,
     });
     expect(
       urlContextOptions(
@@ -342,9 +338,18 @@ describe('urlContextConfigSchema', () => {
           max_urls: 3,
           timeout_seconds: 2.5,
           user_agent: 'x',
+          parse_timeout_seconds: 0.5,
+          parse_memory_mb: 128,
         }),
       ),
-    ).toMatchObject({ allowPrivate: true, maxUrls: 3, timeoutMs: 2_500, userAgent: 'x' });
+    ).toMatchObject({
+      allowPrivate: true,
+      maxUrls: 3,
+      timeoutMs: 2_500,
+      userAgent: 'x',
+      parseTimeoutMs: 500,
+      parseMemoryMb: 128,
+    });
     expect(urlContextConfigSchema.safeParse({ bogus: 1 }).success).toBe(false);
   });
 });
