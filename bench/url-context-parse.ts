@@ -47,6 +47,14 @@ const tool = createUrlContextTool({
 const session = await tool.open({ type: 'url_context' }, 0);
 console.log('| page | bytes | wall time | max event-loop delay | url_context status | reason |');
 console.log('|---|---|---|---|---|---|');
+{
+  // the machine's own noise: the same histogram over an idle loop
+  const idle = monitorEventLoopDelay({ resolution: 10 });
+  idle.enable();
+  await new Promise((r) => setTimeout(r, 5_000));
+  idle.disable();
+  console.log(`| (idle loop, 5 s) | | 5.0 s | ${(idle.max / 1e6).toFixed(0)} ms | | |`);
+}
 for (const depth of depths) {
   const path = `/deep-${depth}`;
   const histogram = monitorEventLoopDelay({ resolution: 10 });
