@@ -178,7 +178,8 @@ class ParserProcess {
     try {
       this.child.send(request);
     } catch {
-      this.stop(this.death(null, null)); // the process is going; its exit tells the document
+      // the process is going away; its document is told once it has
+      this.stop(new DocumentError('crashed', 'the parser process could not be reached'));
       return;
     }
     this.startClock();
