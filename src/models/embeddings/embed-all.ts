@@ -20,6 +20,8 @@ export interface EmbedAllOptions {
   onProgress?: (done: number, total: number) => void;
   /** Retries of a retryable upstream failure (429, 5xx), per call; default 2. */
   maxRetries?: number;
+  /** Wait before the first retry, doubled for each next one; default 1000 ms. */
+  retryDelayMs?: number;
 }
 
 const BRAND = Symbol.for('open-interactions.embedding-error');
@@ -100,7 +102,7 @@ export async function embedAll(
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const retry = retryWithExponentialBackoff({
     maxRetries: options.maxRetries ?? 2,
-    initialDelayInMs: 1000,
+    initialDelayInMs: options.retryDelayMs ?? 1000,
     abortSignal: signal,
     shouldRetry: (error) => APICallError.isInstance(error) && error.isRetryable,
     // the upstream's own error, not a summary of the attempts

@@ -11,7 +11,9 @@ export const googleEmbeddingEntrySchema = z.strictObject({
   ...httpEmbeddingEntryFields,
   // api_key is sent as `x-goog-api-key`; without it the provider reads GOOGLE_GENERATIVE_AI_API_KEY.
   backend: z.literal('google'),
-  base_url: z.url().default('https://generativelanguage.googleapis.com/v1beta'),
+  base_url: z
+    .url({ protocol: /^https?$/ })
+    .default('https://generativelanguage.googleapis.com/v1beta'),
 });
 
 /**

@@ -11,7 +11,8 @@ import {
 export const openAICompatibleEmbeddingEntrySchema = z.strictObject({
   ...httpEmbeddingEntryFields,
   backend: z.literal('openai-compatible'),
-  base_url: z.url(),
+  /** http(s) only: `localhost:11434/v1` would otherwise pass as a URL of scheme `localhost:`. */
+  base_url: z.url({ protocol: /^https?$/ }),
 });
 
 /** Any OpenAI-style `/embeddings` server: OpenAI, Ollama, vLLM, llama.cpp server, LM Studio, TEI, … */
