@@ -81,7 +81,13 @@ async function measure(target: Pick<ResolvedEmbeddingModel, 'model' | 'request' 
   } satisfies Sample;
 }
 
-const options = { modelPath, contextSize, threads: 1, gpu: false as const, maxEmbeddingsPerCall: 16 };
+const options = {
+  modelPath,
+  contextSize,
+  threads: 1,
+  gpu: false as const,
+  maxEmbeddingsPerCall: 16,
+};
 const batching = { maxTexts: 16, maxBytes: 256 * 1024, maxParallelCalls: 1 };
 const request = () => ({ prefix: '' });
 const modes = {

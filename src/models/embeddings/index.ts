@@ -1,7 +1,5 @@
 export { EmbeddingRegistry, stripModelsPrefix } from './registry.js';
 export { embedAll, planBatches, EmbeddingError, type EmbedAllOptions } from './embed-all.js';
-export { knownPrefix } from './prefixes.js';
-export { defaultEmbeddingModelPath } from './llama-cpp.js';
 export type {
   EmbeddingBackend,
   EmbeddingBackendFactory,

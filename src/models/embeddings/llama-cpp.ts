@@ -31,11 +31,6 @@ export const llamaCppEmbeddingEntrySchema = z.strictObject({
   threads: z.number().int().min(1).optional(),
 });
 
-/** The path of the default embedding model (where `serve` downloads it). */
-export function defaultEmbeddingModelPath(env: NodeJS.ProcessEnv = process.env): string {
-  return join(defaultModelsDir(env), DEFAULT_EMBEDDING_MODEL.fileName);
-}
-
 /**
  * The weights load lazily (on the first call), so a wrong path would only show then: check the
  * file at start-up. Thrown as a zod error so the registry names it `embedding_models[i].path`.
@@ -51,7 +46,8 @@ function checkModelFile(modelPath: string, given: boolean): void {
 
 export const createLlamaCppEmbeddingBackend: EmbeddingBackendFactory = (entry) => {
   const config = llamaCppEmbeddingEntrySchema.parse(entry);
-  const modelPath = config.path ?? defaultEmbeddingModelPath();
+  // without path: where `serve` downloads the default embedding model
+  const modelPath = config.path ?? join(defaultModelsDir(), DEFAULT_EMBEDDING_MODEL.fileName);
   checkModelFile(modelPath, config.path !== undefined);
   const batching = batchingOf(config, {
     // Small calls: progress moves and an abort is honoured within a few texts.

@@ -24,7 +24,7 @@ const KNOWN_PREFIXES: { model: RegExp; query: string; document: string }[] = [
 ];
 
 /** The prefix `model` needs for texts of `kind` ('' when none is known). */
-export function knownPrefix(model: string, kind: EmbeddingKind): string {
+function knownPrefix(model: string, kind: EmbeddingKind): string {
   const known = KNOWN_PREFIXES.find((k) => k.model.test(model));
   return known?.[kind] ?? '';
 }

@@ -60,15 +60,9 @@ export class EmbeddingRegistry {
     env: BackendEnvironment = {},
     factories: Record<string, EmbeddingBackendFactory> = builtInFactories,
   ) {
-    const built: RegisteredEntry[] = [];
-    try {
-      entries.forEach((raw, i) => built.push(register(raw, i, env, factories)));
-    } catch (err) {
-      // what was built already holds nothing yet (workers start on first use), but be tidy
-      void Promise.all(built.map((e) => e.backend.dispose?.()));
-      throw err;
-    }
-    this.entries = built;
+    // Nothing is started here (workers and connections wait for the first call), so an entry
+    // that fails leaves nothing behind from the ones before it.
+    this.entries = entries.map((raw, i) => register(raw, i, env, factories));
   }
 
   /**
@@ -129,13 +123,11 @@ function register(
   try {
     backend = factory(entry as ModelEntry, env);
   } catch (err) {
-    const issue = (
-      err as { issues?: { path: PropertyKey[]; message: string; code?: string; keys?: string[] }[] }
-    ).issues?.[0];
-    if (!issue) throw fail([], (err as Error).message);
-    const path =
-      issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys?.[0] ?? ''] : issue.path;
-    throw fail(path, issue.code === 'unrecognized_keys' ? 'unknown setting' : issue.message);
+    if (!(err instanceof z.ZodError)) throw fail([], (err as Error).message);
+    const issue = err.issues[0]!;
+    if (issue.code === 'unrecognized_keys')
+      throw fail([...issue.path, issue.keys[0] ?? ''], 'unknown setting');
+    throw fail(issue.path, issue.message);
   }
   const patterns = [entry.name, ...aliases].map(stripModelsPrefix);
   const matchers = patterns.map((p) => picomatch(p));

@@ -43,7 +43,7 @@ export type LlamaCppEmbeddingModel = EmbeddingModelV3 & {
   dispose(): Promise<void>;
 };
 
-export const DEFAULT_EMBEDDING_CONTEXT = 2048;
+const DEFAULT_EMBEDDING_CONTEXT = 2048;
 
 /** Room for the begin/end tokens node-llama-cpp adds, and its `length < contextSize` rule. */
 const SPECIAL_TOKENS = 3;
