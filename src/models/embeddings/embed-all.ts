@@ -11,6 +11,7 @@ import {
   EXPERIMENTAL_EMBEDDING_MODEL_MAX_INPUT_BYTES_PER_CALL as MAX_INPUT_BYTES_PER_CALL,
   retryWithExponentialBackoff,
 } from '@ai-sdk/provider-utils';
+import { LocalModelError } from '../errors.js';
 import type { EmbeddingKind, ResolvedEmbeddingModel } from './types.js';
 
 export interface EmbedAllOptions {
@@ -104,7 +105,9 @@ export async function embedAll(
     maxRetries: options.maxRetries ?? 2,
     initialDelayInMs: options.retryDelayMs ?? 1000,
     abortSignal: signal,
-    shouldRetry: (error) => APICallError.isInstance(error) && error.isRetryable,
+    // a local model's refusals (disposed) are not an upstream's passing trouble
+    shouldRetry: (error) =>
+      APICallError.isInstance(error) && error.isRetryable && !LocalModelError.isInstance(error),
     // the upstream's own error, not a summary of the attempts
     createRetryError: ({ errors }) => errors[errors.length - 1],
   });

@@ -134,6 +134,10 @@ class WorkerEmbeddingModel implements LlamaCppWorkerEmbeddingModel {
   dispose(): Promise<void> {
     this.disposed = true;
     if (this.disposing) return this.disposing;
+    // Calls still running end now, as later ones would: the model is going away.
+    const calls = [...this.calls.values()];
+    this.calls.clear();
+    for (const call of calls) call.reject(disposedError(this.modelId));
     const worker = this.worker;
     if (!worker) return Promise.resolve();
     // Keep the process alive until the worker has freed the native backend and ended.

@@ -95,13 +95,21 @@ describe('llama-cpp embeddings (stories260K.gguf on a worker thread)', () => {
     expect(progress).toEqual([16]);
   });
 
-  it('after dispose, calls fail with a clear error; other models (other workers) go on', async () => {
+  it('dispose ends a running call and refuses later ones with a clear error; other models go on', async () => {
     const own = new EmbeddingRegistry([
       { name: '*', backend: 'llama-cpp', path: STORIES, threads: 1, context_size: 64, gpu: false },
     ]);
     const model = own.default()!;
     const [before] = await embedAll(model, ['A small boat.'], { kind: 'document' });
+    const running = Promise.resolve(
+      model.model.doEmbed({
+        values: Array.from({ length: 200 }, (_, i) => `Boat number ${i} sailed away.`),
+      }),
+    ).catch((e: unknown) => e);
     await own.dispose();
+    expect(await running).toMatchObject({
+      message: 'llama-cpp model "stories260K" was disposed',
+    });
     await expect(embedAll(model, ['A small boat.'], { kind: 'document' })).rejects.toThrow(
       'llama-cpp model "stories260K" was disposed',
     );
