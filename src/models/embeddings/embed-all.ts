@@ -132,8 +132,10 @@ export async function embedAll(
         );
       }
       embeddings.forEach((embedding, j) => {
+        if (embedding.length === 0)
+          throw new EmbeddingError(`${describe(model)} returned an empty vector`);
         dimensions ??= embedding.length;
-        if (embedding.length !== dimensions || dimensions === 0) {
+        if (embedding.length !== dimensions) {
           throw new EmbeddingError(
             `${describe(model)} returned a vector of ${embedding.length} dimensions where ` +
               `${dimensions} were expected`,
