@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { InteractionEngine } from './engine/engine.js';
 import { InteractionService } from './engine/interactions.js';
 import { Scrubber, collectSecrets, environmentSecrets } from './engine/scrub.js';
+import { EmbeddingRegistry } from './models/embeddings/registry.js';
 import { ModelRegistry } from './models/registry.js';
 import type { BackendEnvironment, BackendFactory, ModelEntry } from './models/types.js';
 import { EventLog } from './store/event-log.js';
@@ -42,6 +43,8 @@ export interface Server {
   engine: InteractionEngine;
   service: InteractionService;
   files: FileService;
+  /** The embedding models of `embedding_models:` (file search). */
+  embeddings: EmbeddingRegistry;
   nodeId: string;
   listen(host?: string, port?: number): Promise<string>;
   /** Graceful stop: refuse new work, let runs finish within the grace period, flush, close. */
@@ -126,6 +129,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     config.models as ModelEntry[],
     options.backendEnv,
     options.backends,
+  );
+  const embeddings = new EmbeddingRegistry(
+    config.embedding_models as ModelEntry[],
+    options.backendEnv,
   );
   const engine = new InteractionEngine({
     store,
@@ -229,6 +236,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     engine,
     service,
     files: files.service,
+    embeddings,
     nodeId,
     async listen(host = config.server.host, port = config.server.port) {
       checkListenAddress(host, config.keys);
@@ -244,6 +252,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       await eventLog.close();
       await app.close();
       await models.dispose();
+      await embeddings.dispose();
       await Promise.all([...tools.values()].map((t) => t.close?.()));
       await store.close();
     },
