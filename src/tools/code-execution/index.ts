@@ -49,6 +49,8 @@ export interface CodeExecutionOptions {
 export interface CodeExecutionTool extends BuiltInTool {
   readonly type: 'code_execution';
   readonly limits: Readonly<SandboxLimits>;
+  /** The OS memory limit of each child process, in MB (`memoryMb` plus the runtime's share). */
+  readonly processMemoryMb: number;
   /** Starts loading the interpreter now instead of at the first request that uses the tool. */
   warmUp(): void;
   stats(): SandboxStats;
@@ -190,6 +192,7 @@ export function createCodeExecutionTool(options: CodeExecutionOptions = {}): Cod
   return {
     type: 'code_execution',
     limits,
+    processMemoryMb: pool.processMemoryMb,
     warmUp: () => pool.prewarm(),
     stats: () => pool.stats(),
     close: () => pool.close(),
