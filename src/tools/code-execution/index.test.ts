@@ -537,7 +537,7 @@ describe('limits and cancellation', () => {
     try {
       const ownSession = await own.open({ type: 'code_execution' }, 0);
       const pending = run('while True:\n    pass', never, ownSession);
-      await until(() => pids.length === 1);
+      await Promise.race([until(() => pids.length === 1), pending]);
       process.kill(pids[0]!, 'SIGKILL');
       expect(resultOf(await pending)).toEqual({
         text: 'the sandbox process was killed by SIGKILL before the program finished\n',
@@ -565,7 +565,7 @@ describe('limits and cancellation', () => {
     const stop = new AbortController();
     try {
       const loop = run('while True:\n    pass', stop.signal, a);
-      await until(() => started.length === 1);
+      await Promise.race([until(() => started.length === 1), loop]);
       const second = resultOf(await run('while True:\n    pass', stop.signal, a));
       expect(second).toEqual({
         text: 'code execution is at capacity for this project (1 of 1 programs per project running); try again later\n',

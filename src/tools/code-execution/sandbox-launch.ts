@@ -19,9 +19,12 @@
  * busybox ash). RLIMIT_DATA covers mmap on Linux only; elsewhere the wasm cap and V8's heap cap
  * still apply.
  */
+import { spawn } from 'node:child_process';
+import { constants, mkdirSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
@@ -82,11 +85,67 @@ function permissionFlags(): string[] {
   return [permission, ...quiet];
 }
 
+/** OS isolation beyond the rlimits, where this host allows it (probed once per process). */
+export interface Isolation {
+  /** Own user and network namespace: no network interface but a down loopback. */
+  networkNamespace: boolean;
+  /** SIGKILL when the server process dies (PR_SET_PDEATHSIG), even mid-program. */
+  parentDeathSignal: boolean;
+  /** Command prefix that sets both up (util-linux `unshare`, `setpriv`). */
+  prefix: string[];
+}
+
+let isolationProbe: Promise<Isolation> | undefined;
+
+/**
+ * Which util-linux wrappers work here. `unshare --user --net` needs unprivileged user
+ * namespaces (off in some containers and AppArmor-restricted hosts): without it, network access
+ * is refused only inside the child. `setpriv --pdeathsig KILL`: without it, a child whose server
+ * died mid-program runs until its CPU limit. See docs/code-execution.md.
+ */
+export function isolation(): Promise<Isolation> {
+  isolationProbe ??= probeIsolation();
+  return isolationProbe;
+}
+
+async function probeIsolation(): Promise<Isolation> {
+  const unshare = await workingTool('unshare', ['--user', '--net', '--']);
+  const setpriv = await workingTool('setpriv', ['--pdeathsig', 'KILL', '--']);
+  return {
+    networkNamespace: unshare !== undefined,
+    parentDeathSignal: setpriv !== undefined,
+    prefix: [...(unshare ?? []), ...(setpriv ?? [])],
+  };
+}
+
+/** `[path, ...args]` when `name` is on the PATH and `name args /bin/sh -c :` succeeds. */
+async function workingTool(name: string, args: string[]): Promise<string[] | undefined> {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+    const path = join(dir, name);
+    try {
+      await access(path, constants.X_OK);
+    } catch {
+      continue;
+    }
+    const works = await new Promise<boolean>((resolve) => {
+      const probe = spawn(path, [...args, '/bin/sh', '-c', ':'], { stdio: 'ignore', env: {} });
+      probe.once('error', () => resolve(false));
+      probe.once('exit', (code) => resolve(code === 0));
+    });
+    return works ? [path, ...args] : undefined;
+  }
+  return undefined;
+}
+
 /**
  * The command that starts one child. `indexDir` is the pyodide package directory (the only
- * other place the child may read).
+ * other place the child may read); `prefix` comes from isolation().
  */
-export function childLaunch(indexDir: string, limits: LaunchLimits): ChildLaunch {
+export function childLaunch(
+  indexDir: string,
+  limits: LaunchLimits,
+  prefix: string[] = [],
+): ChildLaunch {
   const entry = childEntryPath();
   const readable = [indexDir, entry];
   const extra: string[] = [];
@@ -94,9 +153,13 @@ export function childLaunch(indexDir: string, limits: LaunchLimits): ChildLaunch
   if (fromSource) {
     // Development and tests only: tsx reads the sources and its packages, keeps its transform
     // cache in the temp directory, runs its hooks in a worker thread and esbuild as a process.
+    // Its own temp directory: tsx names its cache after the user id, which differs inside a
+    // user namespace.
     const tsx = tsxEsmUrl();
     const projectRoot = resolve(tsx.packageDir, '..', '..');
-    const cacheDir = join(tmpdir(), `tsx-${process.geteuid?.() ?? 'user'}`);
+    const cacheDir = join(tmpdir(), 'open-interactions-sandbox-tsx');
+    // Must exist: Node's permission model treats a path that does not exist as a file.
+    mkdirSync(cacheDir, { recursive: true });
     readable.push(projectRoot);
     extra.push(
       `--allow-fs-write=${cacheDir}`,
@@ -105,7 +168,7 @@ export function childLaunch(indexDir: string, limits: LaunchLimits): ChildLaunch
       '--import',
       tsx.url,
     );
-    env.TMPDIR = tmpdir();
+    env.TMPDIR = cacheDir;
   }
   const node = [
     `--max-old-space-size=${jsHeapMb(limits.memoryMb)}`,
@@ -120,5 +183,5 @@ export function childLaunch(indexDir: string, limits: LaunchLimits): ChildLaunch
   const cpu = Math.max(1, Math.ceil(limits.cpuSeconds));
   // Integers only are interpolated; every other argument is passed as "$@".
   const script = `ulimit -c 0 && ulimit -d ${dataKb} && ulimit -t ${cpu} && exec "$0" "$@"`;
-  return { file: '/bin/sh', args: ['-c', script, process.execPath, ...node], env };
+  return { file: '/bin/sh', args: ['-c', script, ...prefix, process.execPath, ...node], env };
 }

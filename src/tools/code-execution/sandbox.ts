@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { ProjectSlots } from './project-slots.js';
-import { childLaunch, processMemoryMb } from './sandbox-launch.js';
+import { childLaunch, isolation, processMemoryMb, type Isolation } from './sandbox-launch.js';
 import type { ChildStart, FromChild, ToChild } from './sandbox-protocol.js';
 import { SETUP_PYTHON } from './sandbox-python.js';
 
@@ -130,6 +130,8 @@ interface ChildSettings {
   /** OS CPU-time backstop. */
   cpuSeconds: number;
   lockdown: boolean;
+  /** Command prefix for namespaces and the parent-death signal. */
+  prefix: string[];
 }
 
 /** How a child ended, once it has. */
@@ -157,10 +159,11 @@ class Child {
     start: Pick<ChildStart, 'mode' | 'setupPython'>,
     snapshot?: Uint8Array,
   ) {
-    const launch = childLaunch(settings.indexDir, {
-      memoryMb: settings.memoryMb,
-      cpuSeconds: settings.cpuSeconds,
-    });
+    const launch = childLaunch(
+      settings.indexDir,
+      { memoryMb: settings.memoryMb, cpuSeconds: settings.cpuSeconds },
+      settings.prefix,
+    );
     this.process = spawn(launch.file, launch.args, {
       stdio: ['pipe', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',
@@ -243,6 +246,16 @@ class Child {
   }
 }
 
+/** The error line of what a child printed when it failed to start (else its last line). */
+function errorLine(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const line = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.at(-1) ?? '';
+  return line.slice(0, 300);
+}
+
 /** Why a child ended before it reported, in words for the result. */
 function describeDeath(exit: ChildExit, memoryMb: number): Pick<RunOutcome, 'status' | 'message'> {
   if (OUT_OF_MEMORY.test(exit.stderr)) {
@@ -270,7 +283,7 @@ interface Snapshot {
 
 let sharedSnapshot: Promise<Snapshot> | undefined;
 
-function buildSnapshot(indexDir: string, startupTimeoutMs: number): Promise<Snapshot> {
+async function buildSnapshot(indexDir: string, startupTimeoutMs: number): Promise<Snapshot> {
   const child = new Child(
     {
       indexDir,
@@ -278,6 +291,7 @@ function buildSnapshot(indexDir: string, startupTimeoutMs: number): Promise<Snap
       maxOutputBytes: 1024,
       cpuSeconds: startupTimeoutMs / 1000 + 30,
       lockdown: true,
+      prefix: (await isolation()).prefix,
     },
     { mode: 'snapshot', setupPython: '' },
   );
@@ -351,7 +365,7 @@ class RunChild {
       });
       void child.exited.then((exit) => {
         const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
-        const tail = exit.stderr.trim().split('\n').slice(-3).join(' / ').slice(-400);
+        const tail = errorLine(exit.stderr);
         settle(
           new SandboxStartupError(`the sandbox failed to start (${how})${tail ? `: ${tail}` : ''}`),
         );
@@ -445,6 +459,8 @@ export interface SandboxStats {
   idle: number;
   starting: number;
   snapshot: 'pending' | 'ready' | 'unavailable' | 'not started';
+  /** OS isolation of the children beyond the rlimits (known once the first child started). */
+  isolation: Omit<Isolation, 'prefix'> | undefined;
 }
 
 /**
@@ -461,6 +477,7 @@ export class SandboxPool {
   private closed = false;
   private snapshotState: SandboxStats['snapshot'] = 'not started';
   private idleTimer: NodeJS.Timeout | undefined;
+  private isolation: Isolation | undefined;
   private readonly indexDir = pyodideDirectory();
 
   constructor(
@@ -486,7 +503,8 @@ export class SandboxPool {
   }
 
   private async spawn(): Promise<RunChild> {
-    const snapshot = await this.snapshot();
+    const [snapshot, os] = await Promise.all([this.snapshot(), isolation()]);
+    this.isolation = os;
     if (this.closed) throw new SandboxStartupError('the code execution tool was closed');
     const { limits } = this;
     const child = new Child(
@@ -497,6 +515,7 @@ export class SandboxPool {
         // Start-up plus the run, twice over (V8's helper threads count too), plus slack.
         cpuSeconds: (limits.startupTimeoutMs + 2 * limits.timeoutMs) / 1000 + 30,
         lockdown: this.options.lockdown ?? true,
+        prefix: os.prefix,
       },
       { mode: 'run', setupPython: SETUP_PYTHON },
       snapshot.image,
@@ -551,6 +570,10 @@ export class SandboxPool {
       idle: this.idle.length,
       starting: this.starting,
       snapshot: this.snapshotState,
+      isolation: this.isolation && {
+        networkNamespace: this.isolation.networkNamespace,
+        parentDeathSignal: this.isolation.parentDeathSignal,
+      },
     };
   }
 
