@@ -27,11 +27,19 @@ import { readFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import url from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import vm from 'node:vm';
 import type { loadPyodide as LoadPyodide } from 'pyodide';
 import type { ChildStart, FromChild, ToChild } from './sandbox-protocol.js';
 
 type Pyodide = Awaited<ReturnType<typeof LoadPyodide>>;
+
+// Wasm code from the baseline compiler only. CPython's interpreter loop is one huge function:
+// optimising it takes seconds of background compilation that a short-lived child competes with
+// and rarely lives to use. Measured on 2 busy cores: ready from the snapshot in ~1.3–2.1 s
+// instead of ~1.9–3.5 s, and a ~1 s CPU-bound program ran 2–3× faster. Set at run time (before
+// any wasm is compiled) because an unknown flag here is ignored, not fatal.
+setFlagsFromString('--liftoff-only');
 
 const started = Date.now();
 const require = createRequire(import.meta.url);
@@ -234,6 +242,7 @@ function harden(pyodide: Pyodide): void {
     'module',
     'net',
     'tls',
+    'v8',
     'vm',
     'worker_threads',
   ];
