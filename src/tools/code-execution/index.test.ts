@@ -271,7 +271,7 @@ describe('sandbox boundaries', { timeout: SPAWN_TIMEOUT }, () => {
       'pyodide.http blocked',
       'ffi-function blocked',
     ]);
-    // Nothing arrived, not even late: the worker is gone once the result is back.
+    // Nothing arrived, not even late: the child is gone once the result is back.
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(tcpConnections).toBe(0);
     expect(httpRequests).toBe(0);

@@ -1,11 +1,13 @@
 /**
  * Entry of a sandbox child process: runs ONE Python program (Pyodide) and is then killed by the
- * server. sandbox.ts starts it with the OS limits (memory, CPU time), V8 flags (heap cap, no code
- * generation from strings, no native addons) and Node's permission model (reads only the files it
- * needs; no writes, no child processes, no workers); see docs/code-execution.md.
+ * server. sandbox-launch.ts starts it with the OS limits (memory, CPU time; where the host allows,
+ * its own network namespace and death with the server), V8 flags (heap cap, no code generation
+ * from strings, no native addons) and Node's permission model (reads only the files it needs; no
+ * writes, no child processes, no workers); see docs/code-execution.md.
  *
  * Inside that, in order:
- *  1. Waits for the `start` message (sandbox-protocol.ts).
+ *  1. Waits for the `start` message (sandbox-protocol.ts) and reads the interpreter snapshot
+ *     that follows on stdin.
  *  2. Caps every WebAssembly memory at `memoryMb` (Python's heap lives in the wasm linear memory),
  *     so a memory bomb ends as `MemoryError`, and wraps the interpreter's JavaScript-bridge
  *     imports in a guard that throws while the user's program runs: whatever Python does, it
@@ -51,7 +53,8 @@ if (!send) throw new Error('a sandbox child needs an IPC channel to the server')
 const post = (message: FromChild): void => {
   send(message);
 };
-// The server going away (idle child) ends the child; a running program is ended by its CPU limit.
+// The server going away ends an idle child; a running one is ended by the parent-death signal
+// (or, where that is not available, its CPU limit).
 host.once('disconnect', () => exit(0));
 
 function denied(what: string): () => never {
@@ -428,9 +431,9 @@ async function start(options: ChildStart): Promise<void> {
       const text: unknown = globals.get('__oi_traceback');
       traceback = typeof text === 'string' ? text : null;
     } catch (error) {
-      const exitStatus = (error as { status?: unknown }).status;
-      if ((error as Error | undefined)?.name === 'ExitStatus' && typeof exitStatus === 'number') {
-        status = exitStatus;
+      const exited = error as { name?: unknown; status?: unknown } | null | undefined;
+      if (exited?.name === 'ExitStatus' && typeof exited.status === 'number') {
+        status = exited.status;
       } else if (bridge.reached !== undefined) {
         fatal = `the program used the JavaScript bridge, which is closed in the sandbox (${bridge.reached})`;
       } else {

@@ -459,6 +459,8 @@ export interface SandboxStats {
   idle: number;
   starting: number;
   snapshot: 'pending' | 'ready' | 'unavailable' | 'not started';
+  /** Why the snapshot could not be made (children then load cold). */
+  snapshotError?: string;
   /** OS isolation of the children beyond the rlimits (known once the first child started). */
   isolation: Omit<Isolation, 'prefix'> | undefined;
 }
@@ -476,6 +478,7 @@ export class SandboxPool {
   private readonly runs = new Set<AbortController>();
   private closed = false;
   private snapshotState: SandboxStats['snapshot'] = 'not started';
+  private snapshotError: string | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private isolation: Isolation | undefined;
   private readonly indexDir = pyodideDirectory();
@@ -497,6 +500,7 @@ export class SandboxPool {
     return getSnapshot(this.indexDir, Math.max(this.limits.startupTimeoutMs, 120_000)).then(
       (snapshot) => {
         this.snapshotState = snapshot.image ? 'ready' : 'unavailable';
+        this.snapshotError = snapshot.error;
         return snapshot;
       },
     );
@@ -570,6 +574,7 @@ export class SandboxPool {
       idle: this.idle.length,
       starting: this.starting,
       snapshot: this.snapshotState,
+      ...(this.snapshotError !== undefined ? { snapshotError: this.snapshotError } : {}),
       isolation: this.isolation && {
         networkNamespace: this.isolation.networkNamespace,
         parentDeathSignal: this.isolation.parentDeathSignal,
