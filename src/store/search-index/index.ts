@@ -17,6 +17,8 @@ export type { SearchIndexLogger, VectorPath } from './postgres-search-index.js';
 export interface SearchIndexOptions {
   /** Told once which vector path PostgreSQL uses (pgvector or the exact scan in SQL). */
   logger?: SearchIndexLogger;
+  /** The k of reciprocal rank fusion; default `RRF_K` (60). */
+  fusionK?: number;
 }
 
 export function createSearchIndex(
@@ -25,6 +27,6 @@ export function createSearchIndex(
 ): SearchIndex {
   const db = handle.db as unknown as Kysely<SearchSchema>;
   return handle.kind === 'postgres'
-    ? new PostgresSearchIndex(db, options.logger)
-    : new SqliteSearchIndex(db);
+    ? new PostgresSearchIndex(db, options.logger, options.fusionK)
+    : new SqliteSearchIndex(db, options.fusionK);
 }

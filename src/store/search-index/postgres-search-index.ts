@@ -30,14 +30,23 @@ export interface SearchIndexLogger {
 /** Rows per INSERT (7 parameters each, far below PostgreSQL's 65535). */
 const INSERT_BATCH = 200;
 
+/**
+ * A `real[]` literal. Nine significant digits give back the same float32 exactly, and are half
+ * the text of the doubles that `pg` would send for a JS array.
+ */
+function realArray(vector: Float32Array): string {
+  return `{${Array.from(vector, (x) => x.toPrecision(9)).join(',')}}`;
+}
+
 export class PostgresSearchIndex extends SqlSearchIndex {
   private path?: Promise<VectorPath>;
 
   constructor(
     db: Kysely<SearchSchema>,
     private readonly logger?: SearchIndexLogger,
+    fusionK?: number,
   ) {
-    super(db);
+    super(db, fusionK);
   }
 
   /** Which vector path this index uses (detected on first use, then kept). */
@@ -90,7 +99,7 @@ export class PostgresSearchIndex extends SqlSearchIndex {
         .slice(i, i + INSERT_BATCH)
         .map(
           (c) =>
-            sql`(${docKey}, ${storeKey}, ${c.position}, ${c.text}, ${c.pageNumber ?? null}, ${c.tokenCount}, ${Array.from(c.embedding)}::real[])`,
+            sql`(${docKey}, ${storeKey}, ${c.position}, ${c.text}, ${c.pageNumber ?? null}, ${c.tokenCount}, ${realArray(c.embedding)}::real[])`,
         );
       await sql`insert into search_chunks (doc_key, store_key, position, text, page_number, token_count, embedding)
         values ${sql.join(rows)}`.execute(trx);
@@ -109,7 +118,7 @@ export class PostgresSearchIndex extends SqlSearchIndex {
     scope: CandidateScope,
     vector: Float32Array,
   ): Promise<Ranked[]> {
-    const query = Array.from(vector);
+    const query = realArray(vector);
     const similarity =
       (await this.vectorPath()) === 'pgvector'
         ? sql`1 - (c.embedding::vector <=> ${query}::real[]::vector)`
@@ -126,8 +135,8 @@ export class PostgresSearchIndex extends SqlSearchIndex {
     words: string[],
   ): Promise<Ranked[]> {
     // websearch_to_tsquery never rejects its input; "a or b" is a | b. The words are letters
-    // and digits only (queryWords()), and "or" itself is left out.
-    const anyWord = words.filter((w) => w !== 'or').join(' or ');
+    // and digits only and "or" is not among them (queryWords()).
+    const anyWord = words.join(' or ');
     const { rows } = await sql<{ chunk_key: string; rank: number }>`
       select c.chunk_key, ts_rank(c.words, q) as rank
       from search_chunks c, websearch_to_tsquery('english', ${anyWord}) q

@@ -10,7 +10,7 @@
 import { sql, type Generated, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import { ApiError } from '../../protocol/errors.js';
 import { filterCondition } from './filter-sql.js';
-import { byScore, fuseRankings, type Ranked } from './fusion.js';
+import { byScore, fuseRankings, RRF_K, type Ranked } from './fusion.js';
 import type {
   CustomMetadata,
   IndexedChunk,
@@ -97,7 +97,11 @@ export interface ChunkToWrite extends Omit<IndexedChunk, 'embedding'> {
 }
 
 export abstract class SqlSearchIndex implements SearchIndex {
-  constructor(protected readonly db: Kysely<SearchSchema>) {}
+  constructor(
+    protected readonly db: Kysely<SearchSchema>,
+    /** The k of reciprocal rank fusion (the retrieval bench compares values). */
+    private readonly fusionK = RRF_K,
+  ) {}
 
   /** Writes the chunk rows, their vectors and their words. */
   protected abstract insertChunks(
@@ -233,7 +237,7 @@ export abstract class SqlSearchIndex implements SearchIndex {
     ]);
     const ranked =
       mode === 'hybrid'
-        ? fuseRankings([byVector, byWords])
+        ? fuseRankings([byVector, byWords], this.fusionK)
         : [...(mode === 'vector' ? byVector : byWords)].sort(byScore);
     return this.hits(ranked.slice(0, query.topK));
   }
@@ -391,9 +395,27 @@ function metadataRows(docKey: number, metadata: CustomMetadata[]): SearchMetadat
   return rows;
 }
 
-/** The distinct lower-cased words of a query (letters and digits only: safe in any FTS syntax). */
+/**
+ * English words too common to rank by. PostgreSQL's 'english' configuration drops its own list
+ * from both sides; FTS5 has none, and a question's "what is the" would otherwise match, and make
+ * BM25 score, nearly every chunk.
+ */
+const STOP_WORDS = new Set(
+  (
+    'a about an and are as at be been but by can could did do does for from had has have how i ' +
+    'if in into is it its me my no not of on or our she so than that the their them then there ' +
+    'these they this those to was we were what when where which who whom why will with would you your'
+  ).split(' '),
+);
+
+/**
+ * The distinct lower-cased words of a query, stop words left out (letters and digits only, so
+ * they are safe in any full-text query syntax).
+ */
 export function queryWords(text: string): string[] {
-  const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  const words = (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter(
+    (w) => !STOP_WORDS.has(w),
+  );
   return [...new Set(words)].slice(0, MAX_QUERY_WORDS);
 }
 
