@@ -200,6 +200,7 @@ export abstract class SqlSearchIndex implements SearchIndex {
 
   async search(query: SearchQuery): Promise<SearchHit[]> {
     const mode = query.mode ?? 'hybrid';
+    if (!['hybrid', 'vector', 'words'].includes(mode)) throw new Error(`unknown mode ${mode}`);
     if (!Number.isInteger(query.topK) || query.topK < 1 || query.topK > MAX_TOP_K) {
       throw new Error(`topK must be an integer from 1 to ${MAX_TOP_K}; got ${query.topK}`);
     }
