@@ -178,6 +178,35 @@ describe.each(STORE_KINDS)('search index (%s)', (kind) => {
     return { documents, metadata, chunks, vectors, words };
   }
 
+  /** Rows that belong to nothing: vectors or words of no chunk, chunks or metadata of no document. */
+  async function orphans(): Promise<number> {
+    let n = await count(
+      sql`select count(*) as n from search_chunks where doc_key not in (select doc_key from search_documents)`,
+    );
+    n += await count(
+      sql`select count(*) as n from search_metadata where doc_key not in (select doc_key from search_documents)`,
+    );
+    n += await count(
+      sql`select count(*) as n from search_documents where store_key not in (select store_key from search_stores)`,
+    );
+    if (kind === 'sqlite') {
+      const tables = await sql<{
+        name: string;
+      }>`select name from sqlite_master where name like 'search_vectors_%' and type = 'table' and sql like 'CREATE VIRTUAL%'`.execute(
+        raw(),
+      );
+      for (const { name } of tables.rows) {
+        n += await count(
+          sql`select count(*) as n from ${sql.table(name)} where chunk_key not in (select chunk_key from search_chunks)`,
+        );
+      }
+      n += await count(
+        sql`select count(*) as n from search_words where rowid not in (select chunk_key from search_chunks)`,
+      );
+    }
+    return n;
+  }
+
   async function chunksOf(texts: string[]): Promise<IndexedChunk[]> {
     const vectors = await embed(model, texts);
     return texts.map((text, position) => ({
@@ -258,6 +287,7 @@ describe.each(STORE_KINDS)('search index (%s)', (kind) => {
       vectors: 1,
       words: 1,
     });
+    expect(await orphans()).toBe(0);
     expect(await searchIds(await query('p1', ['keep'], 'new lamp'))).toEqual(['other']);
 
     await index.removeStore('p1', 'keep');
@@ -269,6 +299,7 @@ describe.each(STORE_KINDS)('search index (%s)', (kind) => {
       words: 0,
     });
     expect(await index.countChunks('p1', 'keep')).toBe(0);
+    expect(await orphans()).toBe(0);
     expect(await searchIds(await query('p1', ['keep'], 'bees honey'))).toEqual([]);
     // Removing what is not there is a no-op.
     await index.removeDocument('p1', 'keep', 'lighthouse');
@@ -330,6 +361,7 @@ describe.each(STORE_KINDS)('search index (%s)', (kind) => {
       vectors: 0,
       words: 0,
     });
+    expect(await orphans()).toBe(0);
     expect(await searchIds(await query('p1', ['atomic'], 'spring tides moon'))).toEqual([]);
 
     await index.addDocument(documentOf('p1', 'atomic', 'tides'), chunks);

@@ -31,6 +31,7 @@ export function filterCondition(
     case 'not':
       return sql<SqlBool>`(not ${filterCondition(filter.arg, docKey)})`;
     case 'has':
+      if (filter.values.length === 0) return sql<SqlBool>`(1 = 0)`;
       return hasValue(
         filter.key,
         docKey,

@@ -70,7 +70,7 @@ export class SqliteSearchIndex extends SqlSearchIndex {
     }>`select chunk_key from search_chunks where ${ownedBy(of)}`.execute(trx);
     if (rows.length === 0) return;
     const vectors = vectorTable(dimension);
-    // One key at a time: vec0 and FTS5 find a row by key, but scan for `IN (…)`.
+    // Point deletes: both virtual tables find a row by its key.
     for (const { chunk_key } of rows) {
       await sql`delete from ${vectors} where chunk_key = cast(${chunk_key} as integer)`.execute(
         trx,
