@@ -92,7 +92,6 @@ export async function startFakeEmbeddings(
       return;
     }
     requests.push({ model: String(body.model), input });
-    server.recorded(requests.length);
     const tokens = input.reduce((n, text) => n + text.split(/\s+/).length, 0);
     send(res, 200, {
       object: 'list',
