@@ -1,36 +1,54 @@
 /**
- * A scripted OpenAI-compatible `/embeddings` server on 127.0.0.1, and the deterministic embedding
- * it answers with: hashed word and character-trigram features, normalised. Texts that share
- * words (or word pieces: "vacation" / "vacations") get close vectors, unrelated texts nearly
- * orthogonal ones, so retrieval over it behaves like a (crude) real model, and the same text
- * always gets the same vector.
+ * A scripted OpenAI-compatible `/embeddings` server on 127.0.0.1 for tests and benches, and the
+ * deterministic embedding it serves.
+ *
+ * The embedding hashes features of the text into `dimensions` signed buckets and scales the sum
+ * to unit length: whole words (minus a few stop words), word pairs, and character 4-grams of
+ * each word (so "boiling" lands near "boils"). It knows no synonyms, so it is a weak but honest
+ * semantic signal: vector search over it is meaningful yet ranks differently from full-text
+ * search, which is what retrieval tests need. A constant feature keeps it from being zero.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { startScriptedServer } from './scripted-server.js';
 
 export const FAKE_EMBEDDING_DIMENSIONS = 256;
 
+const STOP_WORDS = new Set(
+  (
+    'a an and are as at be by can did do does for from had has have how i in is it its of on or ' +
+    'our that the their them they this to was were what when where which who why will with you'
+  ).split(' '),
+);
+
 /** FNV-1a, 32 bits. */
 function hash(text: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
   return h >>> 0;
 }
 
-/** The vector the fake server answers for `text` (unit length; zero for a text without words). */
+/** The deterministic embedding of `text` (unit length). */
 export function fakeEmbedding(text: string, dimensions = FAKE_EMBEDDING_DIMENSIONS): number[] {
-  const vector = new Array<number>(dimensions).fill(0);
+  const vector = new Float64Array(dimensions);
   const add = (feature: string, weight: number) => {
     const h = hash(feature);
-    vector[(h >>> 1) % dimensions]! += h & 1 ? weight : -weight;
+    vector[h % dimensions]! += h & 0x80000000 ? -weight : weight;
   };
-  for (const word of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
+  const words = (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter(
+    (w) => !STOP_WORDS.has(w),
+  );
+  add('\u0000bias', 0.1);
+  words.forEach((word, i) => {
     add(`w:${word}`, 1);
-    const padded = ` ${word} `;
-    for (let i = 0; i + 3 <= padded.length; i++) add(`c:${padded.slice(i, i + 3)}`, 0.5);
-  }
+    if (i > 0) add(`b:${words[i - 1]} ${word}`, 0.5);
+    const padded = `^${word}$`;
+    for (let j = 0; j + 4 <= padded.length; j++) add(`c:${padded.slice(j, j + 4)}`, 0.35);
+  });
   const norm = Math.hypot(...vector);
-  return norm === 0 ? vector : vector.map((v) => v / norm);
+  return Array.from(vector, (x) => x / norm);
 }
 
 export interface FakeEmbeddingsRequest {
@@ -58,7 +76,9 @@ export interface FakeEmbeddings {
   close(): Promise<void>;
 }
 
-export async function startFakeEmbeddings(): Promise<FakeEmbeddings> {
+export async function startFakeEmbeddings(
+  options: { dimensions?: number } = {},
+): Promise<FakeEmbeddings> {
   const requests: FakeEmbeddingsRequest[] = [];
   const failures: number[] = [];
   let paused = false;
@@ -97,7 +117,7 @@ export async function startFakeEmbeddings(): Promise<FakeEmbeddings> {
       const data = input.map((text, index) => ({
         object: 'embedding',
         index,
-        embedding: fakeEmbedding(text, body.dimensions),
+        embedding: fakeEmbedding(text, body.dimensions ?? options.dimensions),
       }));
       const tokens = input.reduce((n, text) => n + text.split(/\s+/).length, 0);
       res.writeHead(200, { 'content-type': 'application/json' });
