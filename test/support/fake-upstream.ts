@@ -52,7 +52,8 @@ export interface FakeUpstream {
   close(): Promise<void>;
 }
 
-function lastUserText(body: ChatRequest): string {
+/** The text of the last user message (what scripts answer to). */
+export function lastUserText(body: ChatRequest): string {
   const user = [...body.messages].reverse().find((m) => m.role === 'user');
   if (!user) return '';
   if (typeof user.content === 'string') return user.content;

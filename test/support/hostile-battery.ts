@@ -17,7 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startChildServer, writeConfig, type ChildServer } from './child-server.js';
-import { startFakeUpstream, type ChatRequest, type FakeUpstream } from './fake-upstream.js';
+import {
+  lastUserText,
+  startFakeUpstream,
+  type ChatRequest,
+  type FakeUpstream,
+} from './fake-upstream.js';
 import { KEY_A, KEY_B } from './harness.js';
 
 export { KEY_A, KEY_B };
@@ -71,15 +76,6 @@ async function startPageServer(): Promise<{ url: string; close(): Promise<void> 
 }
 
 // --- the model's part ---------------------------------------------------------------------------
-
-function lastUserText(body: ChatRequest): string {
-  const user = [...body.messages].reverse().find((m) => m.role === 'user');
-  if (!user) return '';
-  if (typeof user.content === 'string') return user.content;
-  return (user.content as { type: string; text?: string }[])
-    .map((p) => (p.type === 'text' ? (p.text ?? '') : ''))
-    .join('');
-}
 
 /**
  * The scripted model: `python:<code>` calls code_execution with the code, `fetch:<url>` calls
