@@ -507,7 +507,10 @@ export function startBystander(env: HostileEnvironment) {
           input: `hello ${completed}`,
         });
         if (r.status === 200 && r.body?.status === 'completed') completed++;
-        else problems.push(`${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+        else
+          problems.push(
+            `${r.status} ${String(r.body?.status)} ${JSON.stringify(r.body?.errors ?? r.body?.error ?? r.body).slice(0, 300)}`,
+          );
       } catch (err) {
         problems.push(String(err));
         await new Promise((r) => setTimeout(r, 200));
