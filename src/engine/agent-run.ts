@@ -80,4 +80,6 @@ export interface PreparedAgent {
 /** Resolves `agent` (a configured agent or a project's custom agent); throws 400s naming fields. */
 export interface AgentResolver {
   prepare(project: string, request: CreateRequest): Promise<PreparedAgent>;
+  /** Whether a configured agent has this name (a hint when a client sends it as `model`). */
+  isAgent(name: string): boolean;
 }

@@ -574,7 +574,7 @@ function createCallValidator(
 }
 
 /** MCP server headers carry credentials: they are never stored or echoed, only their names. */
-function redactToolSecrets(tools: JsonValue): JsonValue {
+export function redactToolSecrets(tools: JsonValue): JsonValue {
   if (!Array.isArray(tools)) return tools;
   return tools.map((tool) => {
     if (!tool || typeof tool !== 'object' || Array.isArray(tool) || !tool.headers) return tool;
