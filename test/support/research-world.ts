@@ -104,7 +104,8 @@ export const REPORT_TEXT = [
 ];
 
 /**
- * The scripted researcher: plan; search; read the first result; note findings; report citing
+ * The scripted researcher: plan; search; read the first result (when url_context is among its
+ * tools); note findings; report citing
  * the page it read ([3]), a search result ([2]) and a source that does not exist ([9]).
  * `hold` makes the model call of that phase/round wait until the upstream is released.
  */
@@ -133,7 +134,8 @@ export function researcherScript(
           round,
         );
       }
-      if (round === 2) {
+      const canRead = body.tools?.some((t) => t.function.name === 'url_context') ?? false;
+      if (round === 2 && canRead) {
         return held(
           {
             text: ['Reading the first result in full.'],
