@@ -29,7 +29,11 @@ export const agentEntrySchema = z.strictObject({
   /** Model calls that may run tools (deep-research: research rounds). */
   max_rounds: z.number().int().min(1).max(200).optional(),
   /** Wall-clock limit of one run; deep-research stops researching at three quarters of it. */
-  max_seconds: z.number().positive().max(7 * 86_400).optional(),
+  max_seconds: z
+    .number()
+    .positive()
+    .max(7 * 86_400)
+    .optional(),
   /** Token budget of one run over all its model calls (`budget_exceeded` beyond it). */
   max_total_tokens: z.number().int().positive().optional(),
   /** Cap on the tokens one model call may generate (deep-research: the report). */

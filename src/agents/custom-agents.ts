@@ -1,10 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { nowIso, redactToolSecrets } from '../engine/engine.js';
-import {
-  agentBodySchema,
-  type AgentListResponse,
-  type AgentResource,
-} from '../protocol/agents.js';
+import { agentBodySchema, type AgentListResponse, type AgentResource } from '../protocol/agents.js';
 import { ApiError, invalid, notFound, preconditionFailed } from '../protocol/errors.js';
 import type { JsonObject } from '../protocol/types.js';
 import { clip, parseWith, validateAgentConfig } from '../protocol/validate.js';

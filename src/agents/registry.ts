@@ -122,11 +122,16 @@ export class AgentRegistry implements AgentResolver {
       ? entry.background === 'required'
       : recipe.backgroundOnly;
     if (backgroundOnly && request.background !== true) {
-      throw invalid(`background: agent '${clip(name)}' runs only in the background; set background to true`);
+      throw invalid(
+        `background: agent '${clip(name)}' runs only in the background; set background to true`,
+      );
     }
     if (!recipe.structuredOutput && request.responseFormat?.mimeType === 'application/json') {
-      const field = request.raw.response_format !== undefined ? 'response_format' : 'response_mime_type';
-      throw invalid(`${field}: agent '${clip(name)}' writes a report and takes no JSON output format`);
+      const field =
+        request.raw.response_format !== undefined ? 'response_format' : 'response_mime_type';
+      throw invalid(
+        `${field}: agent '${clip(name)}' writes a report and takes no JSON output format`,
+      );
     }
     const tools = composeTools(
       custom?.tools ? parseAgentTools(custom.tools, '') : configured.tools,
@@ -138,7 +143,9 @@ export class AgentRegistry implements AgentResolver {
         (t) => isObject(t) && (t.type === 'function' || t.type === 'computer_use'),
       );
       if (at >= 0)
-        throw invalid(`tools[${at}]: agent '${clip(name)}' runs no client functions (its tools run on the server)`);
+        throw invalid(
+          `tools[${at}]: agent '${clip(name)}' runs no client functions (its tools run on the server)`,
+        );
     }
 
     const instructions = joinInstructions(
@@ -291,9 +298,7 @@ function configuredAgent(raw: unknown, i: number, o: AgentRegistryOptions): Conf
       throw fail(`${where}.tools: the ${recipe.name} recipe runs no client functions`);
     }
   } else {
-    const missing = recipe.defaultTools.find(
-      (t) => t.required && !o.configuredTools.has(t.type),
-    );
+    const missing = recipe.defaultTools.find((t) => t.required && !o.configuredTools.has(t.type));
     if (missing) {
       throw fail(
         `${where} (${entry.name}): the ${recipe.name} recipe needs the built-in tool ${missing.type} (server setting tools.${missing.type})`,
@@ -302,7 +307,11 @@ function configuredAgent(raw: unknown, i: number, o: AgentRegistryOptions): Conf
     const available = recipe.defaultTools.filter((t) => o.configuredTools.has(t.type));
     tools = {
       functionTools: [],
-      builtInTools: available.map((t, index) => ({ index, type: t.type, config: { type: t.type } })),
+      builtInTools: available.map((t, index) => ({
+        index,
+        type: t.type,
+        config: { type: t.type },
+      })),
     };
   }
   return { entry, recipe, tools };

@@ -54,7 +54,12 @@ const codeMenderConfig = z.strictObject({
 
 const dynamicConfig = z.looseObject({ type: z.literal('dynamic') });
 
-export const AGENT_CONFIG_TYPES = ['deep-research', 'antigravity', 'code-mender', 'dynamic'] as const;
+export const AGENT_CONFIG_TYPES = [
+  'deep-research',
+  'antigravity',
+  'code-mender',
+  'dynamic',
+] as const;
 export type AgentConfigType = (typeof AGENT_CONFIG_TYPES)[number];
 
 export const agentConfigSchemas: Record<AgentConfigType, z.ZodType> = {

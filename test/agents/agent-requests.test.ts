@@ -52,7 +52,8 @@ const ROWS: Row[] = [
   {
     name: 'dynamic agent_config for deep research',
     body: research({ agent_config: { type: 'dynamic', depth: 3 } }),
-    message: /^agent_config\.type: agent .* takes agent_config of type 'deep-research', not 'dynamic'$/,
+    message:
+      /^agent_config\.type: agent .* takes agent_config of type 'deep-research', not 'dynamic'$/,
   },
   {
     name: 'thinking_summaries not auto/none',
@@ -83,7 +84,8 @@ const ROWS: Row[] = [
     name: 'BigQuery tool asked for',
     body: research({ agent_config: { type: 'deep-research', enable_bigquery_tool: true } }),
     code: 'failed_precondition',
-    message: /^agent_config\.enable_bigquery_tool: the BigQuery tool is not available on this server$/,
+    message:
+      /^agent_config\.enable_bigquery_tool: the BigQuery tool is not available on this server$/,
   },
   {
     name: 'agent_config for an agent that takes none',
@@ -109,7 +111,9 @@ const ROWS: Row[] = [
   {
     name: 'deep research without background',
     body: { agent: DR, input: 'hi' },
-    message: new RegExp(`^background: agent '${DR}' runs only in the background; set background to true$`),
+    message: new RegExp(
+      `^background: agent '${DR}' runs only in the background; set background to true$`,
+    ),
   },
   {
     name: 'deep research streamed in the foreground',
@@ -199,7 +203,10 @@ describe('agent requests', () => {
         },
         noRetry,
       ),
-    ).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/agent_config\.visualization/) });
+    ).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringMatching(/agent_config\.visualization/),
+    });
   });
 
   it("a tool-loop agent runs the model with the agent's instructions and tools, in the foreground", async () => {
@@ -208,10 +215,12 @@ describe('agent requests', () => {
         ? { text: ['Restart the router [1].'] }
         : { toolCalls: [{ name: 'google_search', arguments: '{"queries":["router restart"]}' }] };
     const before = h.upstream.requests.length;
-    const r = await h.client().interactions.create(
-      { agent: 'support-bot', input: 'My internet is down.', system_instruction: 'Be brief.' },
-      noRetry,
-    );
+    const r = await h
+      .client()
+      .interactions.create(
+        { agent: 'support-bot', input: 'My internet is down.', system_instruction: 'Be brief.' },
+        noRetry,
+      );
     expect(r.status).toBe('completed');
     expect(r.agent).toBe('support-bot');
     expect(r.model).toBeUndefined();
@@ -236,10 +245,12 @@ describe('agent requests', () => {
     h.upstream.script = researcherScript(world);
     const offered = async (tools: unknown[]) => {
       const before = h.upstream.requests.length;
-      const r = await h.client().interactions.create(
-        { agent: DR, input: 'TPUs', background: true, tools: tools as never },
-        noRetry,
-      );
+      const r = await h
+        .client()
+        .interactions.create(
+          { agent: DR, input: 'TPUs', background: true, tools: tools as never },
+          noRetry,
+        );
       for (;;) {
         const got = await h.client().interactions.get(r.id, undefined, noRetry);
         if (got.status !== 'in_progress') break;

@@ -88,11 +88,11 @@ describe.each(STORE_KINDS)('custom agents: /agents (%s)', (store) => {
       status: 404,
     });
     await expect(
-      b.interactions.create(
-        { agent: 'tpu-researcher', input: 'TPUs', background: true },
-        noRetry,
-      ),
-    ).rejects.toMatchObject({ status: 400, message: expect.stringContaining("unknown agent 'tpu-researcher'") });
+      b.interactions.create({ agent: 'tpu-researcher', input: 'TPUs', background: true }, noRetry),
+    ).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining("unknown agent 'tpu-researcher'"),
+    });
 
     // project A runs it: the base recipe with the agent's instructions, tools and config defaults
     const before = h.upstream.requests.length;
@@ -152,16 +152,48 @@ describe.each(STORE_KINDS)('custom agents: /agents (%s)', (store) => {
 
   it.each([
     [{ description: 'x' }, 400, /^base_agent: required: the configured agent this one builds on/],
-    [{ base_agent: 'antigravity-preview-05-2026' }, 400, /^base_agent: unknown agent 'antigravity-preview-05-2026'/],
+    [
+      { base_agent: 'antigravity-preview-05-2026' },
+      400,
+      /^base_agent: unknown agent 'antigravity-preview-05-2026'/,
+    ],
     [{ base_agent: BASE, id: 'Bad_Id' }, 400, /^id: must be 1-63 lowercase letters/],
-    [{ base_agent: BASE, id: 'deep-research-max-preview-04-2026' }, 400, /^id: 'deep-research-max-preview-04-2026' is the name of an agent this server configures$/],
+    [
+      { base_agent: BASE, id: 'deep-research-max-preview-04-2026' },
+      400,
+      /^id: 'deep-research-max-preview-04-2026' is the name of an agent this server configures$/,
+    ],
     [{ base_agent: BASE, model: 'x' }, 400, /^model: unknown field$/],
-    [{ base_agent: BASE, base_environment: 'remote' }, 501, /^base_environment: sandboxed environments are not available/],
-    [{ base_agent: BASE, agent_config: { type: 'antigravity' } }, 400, /^agent_config\.type: agent .* takes agent_config of type 'deep-research', not 'antigravity'$/],
-    [{ base_agent: BASE, agent_config: { type: 'deep-research', visualization: 'on' } }, 400, /^agent_config\.visualization:/],
-    [{ base_agent: BASE, tools: [{ type: 'function', name: 'f' }] }, 400, /^tools\[0\]: agents built on .* run no client functions/],
-    [{ base_agent: BASE, tools: [{ type: 'web_browser' }] }, 400, /^tools\[0\]\.type: unknown tool type 'web_browser'$/],
-    [{ base_agent: BASE, tools: [{ type: 'retrieval' }] }, 400, /^tools\[0\]: built-in tool 'retrieval' is not configured/],
+    [
+      { base_agent: BASE, base_environment: 'remote' },
+      501,
+      /^base_environment: sandboxed environments are not available/,
+    ],
+    [
+      { base_agent: BASE, agent_config: { type: 'antigravity' } },
+      400,
+      /^agent_config\.type: agent .* takes agent_config of type 'deep-research', not 'antigravity'$/,
+    ],
+    [
+      { base_agent: BASE, agent_config: { type: 'deep-research', visualization: 'on' } },
+      400,
+      /^agent_config\.visualization:/,
+    ],
+    [
+      { base_agent: BASE, tools: [{ type: 'function', name: 'f' }] },
+      400,
+      /^tools\[0\]: agents built on .* run no client functions/,
+    ],
+    [
+      { base_agent: BASE, tools: [{ type: 'web_browser' }] },
+      400,
+      /^tools\[0\]\.type: unknown tool type 'web_browser'$/,
+    ],
+    [
+      { base_agent: BASE, tools: [{ type: 'retrieval' }] },
+      400,
+      /^tools\[0\]: built-in tool 'retrieval' is not configured/,
+    ],
   ])('refuses %j → %i', async (body, status, message) => {
     const res = await h.fetch('/v1beta/agents', { method: 'POST', body: JSON.stringify(body) });
     expect(res.status).toBe(status);

@@ -129,7 +129,9 @@ export function researcherScript(
         return held(
           {
             reasoning: ['Start with a broad search.'],
-            toolCalls: [{ name: 'google_search', arguments: '{"queries":["history of google tpus"]}' }],
+            toolCalls: [
+              { name: 'google_search', arguments: '{"queries":["history of google tpus"]}' },
+            ],
           },
           round,
         );

@@ -43,11 +43,7 @@ export function planPrompt(o: { collaborative: boolean; instructions?: string })
   );
 }
 
-export function researchPrompt(o: {
-  plan: string;
-  tools: ToolSet;
-  instructions?: string;
-}): string {
+export function researchPrompt(o: { plan: string; tools: ToolSet; instructions?: string }): string {
   const how = [
     o.tools.search && 'search the web with google_search (several focused queries per call)',
     o.tools.read && 'read the most relevant pages in full with url_context',
@@ -82,7 +78,9 @@ export function reportPrompt(o: {
   const list =
     o.sources.length > 0
       ? o.sources
-          .map((s) => `[${s.number}] ${s.title ?? s.url} — ${s.url}${s.read ? ' (read in full)' : ''}`)
+          .map(
+            (s) => `[${s.number}] ${s.title ?? s.url} — ${s.url}${s.read ? ' (read in full)' : ''}`,
+          )
           .join('\n')
       : '(none: the research found no sources)';
   return withInstructions(
