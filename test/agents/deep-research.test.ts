@@ -188,6 +188,7 @@ describe('deep-research recipe details', () => {
       config: researchConfig(world, [
         { name: 'deep-research-*', recipe: 'deep-research', model: 'gemini-3.5-flash' },
         { name: 'one-round', recipe: 'deep-research', model: 'gemini-3.5-flash', max_rounds: 1 },
+        { name: 'quick', recipe: 'deep-research', model: 'gemini-3.5-flash', max_seconds: 0.5 },
         {
           name: 'small-budget',
           recipe: 'deep-research',
@@ -313,5 +314,21 @@ describe('deep-research recipe details', () => {
     expect(got.status).toBe('budget_exceeded');
     expect(got.usage?.total_tokens).toBe(20);
     expect(got.steps?.map((s) => s.type)).not.toContain('model_output');
+  });
+
+  it("max_seconds is the run's deadline: a run still going then fails with gateway_timeout", async () => {
+    h.upstream.script = researcherScript(world, { hold: { phase: 'plan' } });
+    const held = h.upstream.requests.length;
+    const run = await h
+      .client()
+      .interactions.create(
+        { input: 'Research the history of Google TPUs.', agent: 'quick', background: true },
+        noRetry,
+      );
+    await h.upstream.waitForRequests(held + 1);
+    const got = await settle(h, run.id);
+    h.upstream.release();
+    expect(got.status).toBe('failed');
+    expect(got.errors?.[0]?.code).toBe('gateway_timeout');
   });
 });
