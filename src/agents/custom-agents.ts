@@ -3,14 +3,9 @@ import { nowIso, redactToolSecrets } from '../engine/engine.js';
 import { agentBodySchema, type AgentListResponse, type AgentResource } from '../protocol/agents.js';
 import { ApiError, invalid, notFound, preconditionFailed } from '../protocol/errors.js';
 import type { JsonObject } from '../protocol/types.js';
-import { clip, parseWith, validateAgentConfig } from '../protocol/validate.js';
+import { clip, parseWith, validateAgentConfig, validateTools } from '../protocol/validate.js';
 import type { AgentCursor, AgentRecord, AgentStore } from '../store/agent-store.js';
-import {
-  checkAgentConfig,
-  parseAgentTools,
-  type AgentRegistry,
-  type CustomAgentDefinition,
-} from './registry.js';
+import { checkAgentConfig, type AgentRegistry, type CustomAgentDefinition } from './registry.js';
 
 /** Page size of a listing without `page_size`, and the most one page may hold. */
 const DEFAULT_PAGE_SIZE = 50;
@@ -85,7 +80,7 @@ export class CustomAgents {
     if (parsed.system_instruction !== undefined)
       definition.system_instruction = parsed.system_instruction;
     if (parsed.tools !== undefined) {
-      const tools = parseAgentTools(parsed.tools as JsonObject[], '');
+      const tools = validateTools(parsed.tools, undefined);
       for (const tool of tools.builtInTools) {
         if (tool.type !== 'computer_use' && !this.o.configuredTools.has(tool.type)) {
           throw preconditionFailed(

@@ -3,7 +3,7 @@ import type { AgentResolver, PreparedAgent } from '../engine/agent-run.js';
 import type { AgentConfig, DeepResearchAgentConfig } from '../protocol/agents.js';
 import { AGENT_ID } from '../protocol/agents.js';
 import { ApiError, invalid, preconditionFailed } from '../protocol/errors.js';
-import type { JsonObject, JsonValue } from '../protocol/types.js';
+import type { JsonObject } from '../protocol/types.js';
 import { clip, parseWith, validateTools, type CreateRequest } from '../protocol/validate.js';
 import type { AgentRecord, AgentStore } from '../store/agent-store.js';
 import { agentEntrySchema, type AgentEntry } from './config.js';
@@ -44,17 +44,6 @@ export interface AgentRegistryOptions {
 
 const joinInstructions = (...parts: (string | undefined)[]) =>
   parts.filter((p) => p !== undefined && p.trim() !== '').join('\n\n') || undefined;
-
-/** Tool entries as validate.ts checks a request's, with paths under `prefix`. */
-export function parseAgentTools(tools: readonly JsonValue[], prefix: string): AgentTools {
-  try {
-    return validateTools([...tools], undefined);
-  } catch (err) {
-    if (ApiError.isInstance(err) && err.message.startsWith('tools'))
-      throw new ApiError(err.code, `${prefix}${err.message}`);
-    throw err;
-  }
-}
 
 /**
  * The agents clients can call: the `agents:` entries of the config (names may be globs, tried in
@@ -134,7 +123,7 @@ export class AgentRegistry implements AgentResolver {
       );
     }
     const tools = composeTools(
-      custom?.tools ? parseAgentTools(custom.tools, '') : configured.tools,
+      custom?.tools ? validateTools(custom.tools, undefined) : configured.tools,
       request,
     );
     if (!recipe.clientFunctions) {
@@ -280,7 +269,7 @@ function configuredAgent(raw: unknown, i: number, o: AgentRegistryOptions): Conf
   let tools: AgentTools;
   if (entry.tools) {
     try {
-      tools = parseAgentTools(entry.tools as JsonObject[], `${where}.`);
+      tools = validateTools(entry.tools, undefined, ['agents', i, 'tools']);
     } catch (err) {
       throw fail((err as Error).message);
     }

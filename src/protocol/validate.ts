@@ -344,29 +344,31 @@ export function validateAgentConfig(value: unknown, path: ReadonlyArray<Property
 export function validateTools(
   tools: unknown[],
   budget: SchemaBudget | undefined,
+  root: ReadonlyArray<PropertyKey> = ['tools'],
 ): Pick<CreateRequest, 'functionTools' | 'builtInTools'> {
   const functionTools: FunctionTool[] = [];
   const builtInTools: CreateRequest['builtInTools'] = [];
   const names = new Set<string>();
   tools.forEach((tool, i) => {
-    const obj = requireObject(tool, ['tools', i]);
-    const type = requireType(obj, ['tools', i]);
+    const path = [...root, i];
+    const obj = requireObject(tool, path);
+    const type = requireType(obj, path);
     if (type === 'function') {
-      const fn = parseWith(functionToolSchema, obj, ['tools', i]);
+      const fn = parseWith(functionToolSchema, obj, path);
       if (budget && fn.parameters !== undefined) {
-        checkSchemaLimits(fn.parameters, jsonPath(['tools', i, 'parameters']), budget);
+        checkSchemaLimits(fn.parameters, jsonPath([...path, 'parameters']), budget);
       }
       if (names.has(fn.name))
-        throw invalid(`tools[${i}].name: duplicate function name '${fn.name}'`);
+        throw invalid(`${jsonPath([...path, 'name'])}: duplicate function name '${fn.name}'`);
       names.add(fn.name);
       functionTools.push(fn);
     } else if ((BUILT_IN_TOOL_TYPES as readonly string[]).includes(type)) {
       if (type === 'mcp_server' && typeof obj.name === 'string' && obj.name.includes('-')) {
-        throw invalid(`tools[${i}].name: MCP server names must not contain '-'`);
+        throw invalid(`${jsonPath([...path, 'name'])}: MCP server names must not contain '-'`);
       }
       builtInTools.push({ index: i, type: type as BuiltInToolType, config: obj as JsonObject });
     } else {
-      throw invalid(`tools[${i}].type: unknown tool type '${clip(type)}'`);
+      throw invalid(`${jsonPath([...path, 'type'])}: unknown tool type '${clip(type)}'`);
     }
   });
   return { functionTools, builtInTools };

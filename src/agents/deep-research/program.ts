@@ -42,8 +42,6 @@ export interface DeepResearchSettings {
   maxTotalTokens?: number;
   maxOutputTokens?: number;
   thinkingLevel?: string;
-  /** The clock (ms); tests may move it. */
-  now?: () => number;
 }
 
 /** Tools whose sources are documents read in full (not search results). */
@@ -61,18 +59,14 @@ export function createDeepResearchProgram(settings: DeepResearchSettings): Agent
 }
 
 class DeepResearchRun {
-  private readonly now: () => number;
-  private readonly started: number;
+  private readonly started = Date.now();
   /** URLs of sources that were read in full. */
   private readonly read = new Set<string>();
 
   constructor(
     private readonly ctx: RunContext,
     private readonly s: DeepResearchSettings,
-  ) {
-    this.now = s.now ?? Date.now;
-    this.started = this.now();
-  }
+  ) {}
 
   async run(): Promise<InteractionStatus> {
     const { ctx, s } = this;
@@ -220,7 +214,7 @@ class DeepResearchRun {
 
   private late(share: number): boolean {
     const seconds = this.s.maxSeconds;
-    return seconds !== undefined && this.now() - this.started >= seconds * 1000 * share;
+    return seconds !== undefined && Date.now() - this.started >= seconds * 1000 * share;
   }
 
   private budgetExceeded(): InteractionStatus {
