@@ -192,14 +192,13 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  * The `agent_config` of a run: the request's over the custom agent's, checked against the type
  * the recipe takes (spec §10.1: a config of the wrong type for the agent is a 400).
  */
-export function mergeAgentConfig(
+function mergeAgentConfig(
   recipe: Recipe,
   agent: string,
   stored: AgentConfig | undefined,
   given: AgentConfig | undefined,
-  path = 'agent_config',
 ): DeepResearchAgentConfig | undefined {
-  if (given !== undefined) checkAgentConfig(recipe, agent, given, path);
+  if (given !== undefined) checkAgentConfig(recipe, agent, given, 'agent_config');
   if (!recipe.configType) return undefined;
   return {
     type: recipe.configType,

@@ -28,7 +28,6 @@ export type ToolPart = Extract<LanguageModelV3Message, { role: 'tool' }>['conten
 
 /** What one run has at hand: the engine builds it; the tool loop and agent programs drive it. */
 export interface RunContext {
-  id: string;
   request: CreateRequest;
   /** The model to call (the admitted one when the backend has bounded capacity). */
   model: ResolvedModel;

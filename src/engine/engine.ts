@@ -318,7 +318,6 @@ export class InteractionEngine {
         for (const d of session.declarations) toolByName.set(d.name, session);
       const { tools, toolChoice } = mapToolChoice(request, sessions);
       const ctx: RunContext = {
-        id: header.id,
         request,
         model,
         prompt: convertToPrompt(
