@@ -281,13 +281,17 @@ describe('deep-research recipe details', () => {
         input: 'Research the history of Google TPUs.',
         agent: 'one-round',
         background: true,
-        agent_config: { type: 'deep-research', thinking_summaries: 'auto' },
+        agent_config: { type: 'deep-research', thinking_summaries: 'auto', visualization: 'off' },
       },
       noRetry,
     );
     const got = await settle(h, run.id);
     expect(got.status).toBe('completed');
-    expect(h.upstream.requests.slice(before).map(phaseOf)).toEqual(['plan', 'research', 'report']);
+    const calls = h.upstream.requests.slice(before);
+    expect(calls.map(phaseOf)).toEqual(['plan', 'research', 'report']);
+    expect(String(calls[2]!.messages[0]!.content)).toContain(
+      'Write prose only: no tables or charts.',
+    );
     const summaries = (got.steps ?? []).flatMap((s) =>
       s.type === 'thought' ? (s.summary ?? []).map((c) => (c.type === 'text' ? c.text : '')) : [],
     );
