@@ -115,6 +115,11 @@ export const configSchema = z.strictObject({
    * checked by the registry, src/models/embeddings/registry.ts). The first entry is the default.
    */
   embedding_models: z.array(modelEntry).default([]),
+  /**
+   * Agents clients call with `agent` (spec §10.1): each names a recipe and the `models:` entry it
+   * reasons with; the entries' own settings are checked by src/agents/config.ts.
+   */
+  agents: z.array(z.looseObject({ name: z.string().min(1) })).default([]),
   keys: z.array(z.strictObject({ key: z.string().min(8), project: z.string().min(1) })).optional(),
   limits: z
     .strictObject({

@@ -20,6 +20,9 @@ import { FileService } from './files/file-service.js';
 import { UploadService } from './files/uploads.js';
 import type { Store } from './store/types.js';
 import { createConfiguredTools } from './tools/registry.js';
+import { AgentRegistry } from './agents/registry.js';
+import { CustomAgents } from './agents/custom-agents.js';
+import { AgentStore } from './store/agent-store.js';
 import type { BuiltInTool } from './tools/types.js';
 
 export interface ServerOptions {
@@ -153,6 +156,14 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   for (const tool of [...createConfiguredTools(config.tools), ...(options.tools ?? [])]) {
     tools.set(tool.type, tool);
   }
+  const configuredTools = new Set(tools.keys());
+  const agentStore = new AgentStore(database);
+  const agents = new AgentRegistry({
+    entries: config.agents,
+    models,
+    configuredTools,
+    store: agentStore,
+  });
   const service = new InteractionService({
     store,
     eventLog,
@@ -161,6 +172,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     tools,
     tailPollMs: options.pollMs,
     files: files.service,
+    agents,
   });
 
   // Runs this node left behind when it died get a terminal state before we serve anything.
@@ -228,6 +240,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     },
     isDraining: () => draining,
     files,
+    agents: new CustomAgents({ registry: agents, store: agentStore, configuredTools }),
   });
 
   return {

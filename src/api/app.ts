@@ -17,6 +17,8 @@ import { errorEnvelope, fromFrameworkError } from './errors.js';
 import { fileRoutes } from './routes/files.js';
 import { checkJsonShape } from './json-shape.js';
 import { interactionRoutes } from './routes/interactions.js';
+import { agentRoutes } from './routes/agents.js';
+import type { CustomAgents } from '../agents/custom-agents.js';
 import { uploadRoutes } from './routes/uploads.js';
 import type { FileService } from '../files/file-service.js';
 import type { UploadService } from '../files/uploads.js';
@@ -43,6 +45,8 @@ export interface AppOptions {
   isDraining?: () => boolean;
   /** The Files API (§9.2) and its upload protocol (§9.1). */
   files?: { service: FileService; uploads: UploadService };
+  /** Custom agents (§10.2). */
+  agents?: CustomAgents;
 }
 
 export interface ConnectionLimits {
@@ -270,6 +274,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           keepAliveMs: options.keepAliveMs,
         });
         if (options.files) fileRoutes(scope, { files: options.files.service, version });
+        if (options.agents) agentRoutes(scope, { agents: options.agents });
       },
       { prefix: `/${version}` },
     );

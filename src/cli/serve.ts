@@ -58,6 +58,7 @@ export async function serve(args: string[]): Promise<number> {
       node_id: server.nodeId,
       models: config.models.map((m) => m.name),
       embedding_models: config.embedding_models.map((m) => m.name),
+      agents: config.agents.map((a) => a.name),
     },
     'listening',
   );

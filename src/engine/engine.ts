@@ -1,6 +1,5 @@
 import type {
   LanguageModelV3FunctionTool,
-  LanguageModelV3Message,
   LanguageModelV3ToolChoice,
   LanguageModelV3ToolResultOutput,
 } from '@ai-sdk/provider';
@@ -26,6 +25,7 @@ import { convertToPrompt } from './convert-to-prompt.js';
 import type { FileInputs } from '../files/file-service.js';
 import { newCallId } from './ids.js';
 import { runModelRound } from './model-round.js';
+import type { AgentRun, AssistantPart, RunContext, ToolPart } from './agent-run.js';
 import {
   OutputFormatError,
   checkStructuredOutput,
@@ -64,9 +64,6 @@ export interface EngineOptions {
   scrubber?: Scrubber;
 }
 
-type AssistantPart = Extract<LanguageModelV3Message, { role: 'assistant' }>['content'][number];
-type ToolPart = Extract<LanguageModelV3Message, { role: 'tool' }>['content'][number];
-
 export interface StartParams {
   id: string;
   project: string;
@@ -84,6 +81,8 @@ export interface StartParams {
   admission?: Admission;
   /** The API request that created the run (`x-request-id`), named in failure messages and logs. */
   requestId?: string;
+  /** Set for an agent interaction (src/agents/ resolved it). */
+  agent?: AgentRun;
 }
 
 export interface RunHandle {
@@ -198,7 +197,7 @@ export class InteractionEngine {
     const header: EventInteraction = {
       id,
       object: 'interaction',
-      model: model.publicName,
+      ...(params.agent ? { agent: params.agent.name } : { model: model.publicName }),
       status: 'in_progress',
       created,
       updated: created,
@@ -221,8 +220,8 @@ export class InteractionEngine {
           project,
           parentId: request.previous_interaction_id ?? null,
           status: 'in_progress',
-          model: model.publicName,
-          agent: null,
+          model: params.agent ? null : model.publicName,
+          agent: params.agent?.name ?? null,
           created,
           updated: created,
           background: request.background === true,
@@ -238,9 +237,9 @@ export class InteractionEngine {
     }
     const log = this.options.eventLog.open(id, initial, persist);
     const controller = new AbortController();
-    const deadlineMs = request.stream
-      ? this.options.deadlines.streamMs
-      : this.options.deadlines.unaryMs;
+    const deadlineMs =
+      params.agent?.deadlineMs ??
+      (request.stream ? this.options.deadlines.streamMs : this.options.deadlines.unaryMs);
     const timer = setTimeout(() => controller.abort(new RunAbort('deadline')), deadlineMs);
     timer.unref();
     // Events that cannot be stored stop the run (the event log has told its readers).
@@ -314,65 +313,29 @@ export class InteractionEngine {
     let status: InteractionStatus = 'completed';
 
     try {
-      const prompt = convertToPrompt(
-        [...params.history, ...request.inputSteps],
-        request.system_instruction,
-        params.files,
-      );
       const toolByName = new Map<string, ToolSession>();
       for (const session of sessions)
         for (const d of session.declarations) toolByName.set(d.name, session);
-      const { tools, toolChoice: firstChoice } = mapToolChoice(request, sessions);
-      const validateCall = isValidatedMode(request)
-        ? createCallValidator(params.project, request)
-        : undefined;
-      const maxRounds = this.options.maxToolRounds ?? 10;
-
-      for (let round = 1; ; round++) {
-        const outcome = await runModelRound({
-          model,
-          writer,
-          meter,
-          signal,
-          isBuiltIn: (name) => toolByName.has(name),
-          validateCall,
-          onWarning: (warning) =>
-            this.options.logger.warn(
-              { interaction_id: header.id, backend: model.backend, warning },
-              'backend warning',
-            ),
-          call: {
-            prompt,
-            maxOutputTokens: gc.max_output_tokens,
-            temperature: gc.temperature,
-            topP: gc.top_p,
-            topK: gc.top_k,
-            stopSequences: gc.stop_sequences,
-            seed: gc.seed,
-            tools: tools.length > 0 ? tools : undefined,
-            // a forced call ('any') applies to the first model call, not to every tool round
-            toolChoice:
-              round === 1 || firstChoice?.type === 'none'
-                ? firstChoice
-                : tools.length > 0
-                  ? { type: 'auto' }
-                  : undefined,
-            responseFormat:
-              request.responseFormat?.mimeType === 'application/json'
-                ? { type: 'json', schema: request.responseFormat.schema as never }
-                : undefined,
-            providerOptions: model.providerOptions({ thinkingLevel: gc.thinking_level }),
-            abortSignal: signal,
-          },
-        });
-        if (outcome.finishReason === 'error')
-          throw new BackendFault('failed', 'the model backend ended its answer with an error');
-
-        if (outcome.builtInCalls.length > 0) {
-          // Server-run tools: record call and result steps, show the model the results, go on.
+      const { tools, toolChoice } = mapToolChoice(request, sessions);
+      const ctx: RunContext = {
+        request,
+        model,
+        prompt: convertToPrompt(
+          [...params.history, ...request.inputSteps],
+          request.system_instruction,
+          params.files,
+        ),
+        writer,
+        meter,
+        signal,
+        tools,
+        toolChoice,
+        isBuiltIn: (name) => toolByName.has(name),
+        runBuiltInCalls: async (builtInCalls) => {
+          // Server-run tools: record call and result steps; the caller shows the model the results.
           const calls: AssistantPart[] = [];
           const results: ToolPart[] = [];
-          for (const c of outcome.builtInCalls) {
+          for (const c of builtInCalls) {
             const session = toolByName.get(c.toolName)!;
             const executed = await executeToolCall(
               session,
@@ -397,29 +360,20 @@ export class InteractionEngine {
               output: executed.output,
             });
           }
-          if (outcome.functionCalls > 0) {
-            status = 'requires_action';
-            break;
-          }
-          prompt.push({ role: 'assistant', content: [...outcome.assistantParts, ...calls] });
-          prompt.push({ role: 'tool', content: results });
-          if (round >= maxRounds) {
-            status = 'incomplete';
-            errors.push({
-              code: 'tool_round_limit',
-              message: `stopped after ${maxRounds} tool rounds`,
-            });
-            break;
-          }
-          continue;
-        }
-        if (outcome.functionCalls > 0) status = 'requires_action';
-        else if (outcome.finishReason === 'length') status = 'incomplete';
-        else if (request.responseFormat?.mimeType === 'application/json') {
-          checkStructuredOutput(log.fold.steps, params.validateOutput);
-        }
-        break;
-      }
+          return { calls, results };
+        },
+        sources,
+        errors,
+        onWarning: (warning) =>
+          this.options.logger.warn(
+            { interaction_id: header.id, backend: model.backend, warning },
+            'backend warning',
+          ),
+      };
+      // An agent's recipe drives its own rounds (src/agents/); every other run is the tool loop.
+      status = params.agent?.program
+        ? await params.agent.program.run(ctx)
+        : await this.toolLoop(ctx, params, log);
       writer.stop();
     } catch (err) {
       const aborted =
@@ -483,6 +437,81 @@ export class InteractionEngine {
     this.finish(log, header, status, meter.toUsage(), errors);
   }
 
+  /**
+   * The plain tool loop: a model call; built-in tool calls run and their results go back to the
+   * model, round after round, until it answers, calls a client function, or the rounds run out.
+   */
+  private async toolLoop(
+    ctx: RunContext,
+    params: StartParams,
+    log: InteractionLog,
+  ): Promise<InteractionStatus> {
+    const { request, model, prompt, tools, toolChoice: firstChoice } = ctx;
+    const gc = request.generation_config ?? {};
+    const validateCall = isValidatedMode(request)
+      ? createCallValidator(params.project, request)
+      : undefined;
+    const maxRounds = params.agent?.maxRounds ?? this.options.maxToolRounds ?? 10;
+
+    for (let round = 1; ; round++) {
+      const outcome = await runModelRound({
+        model,
+        writer: ctx.writer,
+        meter: ctx.meter,
+        signal: ctx.signal,
+        isBuiltIn: ctx.isBuiltIn,
+        validateCall,
+        onWarning: ctx.onWarning,
+        call: {
+          prompt,
+          maxOutputTokens: gc.max_output_tokens,
+          temperature: gc.temperature,
+          topP: gc.top_p,
+          topK: gc.top_k,
+          stopSequences: gc.stop_sequences,
+          seed: gc.seed,
+          tools: tools.length > 0 ? tools : undefined,
+          // a forced call ('any') applies to the first model call, not to every tool round
+          toolChoice:
+            round === 1 || firstChoice?.type === 'none'
+              ? firstChoice
+              : tools.length > 0
+                ? { type: 'auto' }
+                : undefined,
+          responseFormat:
+            request.responseFormat?.mimeType === 'application/json'
+              ? { type: 'json', schema: request.responseFormat.schema as never }
+              : undefined,
+          providerOptions: model.providerOptions({ thinkingLevel: gc.thinking_level }),
+          abortSignal: ctx.signal,
+        },
+      });
+      if (outcome.finishReason === 'error')
+        throw new BackendFault('failed', 'the model backend ended its answer with an error');
+
+      if (outcome.builtInCalls.length > 0) {
+        const { calls, results } = await ctx.runBuiltInCalls(outcome.builtInCalls);
+        if (outcome.functionCalls > 0) return 'requires_action';
+        prompt.push({ role: 'assistant', content: [...outcome.assistantParts, ...calls] });
+        prompt.push({ role: 'tool', content: results });
+        if (round >= maxRounds) {
+          ctx.errors.push({
+            code: 'tool_round_limit',
+            message: `stopped after ${maxRounds} tool rounds`,
+          });
+          return 'incomplete';
+        }
+        continue;
+      }
+      if (outcome.functionCalls > 0) return 'requires_action';
+      if (outcome.finishReason === 'length') return 'incomplete';
+      if (request.responseFormat?.mimeType === 'application/json') {
+        checkStructuredOutput(log.fold.steps, params.validateOutput);
+      }
+      return 'completed';
+    }
+  }
+
   private finish(
     log: InteractionLog,
     header: EventInteraction,
@@ -544,7 +573,7 @@ function createCallValidator(
 }
 
 /** MCP server headers carry credentials: they are never stored or echoed, only their names. */
-function redactToolSecrets(tools: JsonValue): JsonValue {
+export function redactToolSecrets(tools: JsonValue): JsonValue {
   if (!Array.isArray(tools)) return tools;
   return tools.map((tool) => {
     if (!tool || typeof tool !== 'object' || Array.isArray(tool) || !tool.headers) return tool;

@@ -20,6 +20,7 @@ import type { FileService } from '../files/file-service.js';
 import { compileResponseSchema } from './structured-output.js';
 import { computerUseFunctions } from '../tools/computer-use.js';
 import type { BuiltInTool, ToolSession } from '../tools/types.js';
+import type { AgentResolver, AgentRun } from './agent-run.js';
 
 export interface InteractionServiceOptions {
   store: Store;
@@ -32,6 +33,8 @@ export interface InteractionServiceOptions {
   tools?: ReadonlyMap<string, BuiltInTool>;
   /** The Files API, whose files content items may name by `uri`. */
   files?: FileService;
+  /** Agents a request may name in `agent` (src/agents/). */
+  agents?: AgentResolver;
 }
 
 export interface CreateResult {
@@ -116,12 +119,17 @@ export class InteractionService {
     body: unknown,
     options: { forceStream?: boolean; requestId?: string } = {},
   ): Promise<CreateResult> {
-    const request = validateCreateBody(body);
+    let request = validateCreateBody(body);
     if (options.forceStream) request.stream = true;
+    let agent: AgentRun | undefined;
     if (request.agent !== undefined) {
-      throw invalid(
-        `agent: unknown agent '${request.agent}' (no agents are configured on this server)`,
-      );
+      if (!this.o.agents) {
+        throw invalid(
+          `agent: unknown agent '${request.agent}' (no agents are configured on this server)`,
+        );
+      }
+      // From here on an agent request is a model request, run by the agent's program.
+      ({ request, run: agent } = await this.o.agents.prepare(project, request));
     }
     if (request.continuation_token !== undefined) {
       throw invalid('continuation_token: not a token issued by this server');
@@ -143,6 +151,12 @@ export class InteractionService {
       }
     }
     const model = this.o.models.resolve(request.model!);
+    if (!model && this.o.agents?.isAgent(request.model!)) {
+      // Google's words for the same mistake
+      throw invalid(
+        `model: '${request.model}' refers to an agent, but was provided in the 'model' field. Please use the 'agent' field instead.`,
+      );
+    }
     if (!model) {
       throw invalid(
         `model: unknown model '${request.model}' (configured: ${this.o.models.names().join(', ') || 'none'})`,
@@ -218,6 +232,7 @@ export class InteractionService {
         toolSessions,
         admission,
         requestId: options.requestId,
+        agent,
       })
       .catch(async (err: unknown) => {
         await Promise.all(toolSessions.map((t) => t.close?.().catch(() => {})));

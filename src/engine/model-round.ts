@@ -39,6 +39,8 @@ export interface RoundOptions {
   isBuiltIn: (toolName: string) => boolean;
   validateCall?: (name: string, args: JsonObject) => void;
   onWarning: (warning: unknown) => void;
+  /** The model's text is progress, not the answer: it is written as thought (agent rounds). */
+  textAsThought?: boolean;
 }
 
 export function parseArguments(input: string, toolName: string): JsonObject {
@@ -115,7 +117,8 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
           if (writer.openType === 'thought') writer.stop();
           break;
         case 'text-delta':
-          writer.text(part.delta);
+          if (o.textAsThought) writer.reasoning(part.delta);
+          else writer.text(part.delta);
           text += part.delta;
           break;
         case 'tool-input-start': {

@@ -29,6 +29,11 @@ export class UsageMeter {
       usage.inputTokens.total !== undefined || usage.outputTokens.total !== undefined;
   }
 
+  /** Tokens of every call so far, counted like `total_tokens` (budgets compare against it). */
+  get totalTokens(): number {
+    return this.input + this.output + this.thought;
+  }
+
   /** The wire `Usage`; total_tokens = input + output + thought, as in Google's responses. */
   toUsage(): Usage | undefined {
     if (!this.counted) return undefined;

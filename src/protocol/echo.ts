@@ -3,6 +3,7 @@ export const ECHOED_REQUEST_FIELDS = [
   'system_instruction',
   'tools',
   'generation_config',
+  'agent_config',
   'response_format',
   'response_mime_type',
   'response_modalities',

@@ -18,6 +18,7 @@ import {
   type InputStepType,
 } from './schemas.js';
 import { checkSchemaLimits, newSchemaBudget, type SchemaBudget } from './schema-limits.js';
+import { AGENT_CONFIG_TYPES, agentConfigSchemas, type AgentConfig } from './agents.js';
 import type { Content, JsonObject, Step } from './types.js';
 
 /** A create request after validation and normalisation. */
@@ -324,36 +325,50 @@ export function normalizeInput(input: unknown): Step[] {
   throw invalid(`input: expected a string, a content object or an array, got ${describe(input)}`);
 }
 
+/** `agent_config` (spec §10.1): one of the SDK's config types, each checked field by field. */
+export function validateAgentConfig(value: unknown, path: ReadonlyArray<PropertyKey>): AgentConfig {
+  const obj = requireObject(value, path);
+  const type = requireType(obj, path);
+  if (!(AGENT_CONFIG_TYPES as readonly string[]).includes(type)) {
+    throw invalid(
+      `${jsonPath([...path, 'type'])}: unknown agent config type '${clip(type)}' (expected one of ${AGENT_CONFIG_TYPES.join(', ')})`,
+    );
+  }
+  return parseWith(agentConfigSchemas[type as AgentConfig['type']], obj, path) as AgentConfig;
+}
+
 /**
  * `budget` is given when the server compiles function `parameters` (tool_choice `validated`):
  * then they share the request's schema limits; otherwise they only pass to the model.
  */
-function validateTools(
+export function validateTools(
   tools: unknown[],
   budget: SchemaBudget | undefined,
+  root: ReadonlyArray<PropertyKey> = ['tools'],
 ): Pick<CreateRequest, 'functionTools' | 'builtInTools'> {
   const functionTools: FunctionTool[] = [];
   const builtInTools: CreateRequest['builtInTools'] = [];
   const names = new Set<string>();
   tools.forEach((tool, i) => {
-    const obj = requireObject(tool, ['tools', i]);
-    const type = requireType(obj, ['tools', i]);
+    const path = [...root, i];
+    const obj = requireObject(tool, path);
+    const type = requireType(obj, path);
     if (type === 'function') {
-      const fn = parseWith(functionToolSchema, obj, ['tools', i]);
+      const fn = parseWith(functionToolSchema, obj, path);
       if (budget && fn.parameters !== undefined) {
-        checkSchemaLimits(fn.parameters, jsonPath(['tools', i, 'parameters']), budget);
+        checkSchemaLimits(fn.parameters, jsonPath([...path, 'parameters']), budget);
       }
       if (names.has(fn.name))
-        throw invalid(`tools[${i}].name: duplicate function name '${fn.name}'`);
+        throw invalid(`${jsonPath([...path, 'name'])}: duplicate function name '${fn.name}'`);
       names.add(fn.name);
       functionTools.push(fn);
     } else if ((BUILT_IN_TOOL_TYPES as readonly string[]).includes(type)) {
       if (type === 'mcp_server' && typeof obj.name === 'string' && obj.name.includes('-')) {
-        throw invalid(`tools[${i}].name: MCP server names must not contain '-'`);
+        throw invalid(`${jsonPath([...path, 'name'])}: MCP server names must not contain '-'`);
       }
       builtInTools.push({ index: i, type: type as BuiltInToolType, config: obj as JsonObject });
     } else {
-      throw invalid(`tools[${i}].type: unknown tool type '${clip(type)}'`);
+      throw invalid(`${jsonPath([...path, 'type'])}: unknown tool type '${clip(type)}'`);
     }
   });
   return { functionTools, builtInTools };
@@ -413,6 +428,9 @@ export function validateCreateBody(body: unknown): CreateRequest {
   }
   if (parsed.model !== undefined && parsed.agent_config !== undefined) {
     throw invalid('agent_config: only allowed with agent');
+  }
+  if (parsed.agent_config !== undefined) {
+    parsed.agent_config = validateAgentConfig(parsed.agent_config, ['agent_config']);
   }
   if (parsed.background === true && parsed.store === false) {
     throw invalid('background: requires store=true');

@@ -222,6 +222,26 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  // Custom agents (`/agents`, src/store/agent-store.ts): per project, the definition as JSON;
+  // listed in creation order.
+  '0006_agents': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('agents')
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('definition', 'text', (c) => c.notNull())
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('updated', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('agents_pk', ['project', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('agents_project_created')
+        .on('agents')
+        .columns(['project', 'created', 'id'])
+        .execute();
+    },
+  },
 };
 
 class CodeMigrationProvider implements MigrationProvider {
