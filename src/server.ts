@@ -17,6 +17,13 @@ import { openDatabase, sqliteFilePath, type DatabaseHandle } from './store/datab
 import { FileStore } from './store/file-store.js';
 import { FileService } from './files/file-service.js';
 import { UploadService } from './files/uploads.js';
+import { FileSearchService } from './files/file-search-service.js';
+import type { DocumentReader, EmbeddingModels } from './files/ingestion-ports.js';
+import { LocalIngestionRunner } from './files/ingestion-runner.js';
+import { DocumentIngestor } from './files/ingestion.js';
+import type { BlobStore } from './store/blob-store.js';
+import { FileSearchStore } from './store/file-search-store.js';
+import type { SearchIndex } from './store/search-index/types.js';
 import type { Store } from './store/types.js';
 import { createConfiguredTools } from './tools/registry.js';
 import type { BuiltInTool } from './tools/types.js';
@@ -34,6 +41,8 @@ export interface ServerOptions {
   tools?: BuiltInTool[];
   /** The Files API's clock in ms (tests move it forward to expire files). */
   clock?: () => number;
+  /** File Search's parser, embeddings and index (tests); File Search is off without them. */
+  fileSearch?: FileSearchPorts;
 }
 
 export interface Server {
@@ -42,6 +51,9 @@ export interface Server {
   engine: InteractionEngine;
   service: InteractionService;
   files: FileService;
+  fileSearch?: FileSearchService;
+  /** This node's ingestion runner (tests wait for it to be idle). */
+  ingestion?: LocalIngestionRunner;
   nodeId: string;
   listen(host?: string, port?: number): Promise<string>;
   /** Graceful stop: refuse new work, let runs finish within the grace period, flush, close. */
@@ -71,7 +83,7 @@ function createFileService(
   settings: Config['files'],
   clock: (() => number) | undefined,
   log: Logger,
-): { service: FileService; uploads: UploadService } {
+): { service: FileService; uploads: UploadService; store: FileStore; blobs: BlobStore } {
   const store = new FileStore(database);
   const blobs = createBlobStore(database, {
     dir: settings.dir,
@@ -94,7 +106,69 @@ function createFileService(
     },
     onWarning: (obj, msg) => log.warn(obj, msg),
   });
-  return { service, uploads };
+  return { service, uploads, store, blobs };
+}
+
+/** What File Search ingestion reads, embeds and indexes with (ServerOptions.fileSearch). */
+export interface FileSearchPorts {
+  reader: DocumentReader;
+  embeddings: EmbeddingModels;
+  index: SearchIndex;
+}
+
+/** File Search stores over the Files API's rows and bytes, with this node's ingestion runner. */
+function createFileSearch(
+  database: DatabaseHandle,
+  files: ReturnType<typeof createFileService>,
+  ports: FileSearchPorts,
+  config: Config,
+  nodeId: string,
+  clock: (() => number) | undefined,
+  log: Logger,
+): { service: FileSearchService; runner: LocalIngestionRunner } {
+  const settings = config.file_search;
+  const store = new FileSearchStore(database, files.store);
+  const ingestor = new DocumentIngestor({
+    store,
+    files: files.store,
+    blobs: files.blobs,
+    ...ports,
+    limits: {
+      maxDocumentChunks: settings.max_document_chunks,
+      embedBatchChunks: settings.embed_batch_chunks,
+    },
+    clock,
+    log,
+  });
+  const runner = new LocalIngestionRunner({
+    store,
+    ingestor,
+    nodeId,
+    concurrency: settings.ingestion_concurrency,
+    leaseMs: settings.lease_seconds * 1000,
+    maxAttempts: settings.max_attempts,
+    pollMs: 2_000,
+    retryMs: settings.retry_seconds * 1000,
+    clock,
+    log,
+  });
+  const service = new FileSearchService({
+    store,
+    files: files.store,
+    blobs: files.blobs,
+    uploads: files.uploads,
+    ...ports,
+    queue: runner,
+    ingestor,
+    limits: {
+      maxDocumentBytes: settings.max_document_bytes,
+      maxProjectBytes: config.files.max_project_bytes,
+      uploadTtlMs: config.files.ttl_hours * 3_600_000,
+    },
+    clock,
+    onWarning: (obj, msg) => log.warn(obj, msg),
+  });
+  return { service, runner };
 }
 
 export async function createServer(options: ServerOptions): Promise<Server> {
@@ -110,6 +184,9 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const store = new SqlStore(database);
   await store.migrate();
   const files = createFileService(database, databaseUrl, config.files, options.clock, log);
+  const fileSearch = options.fileSearch
+    ? createFileSearch(database, files, options.fileSearch, config, nodeId, options.clock, log)
+    : undefined;
 
   const eventLog = new EventLog(
     store,
@@ -155,6 +232,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const recovered = await service.recover({ ownerNode: nodeId });
   if (recovered > 0) log.warn({ count: recovered }, 'marked interrupted interactions as failed');
   await store.heartbeat(nodeId, heartbeatAt());
+  // Documents this node was ingesting when it died are taken again (ingestion-runner.ts).
+  await fileSearch?.runner.start();
   let lastRetentionSweep = 0;
   let lastFileSweep = 0;
   let sweepingFiles = false;
@@ -164,11 +243,18 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       const orphans = Date.now() - lastRetentionSweep > 3_600_000;
       lastFileSweep = Date.now();
       sweepingFiles = true;
-      Promise.all([files.service.sweep(), orphans ? files.service.sweepOrphans() : 0])
+      Promise.all([
+        files.service.sweep(),
+        orphans ? files.service.sweepOrphans() : 0,
+        orphans && fileSearch ? fileSearch.service.sweepOrphans() : 0,
+      ])
         .then(
-          ([expired, orphaned]) =>
-            (expired > 0 || orphaned > 0) &&
-            log.info({ expired, orphaned }, 'deleted expired files and orphaned file bytes'),
+          ([expired, orphanedFiles, orphanedDocuments]) =>
+            (expired > 0 || orphanedFiles + orphanedDocuments > 0) &&
+            log.info(
+              { expired, orphaned: orphanedFiles + orphanedDocuments },
+              'deleted expired files and orphaned file bytes',
+            ),
         )
         .catch((err) => log.warn({ err }, 'file sweep failed'))
         .finally(() => (sweepingFiles = false));
@@ -210,6 +296,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     keepAliveMs: config.server.keepalive_seconds * 1000,
     isDraining: () => draining,
     files,
+    fileSearch: fileSearch?.service,
   });
 
   return {
@@ -218,6 +305,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     engine,
     service,
     files: files.service,
+    fileSearch: fileSearch?.service,
+    ingestion: fileSearch?.runner,
     nodeId,
     async listen(host = config.server.host, port = config.server.port) {
       checkListenAddress(host, config.keys);
@@ -230,6 +319,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       while (engine.activeRuns > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       await engine.abortAll('shutdown');
+      await fileSearch?.runner.close();
       await eventLog.flush();
       await app.close();
       await models.dispose();

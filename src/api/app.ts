@@ -13,9 +13,11 @@ import { API_REVISION } from '../protocol/types.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
+import { fileSearchRoutes } from './routes/file-search-stores.js';
 import { fileRoutes } from './routes/files.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { uploadRoutes } from './routes/uploads.js';
+import type { FileSearchService } from '../files/file-search-service.js';
 import type { FileService } from '../files/file-service.js';
 import type { UploadService } from '../files/uploads.js';
 
@@ -39,6 +41,8 @@ export interface AppOptions {
   isDraining?: () => boolean;
   /** The Files API (§9.2) and its upload protocol (§9.1). */
   files?: { service: FileService; uploads: UploadService };
+  /** File Search stores, documents and operations (§9.3). */
+  fileSearch?: FileSearchService;
 }
 
 export const API_VERSIONS = ['v1', 'v1beta'] as const;
@@ -201,6 +205,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           keepAliveMs: options.keepAliveMs,
         });
         if (options.files) fileRoutes(scope, { files: options.files.service, version });
+        if (options.fileSearch) fileSearchRoutes(scope, { fileSearch: options.fileSearch });
       },
       { prefix: `/${version}` },
     );
@@ -214,6 +219,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
             uploads: files.uploads,
             keys: options.keys,
             version,
+            fileSearch: options.fileSearch,
           }),
         { prefix: `/upload/${version}` },
       );
