@@ -146,7 +146,9 @@ export class LocalIngestionRunner implements IngestionQueue {
       return;
     }
     const outcome = await ingestor.ingest(claim, signal);
-    if (outcome.kind === 'retry') {
+    if (outcome.kind === 'failed') {
+      await ingestor.fail(claim, outcome.error);
+    } else if (outcome.kind === 'retry') {
       if (claim.attempts >= maxAttempts) {
         await ingestor.fail(claim, outcome.error);
         return;

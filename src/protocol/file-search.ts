@@ -147,13 +147,13 @@ export const chunkingConfigSchema = z
       .strictObject({
         maxTokensPerChunk: z
           .number()
-          .int('must be an integer')
+          .int()
           .min(TOKENS.min, `must be at least ${TOKENS.min}`)
           .max(TOKENS.max, `must be at most ${TOKENS.max}`)
           .optional(),
         maxOverlapTokens: z
           .number()
-          .int('must be an integer')
+          .int()
           .min(0, 'must not be negative')
           .optional(),
       })

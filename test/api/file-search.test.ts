@@ -240,3 +240,119 @@ describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (
     expect(await empty.json()).toEqual({});
   });
 });
+
+/** The RPC error of a response: status and message. */
+async function errorOf(res: Response): Promise<{ status: number; message: string }> {
+  const body = (await res.json()) as { error?: { message?: string } };
+  return { status: res.status, message: body.error?.message ?? JSON.stringify(body) };
+}
+
+describe.each(STORE_KINDS)('File Search isolation between projects (%s)', (store) => {
+  let h: Harness;
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase(store);
+    h = await startHarness({ store, db, fileSearch: await temporaryPorts(db.url) });
+  });
+  afterAll(async () => {
+    await h.close();
+    await db.drop();
+  });
+
+  it("project B can neither see, import into, upload into, delete nor poll project A's stores, documents and operations", async () => {
+    const a = h.client();
+    const storeA = (await a.fileSearchStores.create({ config: { displayName: 'a' } })).name!;
+    const fileA = await a.files.upload({
+      file: new Blob(['secret of team a'], { type: 'text/plain' }),
+    });
+    const upload = await poll(
+      a,
+      await a.fileSearchStores.uploadToFileSearchStore({
+        fileSearchStoreName: storeA,
+        file: new Blob(['alpha words'], { type: 'text/plain' }),
+      }),
+    );
+    const imported = await poll(
+      a,
+      await a.fileSearchStores.importFile({ fileSearchStoreName: storeA, fileName: fileA.name! }),
+    );
+    const docA = upload.response!.documentName!;
+    // An unfinished upload session of A's.
+    const start = await h.fetch(`/upload/v1beta/${storeA}:uploadToFileSearchStore`, {
+      method: 'POST',
+      headers: {
+        'x-goog-upload-protocol': 'resumable',
+        'x-goog-upload-command': 'start',
+        'x-goog-upload-header-content-length': '5',
+        'x-goog-upload-header-content-type': 'text/plain',
+      },
+      body: '{}',
+    });
+    expect(start.status).toBe(200);
+    const sessionA = new URL(start.headers.get('x-goog-upload-url')!);
+
+    const b = h.client({ key: KEY_B });
+    const storeB = (await b.fileSearchStores.create({ config: { displayName: 'b' } })).name!;
+    const fileB = await b.files.upload({ file: new Blob(['b'], { type: 'text/plain' }) });
+    const notFound = async (promise: Promise<unknown>) =>
+      expect((await sdkError(promise)).status).toBe(404);
+
+    await notFound(b.fileSearchStores.get({ name: storeA }));
+    const listed: string[] = [];
+    for await (const s of await b.fileSearchStores.list()) listed.push(s.name!);
+    expect(listed).toEqual([storeB]);
+    await notFound(b.fileSearchStores.delete({ name: storeA, config: { force: true } }));
+    await notFound(
+      b.fileSearchStores.importFile({ fileSearchStoreName: storeA, fileName: fileB.name! }),
+    );
+    // A's file is not B's to import, into B's own store either.
+    const foreignFile = await sdkError(
+      b.fileSearchStores.importFile({ fileSearchStoreName: storeB, fileName: fileA.name! }),
+    );
+    expect(foreignFile).toMatchObject({
+      status: 404,
+      message: expect.stringMatching(/fileName: file/),
+    });
+    await notFound(
+      b.fileSearchStores.uploadToFileSearchStore({
+        fileSearchStoreName: storeA,
+        file: new Blob(['intrusion'], { type: 'text/plain' }),
+      }),
+    );
+    // A's upload session, with B's key: chunk, query and cancel are all not found.
+    for (const command of ['upload, finalize', 'query', 'cancel']) {
+      const res = await h.fetch(sessionA.pathname + sessionA.search, {
+        method: 'POST',
+        key: KEY_B,
+        headers: { 'x-goog-upload-command': command, 'x-goog-upload-offset': '0' },
+        body: command === 'upload, finalize' ? 'bytes' : undefined,
+      });
+      expect({ command, status: res.status }).toEqual({ command, status: 404 });
+    }
+    // The session is not found at another store's path either, even with A's key.
+    const elsewhere = await h.fetch(
+      `/upload/v1beta/${storeB}:uploadToFileSearchStore${sessionA.search}`,
+      { method: 'POST', headers: { 'x-goog-upload-command': 'query' } },
+    );
+    expect(elsewhere.status).toBe(404);
+    await notFound(b.fileSearchStores.documents.list({ parent: storeA }));
+    await notFound(b.fileSearchStores.documents.get({ name: docA }));
+    await notFound(b.fileSearchStores.documents.delete({ name: docA, config: { force: true } }));
+    await notFound(b.operations.get({ operation: upload }));
+    await notFound(b.operations.get({ operation: imported }));
+
+    // Nothing of A's changed.
+    const after = await a.fileSearchStores.get({ name: storeA });
+    expect([after.activeDocumentsCount, after.pendingDocumentsCount]).toEqual(['2', '0']);
+    expect((await a.fileSearchStores.documents.get({ name: docA })).state).toBe('STATE_ACTIVE');
+    const finish = await h.fetch(sessionA.pathname + sessionA.search, {
+      method: 'POST',
+      headers: { 'x-goog-upload-command': 'upload, finalize', 'x-goog-upload-offset': '0' },
+      body: 'hello',
+    });
+    expect(finish.headers.get('x-goog-upload-status')).toBe('final');
+    expect(await finish.json()).toMatchObject({
+      name: expect.stringContaining(`${storeA}/upload/operations/`),
+    });
+  });
+});
