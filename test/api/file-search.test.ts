@@ -10,7 +10,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { temporaryPorts } from '../support/file-search-ports.js';
-import { KEY_A, KEY_B, startHarness, type Harness } from '../support/harness.js';
+import { KEY_B, startHarness, type Harness } from '../support/harness.js';
 import { makePdf } from '../support/make-pdf.js';
 
 type AnyOperation = ImportFileOperation | UploadToFileSearchStoreOperation;
@@ -240,12 +240,6 @@ describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (
     expect(await empty.json()).toEqual({});
   });
 });
-
-/** The RPC error of a response: status and message. */
-async function errorOf(res: Response): Promise<{ status: number; message: string }> {
-  const body = (await res.json()) as { error?: { message?: string } };
-  return { status: res.status, message: body.error?.message ?? JSON.stringify(body) };
-}
 
 describe.each(STORE_KINDS)('File Search isolation between projects (%s)', (store) => {
   let h: Harness;
