@@ -90,9 +90,22 @@ export const configSchema = z.strictObject({
       cors_origins: z.union([z.boolean(), z.array(z.string())]).default(true),
       node_id: z.string().optional(),
       keepalive_seconds: z.number().positive().default(15),
+      /**
+       * A request's JSON body must arrive within this many seconds after its headers, and the
+       * headers within `headers_timeout_seconds` (slower: 408, and the connection is closed).
+       */
+      request_timeout_seconds: z.number().positive().max(3600).default(60),
+      headers_timeout_seconds: z.number().positive().max(3600).default(10),
+      /** A keep-alive connection with no request in flight is closed after this many seconds. */
+      idle_timeout_seconds: z.number().positive().max(3600).default(72),
       shutdown_grace_seconds: z.number().nonnegative().default(30),
       /** Token deltas of a stream are written (and sent) in batches at most this often. */
       event_batch_ms: z.number().int().min(0).max(1000).default(20),
+      /**
+       * How long event writes are retried while the store is unavailable; beyond it the runs
+       * whose events could not be stored fail (their clients get an SSE `error`).
+       */
+      store_retry_seconds: z.number().positive().max(3600).default(30),
     })
     .prefault({}),
   database: z.strictObject({ url: z.string().min(1) }).optional(),

@@ -21,6 +21,8 @@ import { FileSearchService } from './files/file-search-service.js';
 import type { DocumentReader, EmbeddingModels } from './files/ingestion-ports.js';
 import { LocalIngestionRunner } from './files/ingestion-runner.js';
 import { DocumentIngestor } from './files/ingestion.js';
+import { createDocumentReader } from './files/document-reader.js';
+import { createDocumentParser } from './documents/index.js';
 import type { BlobStore } from './store/blob-store.js';
 import { FileSearchStore } from './store/file-search-store.js';
 import type { SearchIndex } from './store/search-index/types.js';
@@ -41,8 +43,11 @@ export interface ServerOptions {
   tools?: BuiltInTool[];
   /** The Files API's clock in ms (tests move it forward to expire files). */
   clock?: () => number;
-  /** File Search's parser, embeddings and index (tests); File Search is off without them. */
-  fileSearch?: FileSearchPorts;
+  /**
+   * File Search's embeddings and index (and, optionally, a document reader other than the
+   * parser pool); File Search is off without them.
+   */
+  fileSearch?: Omit<FileSearchPorts, 'reader'> & Partial<Pick<FileSearchPorts, 'reader'>>;
 }
 
 export interface Server {
@@ -120,13 +125,27 @@ export interface FileSearchPorts {
 function createFileSearch(
   database: DatabaseHandle,
   files: ReturnType<typeof createFileService>,
-  ports: FileSearchPorts,
+  given: NonNullable<ServerOptions['fileSearch']>,
   config: Config,
   nodeId: string,
   clock: (() => number) | undefined,
   log: Logger,
-): { service: FileSearchService; runner: LocalIngestionRunner } {
+): { service: FileSearchService; runner: LocalIngestionRunner; close(): Promise<void> } {
   const settings = config.file_search;
+  // Its own parser pool: documents of File Search are larger than url_context's pages.
+  const parser = given.reader
+    ? undefined
+    : createDocumentParser({
+        workers: settings.parse_workers,
+        queue: settings.ingestion_concurrency,
+        timeoutMs: settings.parse_timeout_seconds * 1000,
+        memoryMb: settings.parse_memory_mb,
+        maxBytes: settings.max_document_bytes,
+      });
+  const ports: FileSearchPorts = {
+    reader: given.reader ?? createDocumentReader(parser!),
+    ...given,
+  };
   const store = new FileSearchStore(database, files.store);
   const ingestor = new DocumentIngestor({
     store,
@@ -168,7 +187,14 @@ function createFileSearch(
     clock,
     onWarning: (obj, msg) => log.warn(obj, msg),
   });
-  return { service, runner };
+  return {
+    service,
+    runner,
+    async close() {
+      await runner.close();
+      await parser?.close();
+    },
+  };
 }
 
 export async function createServer(options: ServerOptions): Promise<Server> {
@@ -179,20 +205,26 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       : options.logger;
   const log = logger || pino({ enabled: false });
   const nodeId = config.server.node_id ?? `${hostname()}:${config.server.port}`;
+  const storeRetryMs = config.server.store_retry_seconds * 1000;
   const databaseUrl = options.databaseUrl ?? config.database?.url ?? DEFAULT_DATABASE_URL;
-  const database = openDatabase(databaseUrl);
-  const store = new SqlStore(database);
+  const database = openDatabase(databaseUrl, {
+    // One store operation waits at most a part of the retry window, so the event log can retry
+    // within it. SQLite waits for a lock synchronously (the event loop stands still): briefly.
+    busyTimeoutMs: Math.min(250, storeRetryMs / 4),
+    connectTimeoutMs: Math.min(10_000, storeRetryMs / 2),
+  });
+  const store = SqlStore.over(database);
   await store.migrate();
   const files = createFileService(database, databaseUrl, config.files, options.clock, log);
   const fileSearch = options.fileSearch
     ? createFileSearch(database, files, options.fileSearch, config, nodeId, options.clock, log)
     : undefined;
 
-  const eventLog = new EventLog(
-    store,
-    (err) => log.error({ err }, 'event log write failed; retrying'),
-    config.server.event_batch_ms,
-  );
+  const eventLog = new EventLog(store, {
+    batchWindowMs: config.server.event_batch_ms,
+    retryWindowMs: storeRetryMs,
+    logger: log,
+  });
   const models = new ModelRegistry(
     config.models as ModelEntry[],
     options.backendEnv,
@@ -294,6 +326,11 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     corsOrigins: config.server.cors_origins,
     logger: logger || false,
     keepAliveMs: config.server.keepalive_seconds * 1000,
+    connection: {
+      requestTimeoutMs: config.server.request_timeout_seconds * 1000,
+      headersTimeoutMs: config.server.headers_timeout_seconds * 1000,
+      idleTimeoutMs: config.server.idle_timeout_seconds * 1000,
+    },
     isDraining: () => draining,
     files,
     fileSearch: fileSearch?.service,
@@ -319,8 +356,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       while (engine.activeRuns > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       await engine.abortAll('shutdown');
-      await fileSearch?.runner.close();
-      await eventLog.flush();
+      await fileSearch?.close();
+      await eventLog.close();
       await app.close();
       await models.dispose();
       await Promise.all([...tools.values()].map((t) => t.close?.()));

@@ -38,6 +38,9 @@ describe('configuration', () => {
       host: '127.0.0.1',
       port: 8080,
       body_limit_bytes: 33554432,
+      request_timeout_seconds: 60,
+      headers_timeout_seconds: 10,
+      idle_timeout_seconds: 72,
     });
     expect(config.limits).toEqual({ unary_deadline_seconds: 600, stream_deadline_seconds: 1200 });
     expect(config.files).toEqual({
@@ -134,6 +137,9 @@ describe('configuration', () => {
     );
     expect(() => parseConfig({ files: { max_file_bytes: 0 } })).toThrow(
       /^config: files\.max_file_bytes: /,
+    );
+    expect(() => parseConfig({ server: { request_timeout_seconds: 0 } })).toThrow(
+      /^config: server\.request_timeout_seconds: /,
     );
     expect(() => parseConfig({ keys: [{ key: 'short', project: 'p' }] })).toThrow(
       /^config: keys\[0\]\.key/,

@@ -8,9 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChildServer, writeConfig } from './support/child-server.js';
+import { makePdf } from './support/pdf.js';
 
 const run = promisify(execFile);
 const GGUF = resolve(process.env.OI_TEST_GGUF ?? '../shared/models/llama-2-tiny-random.gguf');
@@ -69,5 +71,29 @@ describe('compiled server (tsc output)', () => {
       server.process.kill('SIGKILL');
       await server.exited;
     }
+  }, 60_000);
+
+  it('reads documents in parser processes started from the compiled files', async () => {
+    const script = `
+      import { createDocumentParser } from ${JSON.stringify(pathToFileURL(join(outDir, 'documents/index.js')).href)};
+      const parser = createDocumentParser({ timeoutMs: 30_000 });
+      const html = await parser.parse({ bytes: Buffer.from('<html><head><title>T</title></head><body><p>compiled html</p></body></html>'), mimeType: 'text/html' });
+      const pdf = await parser.parse({ bytes: Buffer.from(process.argv[1], 'base64'), mimeType: 'application/pdf' });
+      await parser.close();
+      console.log(JSON.stringify({ html, pdf }));
+    `;
+    const pdf = makePdf(['compiled pdf'], 'Compiled').toString('base64');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, pdf], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      html: { format: 'html', title: 'T', text: 'compiled html' },
+      pdf: {
+        format: 'pdf',
+        title: 'Compiled',
+        text: 'compiled pdf',
+        pages: [{ pageNumber: 1, text: 'compiled pdf' }],
+      },
+    });
   }, 60_000);
 });

@@ -3,32 +3,56 @@
  * <databaseUrl>` (the real server). Each runs in its own process so the load generator, the
  * server and the upstream do not share one event loop. Talks to the parent over IPC.
  */
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createServer } from '../../src/server.js';
 import { testConfig } from '../../test/support/harness.js';
-import { startFakeUpstream } from '../../test/support/fake-upstream.js';
+import {
+  echoScript,
+  startFakeUpstream,
+  type UpstreamScript,
+} from '../../test/support/fake-upstream.js';
 import type { ChildReply, ChildRequest, CpuSample } from './processes.js';
 
 const send = (message: ChildReply) => process.send!(message);
 
 let lastCpu = process.cpuUsage();
 let lastElu = performance.eventLoopUtilization();
+const delay = monitorEventLoopDelay({ resolution: 5 });
+delay.enable();
 function sample(): CpuSample {
   const cpu = process.cpuUsage(lastCpu);
   const elu = performance.eventLoopUtilization(lastElu);
   lastCpu = process.cpuUsage();
   lastElu = performance.eventLoopUtilization();
+  const maxEventLoopDelayMs = delay.max / 1e6;
+  delay.reset();
   return {
     userMs: cpu.user / 1000,
     systemMs: cpu.system / 1000,
     eventLoopUtilization: elu.utilization,
+    maxEventLoopDelayMs,
   };
 }
+
+/**
+ * `upstream raw-json`: answers an input `JSON:<text>` with <text> verbatim and echoes the first
+ * 100 characters of anything else (a hostile 30 MB input measures the server's input path, not a
+ * 30 MB answer).
+ */
+const rawJsonScript: UpstreamScript = (body, index) => {
+  const last = [...body.messages].reverse().find((m) => m.role === 'user');
+  const text =
+    typeof last?.content === 'string'
+      ? last.content
+      : ((last?.content as { text?: string }[] | undefined)?.[0]?.text ?? '');
+  if (text.startsWith('JSON:')) return { text: [text.slice(5)] };
+  return { ...echoScript(body, index), text: [`echo: ${text.slice(0, 100)}`] };
+};
 
 async function main(): Promise<void> {
   const [role, ...args] = process.argv.slice(2);
   if (role === 'upstream') {
-    const upstream = await startFakeUpstream();
+    const upstream = await startFakeUpstream(args[0] === 'raw-json' ? rawJsonScript : echoScript);
     // The fake records every request body for tests; keep only the newest so memory stays flat.
     let last: unknown;
     const trim = setInterval(() => {

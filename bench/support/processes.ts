@@ -5,6 +5,8 @@ export interface CpuSample {
   userMs: number;
   systemMs: number;
   eventLoopUtilization: number;
+  /** The longest the event loop was blocked since the previous sample. */
+  maxEventLoopDelayMs: number;
 }
 
 export type ChildRequest =

@@ -8,13 +8,15 @@ import Fastify, {
 import { randomUUID } from 'node:crypto';
 import type { InteractionEngine } from '../engine/engine.js';
 import type { InteractionService } from '../engine/interactions.js';
-import { ApiError, invalid } from '../protocol/errors.js';
+import { ApiError, ERROR_CODES, invalid, type ErrorCode } from '../protocol/errors.js';
 import { API_REVISION } from '../protocol/types.js';
+import { MAX_BODY_VALUES, MAX_DEPTH } from '../protocol/validate.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
 import { fileSearchRoutes } from './routes/file-search-stores.js';
 import { fileRoutes } from './routes/files.js';
+import { checkJsonShape } from './json-shape.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { uploadRoutes } from './routes/uploads.js';
 import type { FileSearchService } from '../files/file-search-service.js';
@@ -37,6 +39,8 @@ export interface AppOptions {
   corsOrigins: string[] | boolean;
   logger: FastifyBaseLogger | false;
   keepAliveMs?: number;
+  /** Limits of a connection (config `server:`); Node's defaults when absent. */
+  connection?: ConnectionLimits;
   /** Set while draining: new creates get 503. */
   isDraining?: () => boolean;
   /** The Files API (§9.2) and its upload protocol (§9.1). */
@@ -45,7 +49,26 @@ export interface AppOptions {
   fileSearch?: FileSearchService;
 }
 
+export interface ConnectionLimits {
+  /** A JSON body must arrive within this time after its headers, or it is answered 408. */
+  requestTimeoutMs: number;
+  /** The headers must arrive within this time, or the request is answered 408. */
+  headersTimeoutMs: number;
+  /** A keep-alive connection without a request in flight is closed after this time. */
+  idleTimeoutMs: number;
+}
+
 export const API_VERSIONS = ['v1', 'v1beta'] as const;
+
+/** Sockets whose current request was answered before its body had arrived (see clientError). */
+const answeredEarly = new WeakSet<object>();
+
+/** A complete HTTP response in our error envelope, for sockets no route answers. */
+function rawErrorResponse(status: 400 | 408, code: ErrorCode, message: string): string {
+  const body = JSON.stringify({ error: { code, status: ERROR_CODES[code].status, message } });
+  const reason = status === 408 ? 'Request Timeout' : 'Bad Request';
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
 
 /** Removes the `key` query parameter so URLs can be logged. */
 export function redactUrl(url: string): string {
@@ -84,19 +107,43 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       const { status, body } = errorEnvelope(fromFrameworkError(error), request.url);
       void (reply as FastifyReply).code(status).type('application/json').send(body);
     },
-    // Requests the HTTP parser rejects never reach a route; answer them in our envelope as well.
+    ...(options.connection
+      ? {
+          keepAliveTimeout: options.connection.idleTimeoutMs,
+          // Bodies have their own deadline where they are read (JSON: json-shape.ts), not a
+          // server-wide one, which would also cut off a long upload; headers have this one.
+          requestTimeout: 0,
+          http: {
+            requestTimeout: 0,
+            headersTimeout: options.connection.headersTimeoutMs,
+            // Node checks it on this interval (default 30 s, far coarser than the timeout).
+            connectionsCheckingInterval: Math.min(1000, options.connection.headersTimeoutMs / 4),
+          },
+        }
+      : {}),
+    // Requests the HTTP parser rejects, or that arrive too slowly, never reach a route; answer
+    // them in our envelope as well, then close the connection.
     clientErrorHandler: (error, socket) => {
-      if (!socket.writable) return;
-      const body = JSON.stringify({
-        error: {
-          code: 'invalid_request',
-          status: 'INVALID_ARGUMENT',
-          message: `request: malformed HTTP (${(error as { code?: string }).code ?? 'parse error'})`,
-        },
-      });
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
+      const code = (error as { code?: string }).code;
+      if (socket.destroyed || code === 'ECONNRESET') return;
+      // A request already answered (e.g. 401 before its body) gets no second response.
+      if (!socket.writable || answeredEarly.has(socket)) {
+        socket.destroy();
+        return;
+      }
+      const response =
+        code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? rawErrorResponse(
+              408,
+              'request_timeout',
+              'request: the request headers did not arrive within the time limit',
+            )
+          : rawErrorResponse(
+              400,
+              'invalid_request',
+              `request: malformed HTTP (${code ?? 'parse error'})`,
+            );
+      socket.end(response, () => socket.destroy());
     },
   });
 
@@ -139,7 +186,17 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.addHook('onRequest', async (request, reply) => {
+    answeredEarly.delete(request.raw.socket);
     reply.header('x-request-id', request.id);
+  });
+
+  // An error answered before the body arrived (401, 404, 413 …): close the connection rather
+  // than keep reading a body nobody wants (a client trickling it would hold the socket).
+  app.addHook('onSend', async (request, reply) => {
+    if (reply.statusCode >= 400 && !request.raw.complete) {
+      reply.header('connection', 'close');
+      answeredEarly.add(request.raw.socket);
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -188,6 +245,18 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     await app.register(
       async (scope) => {
         scope.decorateRequest('project', '');
+        // JSON bodies are measured while they arrive (values, depth) and refused before parsing
+        // when over the limits, so parsing and validating one never blocks the event loop for
+        // long; a body that does not arrive within the request timeout gets 408.
+        scope.addHook('preParsing', async (request, _reply, payload) => {
+          const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
+          if ((length === undefined || length === '0') && chunked === undefined) return payload;
+          return checkJsonShape(payload, {
+            maxDepth: MAX_DEPTH,
+            maxValues: MAX_BODY_VALUES,
+            timeoutMs: options.connection?.requestTimeoutMs,
+          });
+        });
         scope.addHook('onRequest', async (request) => {
           checkRevision(request.headers['api-revision']);
           request.project = options.keys.authenticate(request);

@@ -1,15 +1,17 @@
 import { ApiError, ERROR_CODES, type ErrorCode } from '../protocol/errors.js';
 
-/** Interactions routes use `{code: "invalid_request", status, message}`; other routes the RPC shape (spec §1.7). */
+/** Google serves Files, FileSearchStores and Operations with RPC-shaped errors (spec §1.7). */
+const RPC_SHAPED = /^(?:\/upload)?\/v1(?:beta)?\/(?:files|fileSearchStores|operations)(?:[/:?]|$)/;
+
+/**
+ * The error envelope (spec §1.7): `{code: "not_found", status, message}` everywhere, including
+ * unknown routes; the Google RPC shape (`code` = the HTTP status number) only on the paths Google
+ * answers that way, so a client of those APIs sees what it would see from Google.
+ */
 export function errorEnvelope(err: ApiError, path: string): { status: number; body: object } {
   const status = err.httpStatus;
-  if (path.split('?')[0]!.includes('/interactions')) {
-    return {
-      status,
-      body: { error: { code: err.code, status: err.rpcStatus, message: err.message } },
-    };
-  }
-  return { status, body: { error: { code: status, status: err.rpcStatus, message: err.message } } };
+  const code = RPC_SHAPED.test(path) ? status : err.code;
+  return { status, body: { error: { code, status: err.rpcStatus, message: err.message } } };
 }
 
 /** Maps Fastify's own errors (body parsing, limits) onto ours. */

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { EventSource } from '../engine/interactions.js';
+import { ApiError } from '../protocol/errors.js';
 import type { StoredEvent } from '../store/types.js';
 
 const EVENT_TYPE = /^\{"event_type":"([a-z._]+)"/;
@@ -13,8 +14,21 @@ export function formatSseMessage(event: StoredEvent): string {
 export const SSE_DONE = 'event: done\ndata: [DONE]\n\n';
 
 /**
+ * A transport-level error: the stream stops here although the interaction has not finished
+ * (its events could not be stored, or the store could not be read). It is not a stored event,
+ * so it has no `id:`, and no `[DONE]` follows: the client may resume later with last_event_id.
+ */
+export function formatSseError(err: unknown): string {
+  const error = ApiError.isInstance(err)
+    ? { code: err.code, message: err.message }
+    : { code: 'internal_error', message: 'the event stream failed' };
+  return `event: error\ndata: ${JSON.stringify({ event_type: 'error', error })}\n\n`;
+}
+
+/**
  * Writes an event source as an SSE response (spec §5.1): headers first, each event as it comes,
- * a keep-alive comment while idle, `[DONE]` at the end; always ends the response in `finally`.
+ * a keep-alive comment while idle, `[DONE]` at the end, or a transport-level `error` when the
+ * source throws; always ends the response in `finally`.
  * `onDisconnect` runs when the client goes away before the end.
  */
 export async function writeSse(
@@ -65,13 +79,8 @@ export async function writeSse(
     }
     if (!raw.destroyed) raw.write(SSE_DONE);
   } catch (err) {
-    if (!raw.destroyed) {
-      const message = err instanceof Error ? err.message : String(err);
-      raw.write(
-        `event: error\ndata: ${JSON.stringify({ event_type: 'error', error: { code: 'internal_error', message } })}\n\n`,
-      );
-      raw.write(SSE_DONE);
-    }
+    if (!ApiError.isInstance(err)) reply.log.error({ err }, 'event stream failed');
+    if (!raw.destroyed) raw.write(formatSseError(err));
   } finally {
     finished = true;
     clearInterval(keepAlive);

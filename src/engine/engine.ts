@@ -243,16 +243,18 @@ export class InteractionEngine {
       : this.options.deadlines.unaryMs;
     const timer = setTimeout(() => controller.abort(new RunAbort('deadline')), deadlineMs);
     timer.unref();
-    // A cancel sent to another node reaches this run through the store.
-    const cancelPoll =
-      request.background && persist
-        ? setInterval(() => {
-            this.options.store.isCancelRequested(id).then(
-              (yes) => yes && controller.abort(new RunAbort('cancelled')),
-              () => {},
-            );
-          }, this.options.cancelPollMs ?? 1000)
-        : undefined;
+    // Events that cannot be stored stop the run (the event log has told its readers).
+    log.onFailure(() => controller.abort(new RunAbort('store_failed')));
+    // A cancel sent to another node (cancel of a background run, or a delete) reaches this run
+    // through the store.
+    const cancelPoll = persist
+      ? setInterval(() => {
+          this.options.store.isCancelRequested(id).then(
+            (yes) => yes && controller.abort(new RunAbort('cancelled')),
+            () => {},
+          );
+        }, this.options.cancelPollMs ?? 1000)
+      : undefined;
     cancelPoll?.unref();
     const handle: RunHandle = { id, log, done: Promise.resolve() };
     this.runs.set(id, { handle, controller });
@@ -321,7 +323,9 @@ export class InteractionEngine {
       for (const session of sessions)
         for (const d of session.declarations) toolByName.set(d.name, session);
       const { tools, toolChoice: firstChoice } = mapToolChoice(request, sessions);
-      const validateCall = isValidatedMode(request) ? createCallValidator(request) : undefined;
+      const validateCall = isValidatedMode(request)
+        ? createCallValidator(params.project, request)
+        : undefined;
       const maxRounds = this.options.maxToolRounds ?? 10;
 
       for (let round = 1; ; round++) {
@@ -513,11 +517,15 @@ function isValidatedMode(request: CreateRequest): boolean {
 }
 
 /** tool_choice `validated`: a call must name a declared function and satisfy its schema. */
-function createCallValidator(request: CreateRequest): (name: string, args: JsonObject) => void {
+function createCallValidator(
+  project: string,
+  request: CreateRequest,
+): (name: string, args: JsonObject) => void {
   const validators = new Map(
     request.functionTools.map((t) => [
       t.name,
       compileResponseSchema(
+        project,
         (t.parameters ?? { type: 'object' }) as JsonObject,
         `tools.${t.name}.parameters`,
       ),

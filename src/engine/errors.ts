@@ -19,7 +19,7 @@ import { LocalModelError } from '../models/errors.js';
 import { ApiError, type ErrorCode } from '../protocol/errors.js';
 import type { Scrubber } from './scrub.js';
 
-export type StopReason = 'cancelled' | 'deadline' | 'client_gone' | 'shutdown';
+export type StopReason = 'cancelled' | 'deadline' | 'client_gone' | 'shutdown' | 'store_failed';
 
 /** Why a run was aborted; set as the AbortController's reason. */
 export class RunAbort extends Error {

@@ -7,10 +7,12 @@ import { validateCreateBody, type CreateRequest } from '../protocol/validate.js'
 import { CONTENT_TYPES } from '../protocol/schemas.js';
 import { ECHOED_REQUEST_FIELDS } from '../protocol/echo.js';
 import type { ResolvedModel } from '../models/types.js';
-import { isTerminalEventData, serializeEvent } from '../store/event-log.js';
-import type { EventLog } from '../store/event-log.js';
+import { isTerminalEventData } from '../store/event-log.js';
+import type { EventLog, LogFailure } from '../store/event-log.js';
+import { failedTail, writeFailedTerminal } from '../store/failed-terminal.js';
+import { StoreUnavailableError } from '../store/store-errors.js';
 import type { InteractionRecord, Store, StoredEvent } from '../store/types.js';
-import { nowIso, type InteractionEngine, type RunHandle } from './engine.js';
+import type { InteractionEngine, RunHandle } from './engine.js';
 import { newInteractionId } from './ids.js';
 import { checkFunctionResults } from './function-results.js';
 import { collectFileRefs, loadFileInputs } from './file-inputs.js';
@@ -176,7 +178,7 @@ export class InteractionService {
     );
 
     const schema = request.responseFormat?.schema;
-    const validateOutput = schema ? compileResponseSchema(schema) : undefined;
+    const validateOutput = schema ? compileResponseSchema(project, schema) : undefined;
 
     // Admitted after the checks (a request that is wrong gets its 400 rather than a 503 to
     // retry) and before anything is opened or stored; every path from here releases the place.
@@ -236,7 +238,7 @@ export class InteractionService {
 
   private async allEvents(id: string): Promise<InteractionEvent[]> {
     const live = this.o.eventLog.get(id);
-    return parseEvents(live ? live.events : await this.o.store.listEvents(id));
+    return parseEvents(live ? live.durableEvents : await this.o.store.listEvents(id));
   }
 
   async get(project: string, id: string, includeInput = false): Promise<Interaction> {
@@ -246,10 +248,21 @@ export class InteractionService {
     return resource;
   }
 
-  /** The create response: output steps only (§3.3). */
+  /**
+   * The create response: output steps only (§3.3). A run whose events could not be stored
+   * answers with what the store holds plus the failed terminal state it is about to get: still
+   * 200, because the interaction exists and a 5xx would make the SDKs create it again (§5).
+   */
   createResponse(handle: RunHandle, background: boolean): Interaction {
-    const events = parseEvents(handle.log.events);
-    return buildResource(background ? events.slice(0, 2) : events, null);
+    const { log } = handle;
+    if (background) return buildResource(parseEvents(log.events.slice(0, 2)), null);
+    const failure = log.failure;
+    if (failure?.cause === 'deleted') throw notFound(failure.error.message);
+    const stored = log.durableEvents;
+    const events = failure
+      ? [...stored, ...failedTail(log.id, stored, failure.error).events]
+      : stored;
+    return buildResource(parseEvents(events), null);
   }
 
   async cancel(project: string, id: string): Promise<Interaction> {
@@ -283,10 +296,19 @@ export class InteractionService {
     throw new ApiError('gateway_timeout', `interaction '${id}' did not stop in time`);
   }
 
+  /**
+   * A running interaction is cancelled before its rows go, on whichever node runs it: the owner
+   * stops the run and writes its terminal state, so no write of a live run meets deleted rows.
+   */
   async delete(project: string, id: string): Promise<void> {
     const record = await this.record(project, id);
-    if (!isTerminalStatus(record.status) && this.o.engine.abort(id, 'cancelled')) {
-      await this.o.eventLog.get(id)?.whenClosed();
+    if (!isTerminalStatus(record.status)) {
+      if (this.o.engine.abort(id, 'cancelled')) {
+        await this.o.eventLog.get(id)?.whenClosed();
+      } else {
+        await this.o.store.requestCancel(project, id);
+        await this.waitForTerminal(project, id, 30_000);
+      }
     }
     await this.o.store.deleteInteraction(project, id);
   }
@@ -302,7 +324,7 @@ export class InteractionService {
       after = Number(lastEventId);
       const live = this.o.eventLog.get(id);
       const last = live
-        ? live.lastSeq
+        ? live.durableSeq
         : ((await this.o.store.listEvents(id, after - 1))[0]?.seq ?? 0);
       if (after > 0 && (live ? after > last : last !== after)) {
         throw invalid(`last_event_id: '${lastEventId}' is not an event of interaction '${id}'`);
@@ -311,18 +333,28 @@ export class InteractionService {
     return this.tail(id, after);
   }
 
-  /** Events after `after`: from the live log on this node, else from the store with polling. */
+  /**
+   * Events after `after`: from the live log on this node, else from the store with polling.
+   * Only stored events are ever yielded. When the live log fails (its events cannot be stored),
+   * or the store stays unreadable for the event log's retry window, the iterator throws an
+   * `ApiError` after the last stored event: the stream ends with a transport-level error.
+   */
   tail(id: string, after: number): EventSource {
     const queue: StoredEvent[] = [];
     let wake: (() => void) | null = null;
     let closed = false;
+    let failed: LogFailure | undefined;
     let unsubscribe: (() => void) | null = null;
     const push = (e: StoredEvent) => {
       queue.push(e);
       wake?.();
     };
+    const onFailure = (failure: LogFailure) => {
+      failed = failure;
+      wake?.();
+    };
     const live = this.o.eventLog.get(id);
-    if (live) unsubscribe = live.subscribe(after, push);
+    if (live) unsubscribe = live.subscribe(after, push, onFailure);
     const store = this.o.store;
     const pollMs = this.tailPollMs;
     const eventLog = this.o.eventLog;
@@ -330,6 +362,7 @@ export class InteractionService {
     async function* iterate(): AsyncGenerator<StoredEvent> {
       let last = after;
       let polling = !live;
+      let unreadableSince: number | null = null;
       if (polling && after > 0) {
         // Resuming after the terminal event of a finished interaction: nothing follows.
         const [at] = await store.listEvents(id, after - 1);
@@ -342,9 +375,18 @@ export class InteractionService {
           yield e;
           if (isTerminalEventData(e.data)) return;
         }
+        if (failed) throw new ApiError(failed.error.code, failed.error.message);
         if (closed) return;
         if (polling) {
-          const more = await store.listEvents(id, last);
+          let more: StoredEvent[] = [];
+          try {
+            more = await store.listEvents(id, last);
+            unreadableSince = null;
+          } catch (err) {
+            if (!(err instanceof StoreUnavailableError)) throw err;
+            unreadableSince ??= Date.now();
+            if (Date.now() - unreadableSince > eventLog.retryWindowMs) throw err;
+          }
           if (more.length > 0) {
             queue.push(...more);
             continue;
@@ -352,7 +394,7 @@ export class InteractionService {
           const nowLive = eventLog.get(id);
           if (nowLive) {
             polling = false;
-            unsubscribe = nowLive.subscribe(last, push);
+            unsubscribe = nowLive.subscribe(last, push, onFailure);
             continue;
           }
           await new Promise((r) => setTimeout(r, pollMs));
@@ -377,57 +419,18 @@ export class InteractionService {
    * Gives unfinished runs a terminal state with a reason: on start, this node's own runs (it just
    * started, so none of them can still be running); periodically, runs of nodes whose heartbeat
    * went stale. Each is one transaction; if another node recovered it first, the insert of the
-   * same event ids fails and this node leaves it alone.
+   * same event ids fails and this node finds the log finished.
    */
   async recover(filter: { ownerNode?: string; staleBefore?: string }): Promise<number> {
     const unfinished = await this.o.store.findUnfinished(filter);
     let recovered = 0;
     for (const item of unfinished) {
       if (this.o.eventLog.get(item.id)) continue;
-      const stored = await this.o.store.listEvents(item.id);
-      const fold = foldEvents(parseEvents(stored));
-      const head = fold.interaction;
-      const updated = nowIso();
-      const message = 'the server stopped while the interaction was running (interrupted)';
-      const tail = [
-        serializeEvent(
-          { event_type: 'error', error: { code: 'unavailable', message } },
-          item.lastSeq + 1,
-        ),
-        serializeEvent(
-          {
-            event_type: 'interaction.completed',
-            interaction: {
-              id: item.id,
-              object: 'interaction',
-              status: 'failed',
-              ...(head?.model ? { model: head.model } : {}),
-              ...(head?.created ? { created: head.created } : {}),
-              updated,
-              service_tier: 'standard',
-              ...(fold.usage ? { usage: fold.usage } : {}),
-            },
-          },
-          item.lastSeq + 2,
-        ),
-      ];
-      try {
-        await this.o.store.appendEvents([
-          {
-            interactionId: item.id,
-            events: tail.map(({ data }, i) => ({ seq: item.lastSeq + 1 + i, data })),
-            update: {
-              status: 'failed',
-              updated,
-              outputSteps: fold.steps,
-              errors: [...fold.errors, { code: 'unavailable', message }],
-            },
-          },
-        ]);
-        recovered += 1;
-      } catch {
-        // Recovered concurrently by another node.
-      }
+      const outcome = await writeFailedTerminal(this.o.store, item.id, {
+        code: 'unavailable',
+        message: 'the server stopped while the interaction was running (interrupted)',
+      }).catch(() => 'skipped' as const);
+      if (outcome === 'written') recovered += 1;
     }
     return recovered;
   }

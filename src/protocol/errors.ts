@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   permission_denied: { http: 403, status: 'PERMISSION_DENIED' },
   not_found: { http: 404, status: 'NOT_FOUND' },
   method_not_allowed: { http: 405, status: 'UNIMPLEMENTED' },
+  request_timeout: { http: 408, status: 'DEADLINE_EXCEEDED' },
   payload_too_large: { http: 413, status: 'INVALID_ARGUMENT' },
   unsupported_media_type: { http: 415, status: 'INVALID_ARGUMENT' },
   resource_exhausted: { http: 429, status: 'RESOURCE_EXHAUSTED' },

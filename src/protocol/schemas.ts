@@ -213,13 +213,25 @@ const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
 export const LABEL_KEY_RULE =
   'label keys: lowercase letters, digits, _ and -, starting with a letter, at most 63 characters';
 
+/**
+ * Names stored in plain text columns (`model`, `agent`): PostgreSQL text cannot hold NUL, and
+ * control characters or unpaired surrogates are never part of a real name.
+ */
+const PLAIN_TEXT = /^[^\p{Cc}\p{Cs}]*$/u;
+const storedName = () =>
+  z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(PLAIN_TEXT, { error: 'must not contain control characters or unpaired surrogates' });
+
 /** Interaction ids are URL-path safe (the same rule as ids in the path). */
 export const INTERACTION_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** The top-level create body; `input`, `tools` and `response_format` are checked in validate.ts. */
 export const createBodySchema = z.strictObject({
-  model: z.string().min(1).max(256).optional(),
-  agent: z.string().min(1).max(256).optional(),
+  model: storedName().optional(),
+  agent: storedName().optional(),
   input: z.unknown().optional(),
   system_instruction: z.string().optional(),
   tools: z.array(z.unknown()).optional(),

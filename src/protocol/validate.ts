@@ -17,6 +17,7 @@ import {
   type FunctionTool,
   type InputStepType,
 } from './schemas.js';
+import { checkSchemaLimits, newSchemaBudget, type SchemaBudget } from './schema-limits.js';
 import type { Content, JsonObject, Step } from './types.js';
 
 /** A create request after validation and normalisation. */
@@ -38,6 +39,19 @@ function describe(value: unknown): string {
 
 /** Deepest nesting of arrays/objects a request may use (JSON.stringify of deeper values overflows the stack). */
 export const MAX_DEPTH = 100;
+/**
+ * Most JSON values (arrays, objects and their items) in one request body. Parsing, validating
+ * and storing a body costs time on the event loop in proportion to its values, not its bytes
+ * (a 30 MB string is one value); 100,000 keeps the worst accepted body's work in the tens of
+ * milliseconds (bench/hostile-bodies.ts).
+ */
+export const MAX_BODY_VALUES = 100_000;
+/** Most items in `input` (steps, or content items), and content items in one step. */
+export const MAX_INPUT_ITEMS = 10_000;
+/** Most entries in `tools`. */
+export const MAX_TOOLS = 512;
+/** Most labels (as on Google Cloud resources). */
+export const MAX_LABELS = 64;
 /** Echoed keys and values are cut to this many characters so an error message stays small. */
 const ECHO_LIMIT = 100;
 
@@ -52,7 +66,7 @@ const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
  * Like `formatPath`, but a key that is empty or not identifier-like is written as `["key"]`,
  * so a message always starts with a usable path (`[""]: unknown field`, `labels["a b"]: …`).
  */
-function jsonPath(path: ReadonlyArray<PropertyKey>): string {
+export function jsonPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') {
@@ -182,6 +196,27 @@ function checkDepth(body: unknown): void {
   }
 }
 
+/** Count limits, checked before any schema work so an oversized list costs nothing to refuse. */
+function checkCounts(raw: Record<string, unknown>): void {
+  const tooMany = (path: ReadonlyArray<PropertyKey>, count: number, max: number, what: string) => {
+    if (count > max) throw invalid(`${jsonPath(path)}: more than ${max} ${what} (got ${count})`);
+  };
+  if (Array.isArray(raw.input)) {
+    tooMany(['input'], raw.input.length, MAX_INPUT_ITEMS, 'items');
+    raw.input.forEach((step, i) => {
+      if (typeof step !== 'object' || step === null) return;
+      for (const key of ['content', 'summary', 'result'] as const) {
+        const list = (step as Record<string, unknown>)[key];
+        if (Array.isArray(list)) tooMany(['input', i, key], list.length, MAX_INPUT_ITEMS, 'items');
+      }
+    });
+  }
+  if (Array.isArray(raw.tools)) tooMany(['tools'], raw.tools.length, MAX_TOOLS, 'tools');
+  if (typeof raw.labels === 'object' && raw.labels !== null) {
+    tooMany(['labels'], Object.keys(raw.labels).length, MAX_LABELS, 'labels');
+  }
+}
+
 function requireObject(value: unknown, path: ReadonlyArray<PropertyKey>): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalid(`${jsonPath(path) || 'body'}: expected object, got ${describe(value)}`);
@@ -289,7 +324,14 @@ export function normalizeInput(input: unknown): Step[] {
   throw invalid(`input: expected a string, a content object or an array, got ${describe(input)}`);
 }
 
-function validateTools(tools: unknown[]): Pick<CreateRequest, 'functionTools' | 'builtInTools'> {
+/**
+ * `budget` is given when the server compiles function `parameters` (tool_choice `validated`):
+ * then they share the request's schema limits; otherwise they only pass to the model.
+ */
+function validateTools(
+  tools: unknown[],
+  budget: SchemaBudget | undefined,
+): Pick<CreateRequest, 'functionTools' | 'builtInTools'> {
   const functionTools: FunctionTool[] = [];
   const builtInTools: CreateRequest['builtInTools'] = [];
   const names = new Set<string>();
@@ -298,6 +340,9 @@ function validateTools(tools: unknown[]): Pick<CreateRequest, 'functionTools' | 
     const type = requireType(obj, ['tools', i]);
     if (type === 'function') {
       const fn = parseWith(functionToolSchema, obj, ['tools', i]);
+      if (budget && fn.parameters !== undefined) {
+        checkSchemaLimits(fn.parameters, jsonPath(['tools', i, 'parameters']), budget);
+      }
       if (names.has(fn.name))
         throw invalid(`tools[${i}].name: duplicate function name '${fn.name}'`);
       names.add(fn.name);
@@ -314,7 +359,10 @@ function validateTools(tools: unknown[]): Pick<CreateRequest, 'functionTools' | 
   return { functionTools, builtInTools };
 }
 
-function validateResponseFormat(value: unknown): CreateRequest['responseFormat'] {
+function validateResponseFormat(
+  value: unknown,
+  budget: SchemaBudget,
+): CreateRequest['responseFormat'] {
   const entries = Array.isArray(value) ? value : [value];
   let result: CreateRequest['responseFormat'];
   entries.forEach((entry, i) => {
@@ -326,6 +374,7 @@ function validateResponseFormat(value: unknown): CreateRequest['responseFormat']
       if (fmt.schema && fmt.mime_type !== 'application/json') {
         throw invalid(`${jsonPath([...path, 'schema'])}: requires mime_type 'application/json'`);
       }
+      if (fmt.schema) checkSchemaLimits(fmt.schema, jsonPath([...path, 'schema']), budget);
       result = {
         mimeType: fmt.mime_type ?? 'text/plain',
         schema: fmt.schema as JsonObject | undefined,
@@ -339,6 +388,7 @@ function validateResponseFormat(value: unknown): CreateRequest['responseFormat']
       );
     } else {
       // A bare JSON schema (the pre-May-2026 form) means JSON text output with that schema.
+      checkSchemaLimits(obj, jsonPath(path), budget);
       result = { mimeType: 'application/json', schema: obj as JsonObject };
     }
   });
@@ -350,6 +400,7 @@ export function validateCreateBody(body: unknown): CreateRequest {
   if (body === undefined || body === null) throw invalid('body: a JSON object is required');
   const raw = requireObject(body, []);
   checkDepth(raw);
+  checkCounts(raw);
   const parsed = parseWith(createBodySchema, raw);
   if (typeof raw.labels === 'object' && raw.labels !== null && own(raw.labels, '__proto__')) {
     throw invalid(`labels.__proto__: ${LABEL_KEY_RULE}`);
@@ -370,11 +421,16 @@ export function validateCreateBody(body: unknown): CreateRequest {
     throw invalid('input: required field is missing');
   }
   const inputSteps = parsed.input === undefined ? [] : normalizeInput(parsed.input);
-  const tools = validateTools(parsed.tools ?? []);
+  // The schemas the server compiles share one budget (schema-limits.ts).
+  const budget = newSchemaBudget();
+  const choice = parsed.generation_config?.tool_choice;
+  const validated =
+    (typeof choice === 'string' ? choice : choice?.allowed_tools.mode) === 'validated';
+  const tools = validateTools(parsed.tools ?? [], validated ? budget : undefined);
   let responseFormat =
     parsed.response_format === undefined
       ? undefined
-      : validateResponseFormat(parsed.response_format);
+      : validateResponseFormat(parsed.response_format, budget);
   if (!responseFormat && parsed.response_mime_type !== undefined) {
     if (!['text/plain', 'application/json'].includes(parsed.response_mime_type)) {
       throw invalid(`response_mime_type: unsupported '${clip(parsed.response_mime_type)}'`);

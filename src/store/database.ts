@@ -50,6 +50,17 @@ export interface DatabaseHandle {
 export interface OpenOptions {
   /** Called with the SQL of every executed query (tests count round trips with it). */
   onQuery?: (sql: string) => void;
+  /**
+   * SQLite: how long a statement waits for a lock another connection holds (default 5000 ms).
+   * better-sqlite3 waits synchronously, blocking the event loop, so the server keeps this short
+   * and lets the event log retry with back-off instead.
+   */
+  busyTimeoutMs?: number;
+  /**
+   * PostgreSQL: how long an operation waits for a connection — connecting, or a free one in the
+   * pool — before it fails (default 10000 ms), so that a store that does not answer is noticed.
+   */
+  connectTimeoutMs?: number;
 }
 
 const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url);
@@ -69,9 +80,16 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
       }
     : undefined;
   if (isPostgresUrl(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
-    // A pool error (e.g. the server restarting) must not crash the process.
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    });
+    // A pool error (e.g. the server restarting) must not crash the process; neither may a
+    // connection that breaks while checked out (pg reports it on the client, where no pool
+    // listener is attached then; the query in flight fails on its own).
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     return {
       kind: 'postgres',
       db: new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }), log }),
@@ -82,7 +100,7 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
   const sqlite = new Database(path ?? ':memory:');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma(`busy_timeout = ${Math.max(0, Math.round(options.busyTimeoutMs ?? 5000))}`);
   sqlite.pragma('foreign_keys = ON');
   return {
     kind: 'sqlite',

@@ -1,27 +1,51 @@
 import { applyEvent, emptyFold, joinDeltas, type FoldedInteraction } from '../protocol/fold.js';
+import type { ErrorCode } from '../protocol/errors.js';
 import type { Delta, InteractionEvent, NewEvent } from '../protocol/types.js';
-import type { EventBatch, InteractionUpdate, Store, StoredEvent } from './types.js';
+import { isTerminalEventData, serializeEvent } from './event-data.js';
+import { writeFailedTerminal } from './failed-terminal.js';
+import { classifyStoreError, StoreUnavailableError, type StoreFault } from './store-errors.js';
+import type { InteractionUpdate, Store, StoredEvent } from './types.js';
+
+export { isTerminalEventData, serializeEvent };
+
+/*
+ * Why this file is shaped as it is. The rule (design §1, §5): a client only ever receives an
+ * event the store holds — also while the store is failing — and one interaction's failed write
+ * never fails another's.
+ *
+ * - Group commit: every running interaction of this node appends into one pending map, written
+ *   as one transaction per turn of the event loop. Listeners get an event only once its
+ *   transaction committed.
+ * - Store down (connection lost, database locked): the batch is retried with back-off for at
+ *   most `retryWindowMs`, counted from the first failure of the outage (a batch that starts
+ *   during a long outage does not get a fresh window). Beyond it, every interaction of the batch
+ *   FAILS rather than waits: a run cannot pause its model stream, events would pile up in memory
+ *   without bound, and its client would hang on a stream that says nothing. Failing drops the
+ *   unstored events (no reader saw them), ends each reader's stream with a transport-level
+ *   error, and stops the run. The terminal state (`error` + `interaction.completed` failed) is
+ *   written after the stored events as soon as the store answers again — by this node, or by the
+ *   stale-run sweep of another; the event ids are the primary key, so only one of them lands.
+ * - One interaction's rows rejected (a duplicate event id, its row deleted, any constraint):
+ *   each interaction's part is written again in its own transaction and only the culprit fails.
+ *   A duplicate id whose stored bytes are ours was a commit whose answer got lost: durable.
+ *   Another writer's bytes mean the run is no longer ours alone: it stops. A deleted interaction
+ *   stops quietly and gets no terminal state (it has no rows left).
+ */
+
+/** Why a live log stopped before its terminal event: the readers' error, the stored error. */
+export interface LogFailure {
+  cause: 'unavailable' | 'conflict' | 'deleted' | 'rejected';
+  /** Sent to readers as a transport-level error, and recorded in the terminal state. */
+  error: { code: ErrorCode; message: string };
+}
 
 export type EventListener = (event: StoredEvent) => void;
+export type FailureListener = (failure: LogFailure) => void;
 
 interface Pending {
   log: InteractionLog;
   events: StoredEvent[];
   update?: InteractionUpdate;
-}
-
-export function isTerminalEventData(data: string): boolean {
-  return data.startsWith('{"event_type":"interaction.completed"');
-}
-
-/** Serialises an event with `event_type` first and `event_id` second: the bytes that are stored and sent. */
-export function serializeEvent(
-  event: NewEvent,
-  seq: number,
-): { event: InteractionEvent; data: string } {
-  const { event_type, ...rest } = event;
-  const full = { event_type, event_id: String(seq), ...rest } as InteractionEvent;
-  return { event: full, data: JSON.stringify(full) };
 }
 
 /**
@@ -32,12 +56,14 @@ export function serializeEvent(
 export class InteractionLog {
   readonly id: string;
   readonly persist: boolean;
-  /** Everything appended so far, durable or not. */
+  /** Everything appended so far, durable or not (after a failure: only the durable ones). */
   readonly events: StoredEvent[] = [];
   readonly fold: FoldedInteraction = emptyFold();
   private durableCount = 0;
-  private listeners = new Set<EventListener>();
+  private listeners = new Map<EventListener, FailureListener | undefined>();
+  private failureListeners: FailureListener[] = [];
   private closed = false;
+  private failed: LogFailure | undefined;
   private readonly closedWaiters: Array<() => void> = [];
   /**
    * The last event while it is a step delta that is not yet being written: a following delta of
@@ -61,8 +87,14 @@ export class InteractionLog {
     this.durableCount = initial.length;
   }
 
-  get lastSeq(): number {
-    return this.events.length;
+  /** The id of the last event the store holds (readers never see beyond it). */
+  get durableSeq(): number {
+    return this.durableCount;
+  }
+
+  /** The events readers may see: those the store holds. */
+  get durableEvents(): StoredEvent[] {
+    return this.events.slice(0, this.durableCount);
   }
 
   get finished(): boolean {
@@ -70,8 +102,17 @@ export class InteractionLog {
     return last !== undefined && isTerminalEventData(last.data);
   }
 
-  /** Appends one event; `update` is written with it in the same transaction. */
+  /** Set when the log stopped before its terminal event (see `LogFailure`). */
+  get failure(): LogFailure | undefined {
+    return this.failed;
+  }
+
+  /**
+   * Appends one event; `update` is written with it in the same transaction. After a failure,
+   * appends are dropped: the run is being stopped, and nothing more of it can be stored.
+   */
   append(event: NewEvent, update?: InteractionUpdate): void {
+    if (this.failed) return;
     if (this.finished) throw new Error(`interaction ${this.id} already finished`);
     const open = this.openDelta;
     if (open && event.event_type === 'step.delta' && !update && open.index === event.index) {
@@ -103,25 +144,47 @@ export class InteractionLog {
 
   /** Called by the EventLog once events up to `count` are durable. */
   markDurable(count: number): void {
+    if (this.failed) return;
     while (this.durableCount < count) {
       const event = this.events[this.durableCount++]!;
-      for (const listener of this.listeners) listener(event);
+      for (const listener of this.listeners.keys()) listener(event);
     }
     if (this.finished && this.durableCount === this.events.length) this.close();
   }
 
   /**
-   * Delivers the durable events after `afterSeq`, then every new one as it becomes durable.
-   * Returns an unsubscribe function.
+   * Called by the EventLog when this log's events cannot be stored: the unstored events are
+   * dropped, readers and the run are told, and the log closes.
    */
-  subscribe(afterSeq: number, listener: EventListener): () => void {
+  fail(failure: LogFailure): void {
+    if (this.closed) return;
+    this.failed = failure;
+    this.openDelta = null;
+    this.events.length = this.durableCount;
+    for (const onFailure of this.listeners.values()) onFailure?.(failure);
+    for (const onFailure of this.failureListeners) onFailure(failure);
+    this.close();
+  }
+
+  /**
+   * Delivers the durable events after `afterSeq`, then every new one as it becomes durable;
+   * `onFailure` is called if the log fails instead of finishing. Returns an unsubscribe function.
+   */
+  subscribe(afterSeq: number, listener: EventListener, onFailure?: FailureListener): () => void {
     for (let i = afterSeq; i < this.durableCount; i++) listener(this.events[i]!);
+    if (this.failed) onFailure?.(this.failed);
     if (this.closed) return () => {};
-    this.listeners.add(listener);
+    this.listeners.set(listener, onFailure);
     return () => this.listeners.delete(listener);
   }
 
-  /** Resolves when the terminal event is durable. */
+  /** Registers a callback for a failure of this log (the run stops on it). */
+  onFailure(listener: FailureListener): void {
+    if (this.failed) listener(this.failed);
+    else if (!this.closed) this.failureListeners.push(listener);
+  }
+
+  /** Resolves when the terminal event is durable, or the log failed. */
   whenClosed(): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => this.closedWaiters.push(resolve));
@@ -131,16 +194,42 @@ export class InteractionLog {
     if (this.closed) return;
     this.closed = true;
     this.listeners.clear();
+    this.failureListeners = [];
     for (const w of this.closedWaiters.splice(0)) w();
     this.owner.release(this);
   }
 }
+
+export interface EventLogLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface EventLogOptions {
+  /**
+   * While only deltas are pending, a write waits until this long after the previous one, so
+   * tokens that arrive faster share one transaction; any other event (a step boundary, the
+   * terminal event) is written at once, so lifecycle latency does not grow. Default 20.
+   */
+  batchWindowMs?: number;
+  /** How long writes are retried while the store is unavailable. Default 30 s. */
+  retryWindowMs?: number;
+  logger?: EventLogLogger;
+}
+
+const silent: EventLogLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Group commit for all interactions of this node: appends collect in memory and are written in
  * one transaction per turn of the event loop, so a token costs no database round trip of its own.
  */
 export class EventLog {
+  readonly retryWindowMs: number;
+  private readonly batchWindowMs: number;
+  private readonly logger: EventLogLogger;
   private readonly live = new Map<string, InteractionLog>();
   private pending = new Map<string, Pending>();
   private flushing: Promise<void> | null = null;
@@ -148,17 +237,23 @@ export class EventLog {
   private timer: NodeJS.Timeout | undefined;
   private lastFlushEnd = 0;
   private urgentPending = false;
+  /** When the current store outage began (first failed write since the last success). */
+  private outageSince: number | null = null;
+  /** Failed logs whose terminal state is still to be written, with the error to record. */
+  private readonly unfinished = new Map<string, LogFailure['error']>();
+  private terminalTimer: NodeJS.Timeout | undefined;
+  private terminalAttempt = 0;
+  private writingTerminals = false;
+  private closed = false;
 
-  /**
-   * @param batchWindowMs while only deltas are pending, a write waits until this long after the
-   * previous one, so tokens that arrive faster share one transaction; any other event (a step
-   * boundary, the terminal event) is written at once, so lifecycle latency does not grow.
-   */
   constructor(
     private readonly store: Store,
-    private readonly onError: (err: unknown) => void = () => {},
-    private readonly batchWindowMs = 20,
-  ) {}
+    options: EventLogOptions = {},
+  ) {
+    this.batchWindowMs = options.batchWindowMs ?? 20;
+    this.retryWindowMs = options.retryWindowMs ?? 30_000;
+    this.logger = options.logger ?? silent;
+  }
 
   /** Starts the live log of an interaction whose first events are already stored (or not persisted). */
   open(id: string, initial: StoredEvent[], persist: boolean): InteractionLog {
@@ -209,7 +304,7 @@ export class EventLog {
     }
   }
 
-  /** Writes everything pending; resolves when it is durable. */
+  /** Writes everything pending; resolves when it is durable or its logs failed. */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
     if (this.pending.size === 0) return;
@@ -217,7 +312,7 @@ export class EventLog {
     this.pending = new Map();
     for (const p of batch.values()) p.log.seal();
     this.urgentPending = false;
-    this.flushing = this.write(batch);
+    this.flushing = this.write([...batch.values()]);
     try {
       await this.flushing;
     } finally {
@@ -227,24 +322,204 @@ export class EventLog {
     if (this.pending.size > 0) this.schedule(this.urgentPending);
   }
 
-  private async write(batch: Map<string, Pending>): Promise<void> {
-    const batches: EventBatch[] = [...batch.values()].map((p) => ({
-      interactionId: p.log.id,
-      events: p.events,
-      update: p.update,
-    }));
-    // A store that is briefly unavailable is retried; events stay in order because nothing
-    // else is written for these interactions until this batch lands.
+  /** Stops the background writes of terminal states (shutdown); pending events are flushed. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    clearTimeout(this.terminalTimer);
+  }
+
+  /**
+   * Writes `parts` in one transaction. A store-wide failure is retried within the window; a
+   * failure caused by some part's rows is narrowed down to that part (see the top of the file).
+   */
+  private async write(parts: Pending[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
+      let fault: StoreFault;
+      let error: unknown;
       try {
-        await this.store.appendEvents(batches);
-        break;
+        await this.attempt(parts);
+        this.storeAnswered();
+        for (const p of parts) p.log.markDurable(p.events.at(-1)!.seq);
+        return;
       } catch (err) {
-        this.onError(err);
-        if (attempt >= 20) break;
-        await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 2000)));
+        error = err;
+        fault = classifyStoreError(err);
       }
+      if (fault === 'unavailable') {
+        const left = this.outageLeft(error, parts);
+        if (left <= 0) {
+          for (const p of parts) this.failUnavailable(p.log);
+          return;
+        }
+        await sleep(Math.min(50 * 2 ** attempt, 2000, left));
+        continue;
+      }
+      this.storeAnswered();
+      if (parts.length > 1) {
+        // Some part's rows were refused: each interaction on its own, so only the culprit fails.
+        for (const p of parts) await this.write([p]);
+        return;
+      }
+      const settled = await this.settleRefused(parts[0]!, fault, error);
+      if (settled === 'retry') continue;
+      return;
     }
-    for (const p of batch.values()) p.log.markDurable(p.events[p.events.length - 1]!.seq);
+  }
+
+  /**
+   * One try at a write. The store's own timeouts (SQLite's busy timeout, PostgreSQL's connection
+   * timeout) end a try against a store that does not answer, before anything was written. Only
+   * when those fail too (a half-open connection) does this timer, a window later, count the
+   * write as failed without knowing its outcome: should it commit after all, a retry finds its
+   * own bytes (durable), or the terminal writer finds the events and appends after them.
+   */
+  private attempt(parts: Pending[]): Promise<void> {
+    const write = this.store.appendEvents(
+      parts.map((p) => ({ interactionId: p.log.id, events: p.events, update: p.update })),
+    );
+    const left =
+      this.outageSince === null
+        ? 0
+        : Math.max(this.outageSince + this.retryWindowMs - performance.now(), 0);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(new Error('store write got no answer'))),
+        left + this.retryWindowMs,
+      );
+    });
+    write.catch(() => {});
+    return Promise.race([write, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** Milliseconds left of the outage's retry window (starting it on its first failure). */
+  private outageLeft(err: unknown, parts: Pending[]): number {
+    const now = performance.now();
+    if (this.outageSince === null) {
+      this.outageSince = now;
+      this.logger.warn(
+        { err, interactions: parts.length, retry_window_ms: this.retryWindowMs },
+        'store unavailable; retrying event writes',
+      );
+    }
+    return this.outageSince + this.retryWindowMs - now;
+  }
+
+  private storeAnswered(): void {
+    if (this.outageSince === null) return;
+    this.logger.info(
+      { outage_ms: Math.round(performance.now() - this.outageSince) },
+      'store available again',
+    );
+    this.outageSince = null;
+  }
+
+  /** One interaction's rows were refused for `fault`: find out why, and fail it if it must. */
+  private async settleRefused(
+    part: Pending,
+    fault: Exclude<StoreFault, 'unavailable'>,
+    err: unknown,
+  ): Promise<'done' | 'retry'> {
+    const { log, events } = part;
+    const first = events[0]!.seq;
+    if (fault === 'missing_interaction') {
+      this.fail(log, {
+        cause: 'deleted',
+        error: { code: 'not_found', message: `interaction '${log.id}' was deleted while running` },
+      });
+      return 'done';
+    }
+    if (fault === 'rejected') {
+      this.fail(
+        log,
+        {
+          cause: 'rejected',
+          error: {
+            code: 'internal_error',
+            message: `the store refused event ${first} of this interaction; the run was stopped`,
+          },
+        },
+        err,
+      );
+      return 'done';
+    }
+    // A duplicate event id: ours (an earlier attempt committed but its answer was lost) or
+    // another writer's.
+    let stored: StoredEvent[];
+    try {
+      stored = await this.store.listEvents(log.id, first - 1);
+    } catch (readErr) {
+      // Store down meanwhile: the write is tried again (within the window) and answers again.
+      if (classifyStoreError(readErr) === 'unavailable') return 'retry';
+      stored = [];
+    }
+    const ours = events.every((e, i) => stored[i]?.seq === e.seq && stored[i]?.data === e.data);
+    if (ours) {
+      log.markDurable(events.at(-1)!.seq);
+      return 'done';
+    }
+    this.fail(log, {
+      cause: 'conflict',
+      error: {
+        code: 'internal_error',
+        message: `another writer stored event ${first} of this interaction; the run was stopped`,
+      },
+    });
+    return 'done';
+  }
+
+  private failUnavailable(log: InteractionLog): void {
+    const durable = log.durableSeq;
+    this.fail(log, {
+      cause: 'unavailable',
+      error: {
+        code: 'unavailable',
+        message: `the store was unavailable for longer than ${this.retryWindowMs / 1000} s while the interaction was running; the events after event ${durable} were not stored`,
+      },
+    });
+  }
+
+  private fail(log: InteractionLog, failure: LogFailure, err?: unknown): void {
+    this.pending.delete(log.id);
+    log.fail(failure);
+    if (failure.cause === 'deleted') return;
+    this.logger.error(
+      { err, interaction_id: log.id, cause: failure.cause, stored_events: log.durableSeq },
+      `interaction failed: ${failure.error.message}`,
+    );
+    this.unfinished.set(log.id, failure.error);
+    this.scheduleTerminals(0);
+  }
+
+  private scheduleTerminals(delayMs: number): void {
+    if (this.closed) return;
+    clearTimeout(this.terminalTimer);
+    this.terminalTimer = setTimeout(() => void this.writeTerminals(), delayMs);
+    this.terminalTimer.unref();
+  }
+
+  /** Writes the terminal state of failed logs; retried with back-off while the store is down. */
+  private async writeTerminals(): Promise<void> {
+    if (this.writingTerminals) return; // the pass under way schedules the next one
+    this.writingTerminals = true;
+    try {
+      for (const [id, error] of [...this.unfinished]) {
+        try {
+          await writeFailedTerminal(this.store, id, error);
+          this.unfinished.delete(id);
+          this.terminalAttempt = 0;
+          this.storeAnswered();
+        } catch (err) {
+          if (classifyStoreError(err) === 'unavailable') break;
+          this.logger.error({ err, interaction_id: id }, 'could not record a failed interaction');
+          this.unfinished.delete(id);
+        }
+      }
+    } finally {
+      this.writingTerminals = false;
+    }
+    if (this.unfinished.size > 0)
+      this.scheduleTerminals(Math.min(100 * 2 ** this.terminalAttempt++, 2000));
   }
 }

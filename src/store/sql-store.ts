@@ -7,6 +7,7 @@ import {
   type OpenOptions,
 } from './database.js';
 import { migrateToLatest } from './migrations.js';
+import { toStoreError } from './store-errors.js';
 import type {
   EventBatch,
   HistoryChain,
@@ -83,8 +84,14 @@ export class SqlStore implements Store {
     this.db = handle.db;
   }
 
+  /** Opens a store whose operations report a store-wide failure as `StoreUnavailableError`. */
   static open(url: string, options?: OpenOptions): SqlStore {
-    return new SqlStore(openDatabase(url, options));
+    return SqlStore.over(openDatabase(url, options));
+  }
+
+  /** The same over a database that other modules (the Files API) share. */
+  static over(handle: DatabaseHandle): SqlStore {
+    return reportingStoreErrors(new SqlStore(handle));
   }
 
   async migrate(): Promise<void> {
@@ -283,6 +290,28 @@ export class SqlStore implements Store {
       return Number(result.numDeletedRows ?? 0);
     });
   }
+}
+
+/**
+ * Every operation but `migrate`/`close` reports a store-wide failure (connection lost, database
+ * locked) as `StoreUnavailableError` — a 503 at the API edge, "retry" in the event log — and
+ * anything else unchanged. One wrapper instead of a try/catch in each query.
+ */
+function reportingStoreErrors(store: SqlStore): SqlStore {
+  const unguarded = new Set<PropertyKey>(['constructor', 'migrate', 'close']);
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function' || unguarded.has(key)) return value;
+      return async (...args: unknown[]) => {
+        try {
+          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } catch (err) {
+          throw toStoreError(err);
+        }
+      };
+    },
+  });
 }
 
 async function insertEventRows(trx: Kysely<DatabaseSchema>, rows: EventsTable[]): Promise<void> {

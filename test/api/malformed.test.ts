@@ -542,6 +542,61 @@ export const TABLE: Row[] = [
     },
   ),
 
+  // ── sizes: counts are refused before any parsing or schema work (README "Limits") ────────
+  create(
+    'body of more than 100,000 values',
+    withBase({ input: 'hi', environment: { a: Array.from({ length: 100_001 }, () => 0) } }),
+    /^environment\.a\[\d+\]: the body holds more than 100000 JSON values/,
+  ),
+  create(
+    'more than 10,000 input items',
+    withBase({ input: Array.from({ length: 10_001 }, () => ({ type: 'text', text: 'x' })) }),
+    /^input: more than 10000 items \(got 10001\)$/,
+  ),
+  create(
+    'more than 10,000 content items in a step',
+    withBase({
+      input: [
+        {
+          type: 'user_input',
+          content: Array.from({ length: 10_001 }, () => ({ type: 'text', text: 'x' })),
+        },
+      ],
+    }),
+    /^input\[0\]\.content: more than 10000 items \(got 10001\)$/,
+  ),
+  create(
+    'more than 512 tools',
+    withBase({ tools: Array.from({ length: 513 }, (_, i) => fn(`f${i}`)) }),
+    /^tools: more than 512 tools \(got 513\)$/,
+  ),
+  create(
+    'more than 64 labels',
+    withBase({ labels: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }),
+    /^labels: more than 64 labels \(got 65\)$/,
+  ),
+  create(
+    'function parameters with a backreference pattern',
+    withBase({
+      generation_config: { tool_choice: 'validated' },
+      tools: [
+        fn('f', {
+          parameters: { type: 'object', properties: { s: { type: 'string', pattern: '(.)\\1' } } },
+        }),
+      ],
+    }),
+    /^tools\[0\]\.parameters\.properties\.s\.pattern: backreferences are not supported/,
+  ),
+  create(
+    'response schema nested more than 32 levels',
+    withBase({
+      response_format: JSON.parse(
+        `${'{"type":"array","items":'.repeat(40)}{"type":"string"}${'}'.repeat(40)}`,
+      ) as unknown,
+    }),
+    /^response_format(\.items)+: schema nested more than 32 levels deep$/,
+  ),
+
   // ── tools ─────────────────────────────────────────────────────────────────────────────────
   create('tool null', withBase({ tools: [null] }), /^tools\[0\]: expected object, got null$/),
   create('tool without type', withBase({ tools: [{}] }), /^tools\[0\]\.type: missing$/),
@@ -764,6 +819,32 @@ export const TABLE: Row[] = [
     withBase({ previous_interaction_id: '' }),
     /^previous_interaction_id: not a valid interaction id$/,
   ),
+  // ── invalid text in values stored in plain SQL columns (PostgreSQL text rejects NUL) ────────
+  ...(
+    [
+      ['model: NUL', { model: `${MODEL}\u0000` }, 'model'],
+      ['model: NUL alone', { model: '\u0000' }, 'model'],
+      ['model: escape character', { model: `${MODEL}\u001b[31m` }, 'model'],
+      ['model: C1 control character', { model: `${MODEL}\u0085` }, 'model'],
+      ['model: unpaired high surrogate', { model: `${MODEL}\ud800` }, 'model'],
+      ['model: unpaired low surrogate', { model: `\udc00${MODEL}` }, 'model'],
+      ['agent: NUL', { agent: 'deep-research\u0000' }, 'agent'],
+      ['agent: unpaired surrogate', { agent: 'deep-research\udbff' }, 'agent'],
+    ] as const
+  ).map(([name, fields, field]) =>
+    create(
+      name,
+      { input: 'hi', ...fields },
+      new RegExp(`^${field}: must not contain control characters or unpaired surrogates$`),
+      { pg: true },
+    ),
+  ),
+  create(
+    'previous_interaction_id: NUL',
+    withBase({ previous_interaction_id: 'v1_abc\u0000' }),
+    /^previous_interaction_id: not a valid interaction id$/,
+    { pg: true },
+  ),
   create(
     'model name of 300 characters',
     withBase({ model: `gemini-${'x'.repeat(300)}` }),
@@ -828,7 +909,8 @@ export const TABLE: Row[] = [
   badId('id with illegal characters', 'GET', '/v1/interactions/abc!def'),
   badId('path traversal with encoded slashes', 'GET', '/v1/interactions/..%2F..%2Fetc%2Fpasswd'),
   badId('encoded slash', 'DELETE', '/v1/interactions/abc%2Fdef'),
-  badId('encoded NUL', 'GET', '/v1/interactions/%00'),
+  { ...badId('encoded NUL', 'GET', '/v1/interactions/%00'), pg: true },
+  { ...badId('encoded NUL on cancel', 'POST', '/v1/interactions/abc%00/cancel'), pg: true },
   badId('encoded dot-dot-slash', 'GET', '/v1/interactions/%2E%2E%2F'),
   badId('id with a space on cancel', 'POST', '/v1/interactions/ab%20cd/cancel'),
   badId('empty id', 'GET', '/v1/interactions/'),
@@ -1070,7 +1152,7 @@ export const TABLE: Row[] = [
     name: 'unknown route under /v1',
     path: '/v1/nope',
     status: 404,
-    code: 404,
+    code: 'not_found',
     message: /^GET \/v1\/nope: no such route$/,
   },
   {
@@ -1079,8 +1161,24 @@ export const TABLE: Row[] = [
     path: '/v1beta/environments',
     json: {},
     status: 404,
-    code: 404,
+    code: 'not_found',
     message: /no such route/,
+  },
+  {
+    name: 'unknown route under /v1beta, also for pg',
+    path: '/v1beta/models',
+    status: 404,
+    code: 'not_found',
+    message: /^GET \/v1beta\/models: no such route$/,
+    pg: true,
+  },
+  // Google answers these APIs in its RPC shape (spec §1.7); this server does not serve them.
+  {
+    name: 'Files API: an unknown file is an RPC-shaped 404',
+    path: '/v1beta/files/abc',
+    status: 404,
+    code: 404,
+    message: /^file 'files\/abc' not found$/,
   },
   {
     name: 'unknown version segment',
@@ -1145,7 +1243,7 @@ export const TABLE: Row[] = [
     name: 'raw dot-dot segments',
     path: '/v1/interactions/x/../../../etc/passwd',
     status: 404,
-    code: 404,
+    code: 'not_found',
     message: /^GET \/etc\/passwd: no such route$/,
   },
 
@@ -1310,6 +1408,24 @@ async function expectServesCreate(h: Harness): Promise<void> {
   expect((await h.fetch('/healthz', { key: null })).status).toBe(200);
 }
 
+/** Text fields stored as JSON keep NUL, control characters and unpaired surrogates (escaped). */
+async function expectStoresOddText(h: Harness): Promise<void> {
+  const odd = 'a\u0000b\u001bc\ud800d';
+  const res = await h.fetch('/v1/interactions', {
+    method: 'POST',
+    body: JSON.stringify({ model: MODEL, input: odd, system_instruction: odd, labels: {} }),
+  });
+  const body = (await json(res)) as { id: string; status: string };
+  expect(res.status, JSON.stringify(body)).toBe(200);
+  expect(body.status).toBe('completed');
+  const got = (await json(await h.fetch(`/v1/interactions/${body.id}?include_input=true`))) as {
+    input: string;
+    steps: { content?: { text?: string }[] }[];
+  };
+  expect(got.input).toBe(odd);
+  expect(got.steps.at(-1)?.content?.[0]?.text).toBe(`echo: ${odd}`);
+}
+
 describe('malformed and hostile requests (sqlite)', () => {
   let h: Harness;
   let fixtures: Fixtures;
@@ -1349,6 +1465,10 @@ describe('malformed and hostile requests (sqlite)', () => {
 
   it('still serves a normal create and the health check after the table', async () => {
     await expectServesCreate(h);
+  });
+
+  it('stores NUL and unpaired surrogates inside JSON fields', async () => {
+    await expectStoresOddText(h);
   });
 });
 
@@ -1453,5 +1573,9 @@ describe('malformed requests smoke (postgres)', () => {
 
   it('still serves a normal create', async () => {
     await expectServesCreate(h);
+  });
+
+  it('stores NUL and unpaired surrogates inside JSON fields', async () => {
+    await expectStoresOddText(h);
   });
 });

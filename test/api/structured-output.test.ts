@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { noRetry, startHarness, type Harness } from '../support/harness.js';
+import { KEY_A, KEY_B, noRetry, startHarness, type Harness } from '../support/harness.js';
 
 type Case = { name: string; schema: object; good: unknown; bad: unknown };
 
@@ -219,5 +219,119 @@ describe('structured output (response_format with a JSON schema)', () => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
       /^response_format\.schema:/,
     );
+  });
+});
+
+describe('hostile response schemas', () => {
+  let h: Harness;
+  let answer = '';
+  beforeAll(async () => {
+    h = await startHarness({ store: 'sqlite' });
+    h.upstream.script = () => ({ text: [answer] });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const create = (body: object, key?: string) =>
+    h.fetch('/v1beta/interactions', {
+      method: 'POST',
+      ...(key ? { key } : {}),
+      body: JSON.stringify({ model: 'gemini-3.5-flash', input: 'x', ...body }),
+    });
+  const errorOf = async (res: Response) => {
+    expect(res.status).toBe(400);
+    return ((await res.json()) as { error: { code: string; message: string } }).error;
+  };
+
+  it('checks a catastrophic pattern against long output without blocking (RE2)', async () => {
+    // A backtracking engine needs 2^200 steps here; the request would never finish.
+    answer = JSON.stringify({ code: `${'a'.repeat(200)}!` });
+    const schema = {
+      type: 'object',
+      properties: { code: { type: 'string', pattern: '^(a+)+$' } },
+      required: ['code'],
+    };
+    const failed = (await (await create({ response_format: schema })).json()) as {
+      id: string;
+      status: string;
+    };
+    expect(failed.status).toBe('failed');
+    const got = await h.client().interactions.get(failed.id, undefined, noRetry);
+    expect(got.errors?.[0]?.message).toMatch(
+      /does not match the schema: \/code must match pattern/,
+    );
+    answer = JSON.stringify({ code: 'a'.repeat(200) });
+    const ok = (await (await create({ response_format: schema })).json()) as { status: string };
+    expect(ok.status).toBe('completed');
+  });
+
+  it('refuses patterns RE2 cannot run with 400 naming the field', async () => {
+    const error = await errorOf(
+      await create({
+        response_format: {
+          type: 'text',
+          mime_type: 'application/json',
+          schema: { type: 'object', properties: { x: { type: 'string', pattern: '(a)\\1' } } },
+        },
+      }),
+    );
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toMatch(
+      /^response_format\.schema\.properties\.x\.pattern: backreferences are not supported/,
+    );
+    // Function parameters are compiled (and so checked) when the server validates calls.
+    const tool = await errorOf(
+      await create({
+        generation_config: { tool_choice: 'validated' },
+        tools: [
+          { type: 'function', name: 'f' },
+          {
+            type: 'function',
+            name: 'g',
+            parameters: {
+              type: 'object',
+              properties: { y: { type: 'string', pattern: 'a(?!b)' } },
+            },
+          },
+        ],
+      }),
+    );
+    expect(tool.message).toMatch(
+      /^tools\[1\]\.parameters\.properties\.y\.pattern: lookahead and lookbehind are not supported/,
+    );
+  });
+
+  it('refuses schemas over the limits with 400 before anything runs', async () => {
+    const seen = h.upstream.requests.length;
+    const huge = Object.fromEntries(
+      Array.from({ length: 5_000 }, (_, i) => [`p${i}`, { type: 'string' }]),
+    );
+    const error = await errorOf(
+      await create({ response_format: { type: 'object', properties: huge } }),
+    );
+    expect(error.message).toMatch(
+      /^response_format\.properties: the request's schemas are too large/,
+    );
+    expect(h.upstream.requests.length).toBe(seen);
+  });
+
+  it('keeps each request’s $id to itself: reuse works, a $ref to another request’s $id is 400', async () => {
+    answer = JSON.stringify({ token: 'SECRET-42' });
+    const secret = {
+      $id: 'https://tenant-a.example/secret.json',
+      type: 'object',
+      properties: { token: { type: 'string', pattern: '^SECRET-[0-9]+$' } },
+    };
+    for (const key of [KEY_A, KEY_A, KEY_B]) {
+      const res = await create({ response_format: secret }, key);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { status: string }).status).toBe('completed');
+    }
+    const probe = await errorOf(
+      await create({ response_format: { $ref: 'https://tenant-a.example/secret.json' } }, KEY_B),
+    );
+    expect(probe.message).toMatch(/^response_format(\.schema)?: \$ref '.*' cannot be resolved/);
+    expect(probe.message).not.toContain('SECRET');
   });
 });

@@ -274,7 +274,7 @@ describe('EventLog delta joining', () => {
         await inner.appendEvents(batches);
       },
     });
-    const eventLog = new EventLog(store, () => {}, 0);
+    const eventLog = new EventLog(store, { batchWindowMs: 0 });
     const log = eventLog.open('j2', [], true);
     log.append({ event_type: 'step.start', index: 0, step: { type: 'model_output' } });
     log.append({ event_type: 'step.delta', index: 0, delta: { type: 'text', text: 'a' } });

@@ -25,6 +25,8 @@ export interface UpstreamReply {
   errorAfterChunks?: number;
   /** This body instead of a completion (status 200 unless `status`); `cut`: the connection then breaks. */
   raw?: { contentType: string; body: string; cut?: boolean };
+  /** Send this many chunks, then hold until `release()` (a pause mid-answer). */
+  holdAfterChunks?: number;
 }
 
 export type UpstreamScript = (body: ChatRequest, index: number) => UpstreamReply;
@@ -45,6 +47,8 @@ export interface FakeUpstream {
   release(): void;
   /** Resolves when a request has arrived (count = total requests seen). */
   waitForRequests(count: number): Promise<void>;
+  /** Resolves when requests have been held `count` times in all (`hold`, `holdAfterChunks`). */
+  waitForHeld(count: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -176,6 +180,7 @@ export async function startFakeUpstream(
         res.end(`data: ${JSON.stringify(failure())}\n\n`);
         return;
       }
+      if (i === reply.holdAfterChunks) await http.hold();
       res.write(`data: ${JSON.stringify(chunks[i])}\n\n`);
       if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
     }
@@ -191,6 +196,7 @@ export async function startFakeUpstream(
     script,
     release: () => http.release(),
     waitForRequests: (count) => http.waitForRequests(count),
+    waitForHeld: (count) => http.waitForHeld(count),
     close: () => http.close(),
   };
   return fake;

@@ -1,12 +1,11 @@
 /**
- * TEMPORARY (until src/documents, src/models/embeddings and src/store/search-index land on
- * main): minimal stand-ins for File Search's parser, embeddings and index, so the API and the
- * ingestion lifecycle can be tested now. The index writes real rows in the caller's transaction.
+ * TEMPORARY (until src/models/embeddings and src/store/search-index land on main): minimal
+ * stand-ins for File Search's embeddings and index, so the API and the ingestion lifecycle can be
+ * tested now. The index writes real rows in the caller's transaction.
  */
 import { sql, type Kysely } from 'kysely';
 import { createHash } from 'node:crypto';
 import type { FileSearchPorts } from '../../src/server.js';
-import { IngestionError } from '../../src/files/ingestion-ports.js';
 import type {
   IndexedChunk,
   IndexedDocument,
@@ -14,7 +13,6 @@ import type {
   SearchQuery,
 } from '../../src/store/search-index/types.js';
 import { openDatabase } from '../../src/store/database.js';
-import { decodeText, documentKind, pdfToDocument } from '../../src/tools/url-context/extract.js';
 
 const DIMENSIONS = 8;
 
@@ -35,7 +33,7 @@ export interface Gate {
 
 export async function temporaryPorts(
   databaseUrl: string,
-): Promise<FileSearchPorts & { gate: Gate }> {
+): Promise<Omit<FileSearchPorts, 'reader'> & { gate: Gate }> {
   const db = openDatabase(databaseUrl).db as unknown as Kysely<unknown>;
   await sql`create table if not exists temp_chunks (project text, store_id text, document_id text, position integer, text text, page_number integer)`.execute(
     db,
@@ -89,23 +87,6 @@ export async function temporaryPorts(
   return {
     gate,
     index,
-    reader: {
-      accepts: (mime) =>
-        /^(text\/|application\/(json|pdf|octet-stream))/.test(mime.split(';')[0]!.trim()),
-      async read({ bytes, mimeType }) {
-        const body = Buffer.from(bytes);
-        const kind = documentKind(mimeType, body);
-        if (kind === 'unsupported') throw new IngestionError('unsupported content', false);
-        if (kind === 'pdf') {
-          try {
-            return await pdfToDocument(body, Infinity);
-          } catch (err) {
-            throw new IngestionError(`not a readable PDF: ${(err as Error).message}`, false);
-          }
-        }
-        return { text: decodeText(body, mimeType).trim() };
-      },
-    },
     embeddings: {
       resolve: (name) =>
         name === undefined || name === 'embed-test' ? { publicName: 'embed-test' } : undefined,

@@ -1,7 +1,7 @@
 import { GoogleGenAI } from '@google/genai';
 import type { InteractionEvent } from '../../src/protocol/types.js';
 import { parseConfig, type Config } from '../../src/config.js';
-import { createServer, type FileSearchPorts, type Server } from '../../src/server.js';
+import { createServer, type Server, type ServerOptions } from '../../src/server.js';
 import { createTestDatabase, type StoreKind, type TestDatabase } from './databases.js';
 import { startFakeUpstream, type FakeUpstream, type UpstreamScript } from './fake-upstream.js';
 
@@ -34,8 +34,8 @@ export interface HarnessOptions {
   logger?: import('pino').Logger;
   /** The Files API's clock (expiry tests move it forward). */
   clock?: () => number;
-  /** File Search's parser, embeddings and index. */
-  fileSearch?: FileSearchPorts;
+  /** File Search's embeddings and index. */
+  fileSearch?: ServerOptions['fileSearch'];
 }
 
 export function testConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Config {

@@ -12,6 +12,8 @@ export interface ScriptedServer {
   recorded(count: number): void;
   /** Resolves once `count` requests have been recorded. */
   waitForRequests(count: number): Promise<void>;
+  /** Resolves once `hold()` has been called `count` times in all. */
+  waitForHeld(count: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -20,7 +22,9 @@ export async function startScriptedServer(
 ): Promise<ScriptedServer> {
   let held: Array<() => void> = [];
   let waiters: Array<{ count: number; resolve: () => void }> = [];
+  let heldWaiters: Array<{ count: number; resolve: () => void }> = [];
   let seen = 0;
+  let heldTotal = 0;
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
@@ -32,7 +36,14 @@ export async function startScriptedServer(
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const scripted: ScriptedServer = {
     port: (server.address() as AddressInfo).port,
-    hold: () => new Promise<void>((r) => held.push(r)),
+    hold: () =>
+      new Promise<void>((r) => {
+        held.push(r);
+        heldTotal += 1;
+        heldWaiters = heldWaiters.filter((w) =>
+          heldTotal >= w.count ? (w.resolve(), false) : true,
+        );
+      }),
     release() {
       for (const r of held.splice(0)) r();
     },
@@ -43,6 +54,10 @@ export async function startScriptedServer(
     waitForRequests(count) {
       if (seen >= count) return Promise.resolve();
       return new Promise((resolve) => waiters.push({ count, resolve }));
+    },
+    waitForHeld(count) {
+      if (heldTotal >= count) return Promise.resolve();
+      return new Promise((resolve) => heldWaiters.push({ count, resolve }));
     },
     async close() {
       scripted.release();

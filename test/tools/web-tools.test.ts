@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InteractionEvent } from '../../src/protocol/types.js';
 import type { ChatRequest } from '../support/fake-upstream.js';
+import { deepHtml } from '../support/pdf.js';
 import {
   interactionEvents,
   noRetry,
@@ -370,5 +371,96 @@ describe('google_search and url_context through the tool loop', () => {
     } finally {
       h.upstream.script = searchThenAnswer;
     }
+  });
+});
+
+describe('url_context reads hostile pages off the event loop (issue 9)', () => {
+  let h: Harness;
+  let pages: { server: Server; url: string };
+  /** Resolves when the page at a path has been sent in full. */
+  const sent = new Map<string, () => void>();
+  const pageSent = (path: string) => new Promise<void>((resolve) => sent.set(path, resolve));
+
+  beforeAll(async () => {
+    const bodies = new Map([
+      ['/deep-1000', deepHtml(1_000)], // 11 KB
+      ['/deep-100000', deepHtml(100_000)], // 1.1 MB
+    ]);
+    pages = await listen((req, res) => {
+      const body = bodies.get(req.url ?? '');
+      res.writeHead(body ? 200 : 404, { 'content-type': 'text/html' });
+      res.end(body, () => sent.get(req.url ?? '')?.());
+    });
+    h = await startHarness({
+      store: 'sqlite',
+      config: {
+        tools: {
+          url_context: {
+            allowed_hosts: [new URL(pages.url).host],
+            max_bytes: 2 * 1024 * 1024,
+            parse_timeout_seconds: 3,
+          },
+        },
+      },
+    });
+    // round 1: read the URL the user sent; round 2: repeat what the tool said
+    h.upstream.script = (body) => {
+      const result = body.messages.find((m) => m.role === 'tool');
+      return result ? { text: [`tool said: ${String(result.content)}`] } : searchThenAnswer(body);
+    };
+  });
+  afterAll(async () => {
+    await h.close();
+    pages.server.close();
+  });
+
+  async function readWhileProbing(path: string) {
+    const before = h.upstream.requests.length;
+    const served = pageSent(path);
+    const interaction = h.client().interactions.create(
+      {
+        model: 'gemini-3.5-flash',
+        input: `${pages.url}${path}`,
+        tools: [{ type: 'url_context' }],
+      },
+      noRetry,
+    );
+    await served;
+    // the page is being parsed now; the server keeps answering other requests
+    const health = await fetch(`${h.baseUrl}/healthz`);
+    const modelRoundsAtProbe = h.upstream.requests.length - before;
+    return { health, modelRoundsAtProbe, interaction: await interaction };
+  }
+
+  it('reads the 11 KB page of 1,000 nested divs while /healthz answers', async () => {
+    const { health, interaction } = await readWhileProbing('/deep-1000');
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    expect(interaction.status).toBe('completed');
+    expect(interaction.steps?.[1]).toMatchObject({
+      type: 'url_context_result',
+      result: [{ url: `${pages.url}/deep-1000`, status: 'success' }],
+    });
+    expect(interaction.output_text).toContain('hello');
+  });
+
+  it('gives up on the 1.1 MB page of 100,000 nested divs at the time cap, saying so, while /healthz answers', async () => {
+    const { health, modelRoundsAtProbe, interaction } = await readWhileProbing('/deep-100000');
+    expect(health.status).toBe(200);
+    // /healthz answered before the parse ended: the model's second round (with the tool's
+    // result) had not been requested yet
+    expect(modelRoundsAtProbe).toBe(1);
+    expect(interaction.status).toBe('completed');
+    expect(interaction.steps?.[1]).toMatchObject({
+      type: 'url_context_result',
+      result: [{ url: `${pages.url}/deep-100000`, status: 'error' }],
+      is_error: true,
+    });
+    expect(interaction.output_text).toContain(
+      `${pages.url}/deep-100000: error (the document could not be read: reading it took longer than the 3 s limit)`,
+    );
+    // the same server goes on serving
+    const next = await readWhileProbing('/deep-1000');
+    expect(next.interaction.steps?.[1]).toMatchObject({ result: [{ status: 'success' }] });
   });
 });

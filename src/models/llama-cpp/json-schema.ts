@@ -19,6 +19,10 @@
  * - `additionalProperties` defaults to `false` (JSON Schema says `true`):
  *   an unconstrained object would let the model generate arbitrary keys; an
  *   object with no `properties` at all keeps `additionalProperties: true`.
+ *
+ * Tenant schemas reach this converter only after the request's schema limits
+ * (protocol/schema-limits.ts: size, depth, patterns in RE2), and no pattern is
+ * ever evaluated here, so a hostile schema cannot make it slow.
  */
 import type { JSONSchema7, JSONSchema7Definition } from '@ai-sdk/provider';
 import type { GbnfJsonSchema } from 'node-llama-cpp';

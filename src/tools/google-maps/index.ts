@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { invalid } from '../../protocol/errors.js';
 import type { JsonObject } from '../../protocol/types.js';
 import { parseWith } from '../../protocol/validate.js';
-import { requestJson } from '../net/http-json.js';
+import { requestJson } from '../../net/http-json.js';
 import type { BuiltInTool, ToolCallOutcome, ToolDeclaration, ToolSession } from '../types.js';
 import { queriesFrom } from '../queries.js';
 

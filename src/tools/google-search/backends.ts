@@ -1,4 +1,4 @@
-import { ServiceError as SearchBackendError, requestJson } from '../net/http-json.js';
+import { ServiceError as SearchBackendError, requestJson } from '../../net/http-json.js';
 
 export { SearchBackendError };
 

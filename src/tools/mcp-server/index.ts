@@ -11,12 +11,18 @@ import {
   type Tool as McpTool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { Agent, fetch as undiciFetch } from 'undici';
+import {
+  checkUrl,
+  guardedLookup,
+  UnsafeUrlError,
+  type HostResolver,
+} from '../../net/address-policy.js';
 import { formatPath, invalid, preconditionFailed } from '../../protocol/errors.js';
 import type { JsonObject } from '../../protocol/types.js';
 import type { BuiltInTool, ToolCallOutcome, ToolDeclaration, ToolSession } from '../types.js';
-import { checkUrlHost, guardedLookup, type Resolver } from './address-policy.js';
 import { parseEntry, type McpServerEntry } from './entry.js';
 import { failureResult, mapCallResult, type McpCallResult } from './result.js';
+import { mcpSchemaValidator } from './schema-validator.js';
 
 /**
  * The `mcp_server` built-in tool (spec §7.6): a remote MCP server reached over the Streamable HTTP
@@ -38,7 +44,7 @@ export interface McpServerToolOptions {
    */
   fetch?: typeof fetch;
   /** Host resolver for the pre-connect address check (default: the system resolver). */
-  resolve?: Resolver;
+  resolve?: HostResolver;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -62,17 +68,16 @@ export function createMcpServerTool(options: McpServerToolOptions = {}): BuiltIn
       const urlPath = formatPath(['tools', index, 'url']);
 
       if (!allowPrivate) {
-        let reason: string | undefined;
         try {
-          reason = await checkUrlHost(entry.url, options.resolve);
+          await checkUrl(entry.url, {}, options.resolve);
         } catch (err) {
+          if (err instanceof UnsafeUrlError) {
+            throw invalid(
+              `${urlPath}: ${err.message}; MCP servers must be on public addresses unless the operator allows private ones`,
+            );
+          }
           throw preconditionFailed(
             `${urlPath}: cannot resolve the MCP server's host: ${describeError(err)}`,
-          );
-        }
-        if (reason) {
-          throw invalid(
-            `${urlPath}: refused: ${reason}; only public addresses are allowed for MCP servers`,
           );
         }
       }
@@ -93,7 +98,10 @@ export function createMcpServerTool(options: McpServerToolOptions = {}): BuiltIn
         requestInit: { headers: entry.headers },
         fetch: fetchFn,
       });
-      const client = new Client(CLIENT_INFO, { capabilities: {} });
+      const client = new Client(CLIENT_INFO, {
+        capabilities: {},
+        jsonSchemaValidator: mcpSchemaValidator,
+      });
       // Transport errors outside a request (e.g. the optional GET stream) are not fatal here;
       // a broken connection surfaces on the next call.
       client.onerror = () => {};

@@ -1,12 +1,14 @@
 import { z } from 'zod';
+import {
+  createDocumentParser,
+  DocumentError,
+  type DocumentParser,
+  type ParsedDocument,
+} from '../../documents/index.js';
 import type { JsonObject } from '../../protocol/types.js';
 import { parseWith } from '../../protocol/validate.js';
-import {
-  FetchFailedError,
-  safeFetch,
-  UnsafeUrlError,
-  type HostResolver,
-} from '../net/safe-fetch.js';
+import { UnsafeUrlError, type HostResolver } from '../../net/address-policy.js';
+import { FetchFailedError, safeFetch } from '../../net/safe-fetch.js';
 import type {
   BuiltInTool,
   ToolCallOutcome,
@@ -14,14 +16,6 @@ import type {
   ToolSession,
   ToolSource,
 } from '../types.js';
-import {
-  decodeText,
-  documentKind,
-  htmlToDocument,
-  jsonToText,
-  pdfToDocument,
-  type ExtractedDocument,
-} from './extract.js';
 
 export { extractUrls } from './urls.js';
 
@@ -47,6 +41,19 @@ export interface UrlContextOptions {
   /** URLs fetched at once (default 4). */
   concurrency?: number;
   userAgent?: string;
+  /** Time cap for reading one document (default 10 s); the parser process is stopped. */
+  parseTimeoutMs?: number;
+  /** Memory cap of one parser process, in MB (default 256). */
+  parseMemoryMb?: number;
+  /** Parser processes at once (default 2). */
+  parseWorkers?: number;
+  /** Documents waiting for a parser (default 16); more are reported as errors. */
+  parseQueue?: number;
+  /**
+   * A document parser to share (then its owner closes it); by default the tool starts its own
+   * with the limits above and closes it in `close()`.
+   */
+  documentParser?: DocumentParser;
   /** DNS resolver override (tests). */
   resolve?: HostResolver;
 }
@@ -70,6 +77,11 @@ export const urlContextConfigSchema = z.strictObject({
   max_total_chars: z.number().int().positive().default(100_000),
   concurrency: z.number().int().min(1).max(32).default(4),
   user_agent: z.string().min(1).optional(),
+  // the document parser's limits; its defaults apply when unset (10 s, 256 MB, 2, 16)
+  parse_timeout_seconds: z.number().positive().optional(),
+  parse_memory_mb: z.number().int().min(64).max(16_384).optional(),
+  parse_workers: z.number().int().min(1).max(32).optional(),
+  parse_queue: z.number().int().min(0).max(1_000).optional(),
 });
 export type UrlContextConfig = z.output<typeof urlContextConfigSchema>;
 
@@ -86,6 +98,12 @@ export function urlContextOptions(config: UrlContextConfig): UrlContextOptions {
     maxTotalChars: config.max_total_chars,
     concurrency: config.concurrency,
     ...(config.user_agent !== undefined ? { userAgent: config.user_agent } : {}),
+    ...(config.parse_timeout_seconds !== undefined
+      ? { parseTimeoutMs: Math.round(config.parse_timeout_seconds * 1000) }
+      : {}),
+    ...(config.parse_memory_mb !== undefined ? { parseMemoryMb: config.parse_memory_mb } : {}),
+    ...(config.parse_workers !== undefined ? { parseWorkers: config.parse_workers } : {}),
+    ...(config.parse_queue !== undefined ? { parseQueue: config.parse_queue } : {}),
   };
 }
 
@@ -105,8 +123,16 @@ export interface FetchedUrl {
   truncated?: boolean;
 }
 
-type Resolved = Required<Omit<UrlContextOptions, 'resolve' | 'userAgent' | 'allowedHosts'>> &
-  Pick<UrlContextOptions, 'resolve' | 'userAgent' | 'allowedHosts'>;
+type Passed =
+  | 'resolve'
+  | 'userAgent'
+  | 'allowedHosts'
+  | 'documentParser'
+  | 'parseTimeoutMs'
+  | 'parseMemoryMb'
+  | 'parseWorkers'
+  | 'parseQueue';
+type Resolved = Required<Omit<UrlContextOptions, Passed>> & Pick<UrlContextOptions, Passed>;
 
 function withDefaults(options: UrlContextOptions): Resolved {
   return {
@@ -120,17 +146,26 @@ function withDefaults(options: UrlContextOptions): Resolved {
     maxTotalChars: options.maxTotalChars ?? 100_000,
     concurrency: options.concurrency ?? 4,
     userAgent: options.userAgent,
+    parseTimeoutMs: options.parseTimeoutMs,
+    parseMemoryMb: options.parseMemoryMb,
+    parseWorkers: options.parseWorkers,
+    parseQueue: options.parseQueue,
+    documentParser: options.documentParser,
     resolve: options.resolve,
   };
 }
 
+/** Pages of one PDF read for the model. */
+const MAX_PDF_PAGES = 200;
+
 const ACCEPT =
   'text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,application/json;q=0.9,*/*;q=0.5';
 
-/** Fetches one URL and turns it into text. Never throws, except when `signal` is aborted. */
+/** Fetches one URL and reads it with `parser`. Never throws, except when `signal` is aborted. */
 export async function fetchUrl(
   url: string,
   options: UrlContextOptions,
+  parser: DocumentParser,
   signal?: AbortSignal,
 ): Promise<FetchedUrl> {
   const o = withDefaults(options);
@@ -162,43 +197,24 @@ export async function fetchUrl(
   if (res.status < 200 || res.status >= 300) {
     return { ...base, status: 'error', reason: `HTTP ${res.status}` };
   }
-  const kind = documentKind(res.contentType, res.body);
-  let doc: ExtractedDocument;
+  let doc: ParsedDocument;
   try {
-    switch (kind) {
-      case 'html':
-        doc = htmlToDocument(decodeText(res.body, res.contentType, true));
-        break;
-      case 'pdf':
-        if (res.truncated) {
-          return {
-            ...base,
-            status: 'error',
-            reason: `PDF larger than the ${o.maxBytes}-byte limit`,
-          };
-        }
-        doc = await pdfToDocument(res.body, o.maxCharsPerUrl);
-        break;
-      case 'json':
-        doc = { text: jsonToText(decodeText(res.body, res.contentType)) };
-        break;
-      case 'text':
-        doc = { text: decodeText(res.body, res.contentType).trim() };
-        break;
-      default:
-        return {
-          ...base,
-          status: 'error',
-          reason: `unsupported content type ${res.contentType.split(';')[0] || '(none)'}`,
-        };
-    }
+    doc = await parser.parse(
+      {
+        bytes: res.body,
+        mimeType: res.contentType,
+        truncated: res.truncated,
+        maxChars: o.maxCharsPerUrl,
+        maxPages: MAX_PDF_PAGES,
+      },
+      { signal },
+    );
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
-    return {
-      ...base,
-      status: 'error',
-      reason: `could not read the ${kind.toUpperCase()} document: ${(error as Error).message}`,
-    };
+    const reason = DocumentError.isInstance(error)
+      ? unreadable(error, res.truncated, o)
+      : `the document could not be read: ${(error as Error).message ?? String(error)}`;
+    return { ...base, status: 'error', reason };
   }
   if (!doc.text && !doc.title) {
     return { ...base, status: 'error', reason: 'the document has no readable text' };
@@ -210,6 +226,14 @@ export async function fetchUrl(
     text: doc.text,
     ...(doc.paywalled ? { reason: 'the page says it is not freely accessible' } : {}),
   };
+}
+
+/** Why a fetched document could not be read, for the model. */
+function unreadable(error: DocumentError, truncated: boolean, o: Resolved): string {
+  if (error.kind === 'unsupported' || error.kind === 'corrupt') return error.message;
+  const limit =
+    truncated && error.kind === 'too_large' ? ` (download limit ${o.maxBytes} bytes)` : '';
+  return `the document could not be read: ${error.message}${limit}`;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight, keeping order. */
@@ -318,6 +342,7 @@ function urlsFrom(args: JsonObject): string[] {
 export async function runUrlContext(
   urls: readonly string[],
   options: UrlContextOptions,
+  parser: DocumentParser,
   signal: AbortSignal,
 ): Promise<ToolCallOutcome> {
   const o = withDefaults(options);
@@ -331,7 +356,7 @@ export async function runUrlContext(
   }
   const unique = [...new Set(urls)];
   const taken = unique.slice(0, o.maxUrls);
-  const fetched = await mapBounded(taken, o.concurrency, (url) => fetchUrl(url, o, signal));
+  const fetched = await mapBounded(taken, o.concurrency, (url) => fetchUrl(url, o, parser, signal));
   for (const url of unique.slice(o.maxUrls)) {
     fetched.push({ url, status: 'error', reason: `only ${o.maxUrls} URLs are fetched per call` });
   }
@@ -348,10 +373,22 @@ export async function runUrlContext(
   };
 }
 
-/** The `url_context` built-in tool (spec §7.3). */
+/**
+ * The `url_context` built-in tool (spec §7.3). Fetched documents are read in parser processes
+ * (src/documents) under a time and memory cap; one that exceeds them is reported as an `error`
+ * for its URL, and the server's event loop never parses a page.
+ */
 export function createUrlContextTool(options: UrlContextOptions = {}): BuiltInTool {
   const o = withDefaults(options);
   const decl = declaration(o.maxUrls);
+  const parser =
+    o.documentParser ??
+    createDocumentParser({
+      timeoutMs: o.parseTimeoutMs,
+      memoryMb: o.parseMemoryMb,
+      workers: o.parseWorkers,
+      queue: o.parseQueue,
+    });
   return {
     type: 'url_context',
     async open(entry: JsonObject, index: number): Promise<ToolSession> {
@@ -365,9 +402,12 @@ export function createUrlContextTool(options: UrlContextOptions = {}): BuiltInTo
           if (name !== DECLARATION_NAME) {
             throw new Error(`url_context: unknown function '${name}'`);
           }
-          return runUrlContext(urlsFrom(args), o, signal);
+          return runUrlContext(urlsFrom(args), o, parser, signal);
         },
       };
+    },
+    async close() {
+      if (!o.documentParser) await parser.close();
     },
   };
 }

@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makePdf } from '../../../test/support/pdf.js';
 import { ApiError } from '../../protocol/errors.js';
 import type { JsonObject } from '../../protocol/types.js';
-import type { HostResolver } from '../net/safe-fetch.js';
-import { decodeText, documentKind, htmlToDocument } from './extract.js';
+import { createDocumentParser } from '../../documents/index.js';
+import type { HostResolver } from '../../net/address-policy.js';
 import {
   createUrlContextTool,
   extractUrls,
@@ -13,31 +14,6 @@ import {
   urlContextOptions,
   type UrlContextOptions,
 } from './index.js';
-
-/** A one-page PDF whose page says `text`, built by hand with a correct xref table. */
-function makePdf(text: string, title?: string): Buffer {
-  const stream = `BT /F1 24 Tf 72 700 Td (${text}) Tj ET`;
-  const objects = [
-    '<< /Type /Catalog /Pages 2 0 R >>',
-    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
-    `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`,
-    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
-  ];
-  if (title) objects.push(`<< /Title (${title}) >>`);
-  let out = '%PDF-1.4\n';
-  const offsets: number[] = [];
-  objects.forEach((body, i) => {
-    offsets.push(out.length);
-    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
-  });
-  const xref = out.length;
-  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
-  for (const offset of offsets) out += `${String(offset).padStart(10, '0')} 00000 n \n`;
-  const info = title ? ` /Info ${objects.length} 0 R` : '';
-  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R${info} >>\nstartxref\n${xref}\n%%EOF\n`;
-  return Buffer.from(out, 'latin1');
-}
 
 const ARTICLE = `<!doctype html><html><head><meta charset="utf-8"><title>Elbrus facts</title></head>
 <body>
@@ -64,11 +40,11 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
   },
   '/doc.pdf': (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/pdf' });
-    res.end(makePdf('Hello from a PDF file', 'PDF Title'));
+    res.end(makePdf(['Hello from a PDF file'], 'PDF Title'));
   },
   '/untyped.pdf': (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    res.end(makePdf('Sniffed PDF'));
+    res.end(makePdf(['Sniffed PDF']));
   },
   '/notes.txt': (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
@@ -125,17 +101,25 @@ beforeAll(async () => {
   origin = `http://127.0.0.1:${port}`;
 });
 
+/** One parser for the file's tools (each tool would otherwise start its own processes). */
+const parser = createDocumentParser();
+
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
+  await parser.close();
 });
 
 const open: UrlContextOptions = { allowPrivate: true, timeoutMs: 5_000 };
 
 async function run(urls: string[], options: UrlContextOptions = open) {
-  const tool = createUrlContextTool(options);
-  const session = await tool.open({ type: 'url_context' }, 0);
-  return session.execute('url_context', { urls }, new AbortController().signal);
+  const tool = createUrlContextTool({ documentParser: parser, ...options });
+  try {
+    const session = await tool.open({ type: 'url_context' }, 0);
+    return await session.execute('url_context', { urls }, new AbortController().signal);
+  } finally {
+    await tool.close?.();
+  }
 }
 
 describe('url_context tool', () => {
@@ -328,7 +312,9 @@ describe('url_context tool', () => {
     const controller = new AbortController();
     const reason = new Error('cancelled by client');
     controller.abort(reason);
-    await expect(fetchUrl(`${origin}/article`, open, controller.signal)).rejects.toBe(reason);
+    await expect(fetchUrl(`${origin}/article`, open, parser, controller.signal)).rejects.toBe(
+      reason,
+    );
   });
 });
 
@@ -352,9 +338,18 @@ describe('urlContextConfigSchema', () => {
           max_urls: 3,
           timeout_seconds: 2.5,
           user_agent: 'x',
+          parse_timeout_seconds: 0.5,
+          parse_memory_mb: 128,
         }),
       ),
-    ).toMatchObject({ allowPrivate: true, maxUrls: 3, timeoutMs: 2_500, userAgent: 'x' });
+    ).toMatchObject({
+      allowPrivate: true,
+      maxUrls: 3,
+      timeoutMs: 2_500,
+      userAgent: 'x',
+      parseTimeoutMs: 500,
+      parseMemoryMb: 128,
+    });
     expect(urlContextConfigSchema.safeParse({ bogus: 1 }).success).toBe(false);
   });
 });
@@ -375,30 +370,5 @@ describe('extractUrls', () => {
     ]);
     expect(extractUrls('no links here')).toEqual([]);
     expect(extractUrls('http://a.example http://b.example http://c.example', 2)).toHaveLength(2);
-  });
-});
-
-describe('extraction helpers', () => {
-  it('sniffs the document kind', () => {
-    expect(documentKind('text/html; charset=utf-8', Buffer.from(''))).toBe('html');
-    expect(documentKind('', Buffer.from('%PDF-1.7'))).toBe('pdf');
-    expect(documentKind('application/octet-stream', Buffer.from('<!DOCTYPE html><p>'))).toBe(
-      'html',
-    );
-    expect(documentKind('application/ld+json', Buffer.from('{}'))).toBe('json');
-    expect(documentKind('image/jpeg', Buffer.from('x'))).toBe('unsupported');
-    expect(documentKind('', Buffer.from([0, 1, 2, 3]))).toBe('unsupported');
-  });
-
-  it('decodes by header charset and BOM', () => {
-    expect(decodeText(Buffer.from([0xe9]), 'text/plain; charset=latin1')).toBe('é');
-    expect(decodeText(Buffer.from([0xef, 0xbb, 0xbf, 0x41]), 'text/plain')).toBe('A');
-  });
-
-  it('takes the title from og:title when <title> is missing', () => {
-    const doc = htmlToDocument(
-      '<html><head><meta property="og:title" content="OG Title"></head><body><p>x</p></body></html>',
-    );
-    expect(doc.title).toBe('OG Title');
   });
 });

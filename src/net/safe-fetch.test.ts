@@ -7,15 +7,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  classifyAddress,
-  FetchFailedError,
-  hostAllowed,
-  safeFetch,
-  UnsafeUrlError,
-  type HostResolver,
-  type SafeFetchOptions,
-} from './safe-fetch.js';
+import { hostAllowed, UnsafeUrlError, type HostResolver } from './address-policy.js';
+import { FetchFailedError, safeFetch, type SafeFetchOptions } from './safe-fetch.js';
 
 interface TestServer {
   port: number;
@@ -88,40 +81,6 @@ const ok =
     res.writeHead(200, { 'content-type': type });
     res.end(body);
   };
-
-describe('classifyAddress', () => {
-  it.each([
-    ['8.8.8.8', 'public'],
-    ['1.1.1.1', 'public'],
-    ['2606:4700:4700::1111', 'public'],
-    ['127.0.0.1', 'loopback'],
-    ['127.255.0.9', 'loopback'],
-    ['::1', 'loopback'],
-    ['10.1.2.3', 'private'],
-    ['172.16.0.1', 'private'],
-    ['192.168.1.1', 'private'],
-    ['169.254.1.1', 'linkLocal'],
-    ['169.254.169.254', 'metadata'],
-    ['fd00:ec2::254', 'metadata'],
-    ['168.63.129.16', 'metadata'],
-    ['100.64.0.1', 'carrierGradeNat'],
-    ['224.0.0.1', 'multicast'],
-    ['ff02::1', 'multicast'],
-    ['0.0.0.0', 'unspecified'],
-    ['::', 'unspecified'],
-    ['fe80::1', 'linkLocal'],
-    ['fc00::1', 'uniqueLocal'],
-    ['::ffff:127.0.0.1', 'loopback'],
-    ['::ffff:10.0.0.1', 'private'],
-    ['::ffff:169.254.169.254', 'metadata'],
-    ['::7f00:1', 'reserved'],
-    ['64:ff9b::7f00:1', 'rfc6052'],
-    ['255.255.255.255', 'broadcast'],
-    ['not an ip', 'invalid'],
-  ])('%s → %s', (address, range) => {
-    expect(classifyAddress(address)).toBe(range);
-  });
-});
 
 describe('hostAllowed', () => {
   it('matches host, host:port, wildcard suffix and IP literals', () => {

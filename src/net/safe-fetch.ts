@@ -1,36 +1,27 @@
-import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress, LookupOptions } from 'node:dns';
-import { isIP } from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import ipaddr from 'ipaddr.js';
 import { Agent, request } from 'undici';
+import {
+  bareHost,
+  checkUrl,
+  UnsafeUrlError,
+  type AddressPolicy,
+  type HostResolver,
+  type ResolvedAddress,
+} from './address-policy.js';
 
 /**
  * A GET that is safe to point at URLs chosen by a model or a user (design §4): every hop's host
- * is resolved here, every resolved address is checked, and the connection goes to the checked
+ * is resolved here, every resolved address is checked against the address policy
+ * (`address-policy.ts`), and the connection goes to the checked
  * address (the agent's `lookup` only answers from what was checked, so a second DNS answer can
  * never be used — no DNS rebinding). Redirects are followed by hand and re-checked; the body is
  * capped in bytes and the whole exchange in time.
  */
 
-export interface ResolvedAddress {
-  address: string;
-  family: 4 | 6;
-}
-
-/** Resolves a host name to all its addresses (tests inject one to simulate public hosts). */
-export type HostResolver = (hostname: string) => Promise<ResolvedAddress[]>;
-
-export interface SafeFetchOptions {
-  /** Allow every address (loopback, private, metadata …). Only http/https are ever fetched. */
-  allowPrivate?: boolean;
-  /**
-   * Hosts that may resolve to non-public addresses (an intranet wiki, a test server): `host`,
-   * `host:port` or `*.suffix`. Cloud metadata addresses stay refused unless `allowPrivate`.
-   */
-  allowedHosts?: string[];
+export interface SafeFetchOptions extends AddressPolicy {
   /** Body cap in bytes (after content decoding); more is not read and `truncated` is set. */
   maxBytes: number;
   /** Deadline for the whole exchange, redirects and body included. */
@@ -59,21 +50,6 @@ export interface SafeFetchResponse {
   hops: string[];
 }
 
-export class UnsafeUrlError extends Error {
-  readonly url: string;
-  /** Why: `scheme`, or the address range (`loopback`, `private`, `metadata`, …). */
-  readonly reason: string;
-  readonly address?: string;
-
-  constructor(url: string, reason: string, message: string, address?: string) {
-    super(message);
-    this.name = 'UnsafeUrlError';
-    this.url = url;
-    this.reason = reason;
-    this.address = address;
-  }
-}
-
 export type FetchFailureKind =
   'invalid_url' | 'dns' | 'network' | 'timeout' | 'aborted' | 'too_many_redirects' | 'bad_redirect';
 
@@ -89,90 +65,6 @@ export class FetchFailedError extends Error {
   }
 }
 
-/** Addresses of cloud metadata services (some of them are ordinary public unicast addresses). */
-const METADATA_ADDRESSES = new Set([
-  '169.254.169.254', // AWS, GCP, Azure, OpenStack, …
-  '169.254.170.2', // AWS ECS task metadata
-  '168.63.129.16', // Azure wire server
-  '100.100.100.200', // Alibaba Cloud
-  'fd00:ec2::254', // AWS over IPv6
-]);
-
-/** IPv6 global unicast is 2000::/3; everything outside it is special in one way or another. */
-const GLOBAL_UNICAST_V6 = ipaddr.IPv6.parseCIDR('2000::/3');
-
-/**
- * Classifies an IP address: `'public'` when a fetch may go there, else the name of the range
- * that makes it non-public (`loopback`, `private`, `linkLocal`, `uniqueLocal`, `carrierGradeNat`,
- * `multicast`, `unspecified`, `metadata`, `reserved`, …). IPv4-mapped IPv6 is judged as IPv4.
- */
-export function classifyAddress(address: string): string {
-  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    parsed = ipaddr.process(address);
-  } catch {
-    return 'invalid';
-  }
-  const normal = parsed.toNormalizedString();
-  if (METADATA_ADDRESSES.has(normal) || METADATA_ADDRESSES.has(parsed.toString())) {
-    return 'metadata';
-  }
-  const range = parsed.range();
-  if (range !== 'unicast') return range;
-  if (parsed.kind() === 'ipv6' && !(parsed as ipaddr.IPv6).match(GLOBAL_UNICAST_V6)) {
-    return 'reserved';
-  }
-  return 'public';
-}
-
-/** Whether `url`'s host is named by one of the `allowedHosts` patterns. */
-export function hostAllowed(url: URL, allowedHosts: readonly string[] | undefined): boolean {
-  if (!allowedHosts || allowedHosts.length === 0) return false;
-  const host = bareHost(url.hostname).toLowerCase().replace(/\.$/, '');
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  for (const raw of allowedHosts) {
-    let pattern = raw.trim().toLowerCase();
-    let patternPort: string | undefined;
-    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(pattern);
-    if (bracketed) {
-      pattern = bracketed[1]!;
-      patternPort = bracketed[2];
-    } else if (/^[^:]+:\d+$/.test(pattern)) {
-      const at = pattern.lastIndexOf(':');
-      patternPort = pattern.slice(at + 1);
-      pattern = pattern.slice(0, at);
-    }
-    if (patternPort !== undefined && patternPort !== port) continue;
-    pattern = pattern.replace(/\.$/, '');
-    if (pattern.startsWith('*.')) {
-      if (host.endsWith(pattern.slice(1))) return true;
-    } else if (pattern === host) {
-      return true;
-    } else if (isIP(pattern) && isIP(host) && sameAddress(pattern, host)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-function sameAddress(a: string, b: string): boolean {
-  try {
-    return ipaddr.process(a).toNormalizedString() === ipaddr.process(b).toNormalizedString();
-  } catch {
-    return false;
-  }
-}
-
-/** `[::1]` → `::1`. */
-function bareHost(hostname: string): string {
-  return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
-}
-
-const defaultResolve: HostResolver = async (hostname) => {
-  const answers = await dnsLookup(hostname, { all: true, verbatim: true });
-  return answers.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
-};
-
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const UNDICI_TIMEOUTS = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
@@ -183,74 +75,25 @@ const UNDICI_TIMEOUTS = new Set([
 const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
 
 /**
- * Checks one hop: the scheme, then every address the host resolves to. Returns the addresses to
- * connect to (never empty). Throws UnsafeUrlError / FetchFailedError.
+ * Checks one hop under the address policy and returns the addresses to connect to (never
+ * empty). Throws UnsafeUrlError / FetchFailedError.
  */
 async function checkHop(
   url: URL,
   options: SafeFetchOptions,
   signal: AbortSignal,
 ): Promise<ResolvedAddress[]> {
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UnsafeUrlError(
+  try {
+    return await untilAborted(checkUrl(url, options, options.resolve), signal);
+  } catch (error) {
+    if (error instanceof UnsafeUrlError || signal.aborted) throw error;
+    const host = bareHost(url.hostname);
+    throw new FetchFailedError(
       url.href,
-      'scheme',
-      `refused ${url.protocol.replace(/:$/, '')} URL: only http and https can be fetched`,
+      'dns',
+      `could not resolve ${host}: ${(error as Error).message}`,
+      { cause: error },
     );
-  }
-  const host = bareHost(url.hostname);
-  let addresses: ResolvedAddress[];
-  const family = isIP(host);
-  if (family !== 0) {
-    addresses = [{ address: host, family: family === 6 ? 6 : 4 }];
-  } else {
-    try {
-      addresses = await untilAborted((options.resolve ?? defaultResolve)(host), signal);
-    } catch (error) {
-      if (signal.aborted) throw error;
-      throw new FetchFailedError(
-        url.href,
-        'dns',
-        `could not resolve ${host}: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    if (addresses.length === 0) {
-      throw new FetchFailedError(url.href, 'dns', `could not resolve ${host}: no addresses`);
-    }
-  }
-  if (options.allowPrivate) return addresses;
-  const hostIsAllowed = hostAllowed(url, options.allowedHosts);
-  for (const { address } of addresses) {
-    const range = classifyAddress(address);
-    if (range === 'public') continue;
-    if (hostIsAllowed && range !== 'metadata' && range !== 'invalid') continue;
-    // The resolved address stays out of the message (it may describe an internal network).
-    const message =
-      family !== 0
-        ? `refused ${host}: ${describeRange(range)} addresses are not fetched`
-        : `refused ${host}: it resolves to a ${describeRange(range)} address, which is not fetched`;
-    throw new UnsafeUrlError(url.href, range, message, address);
-  }
-  return addresses;
-}
-
-function describeRange(range: string): string {
-  switch (range) {
-    case 'loopback':
-      return 'loopback';
-    case 'private':
-      return 'private-network';
-    case 'linkLocal':
-      return 'link-local';
-    case 'uniqueLocal':
-      return 'unique-local';
-    case 'carrierGradeNat':
-      return 'carrier-grade NAT';
-    case 'metadata':
-      return 'cloud metadata';
-    default:
-      return range;
   }
 }
 
