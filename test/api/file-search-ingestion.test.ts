@@ -5,7 +5,8 @@ import { openDatabase } from '../../src/store/database.js';
 import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { temporaryPorts } from '../support/file-search-ports.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { makePdf } from '../support/make-pdf.js';
+import { DOCX_TYPE, makeDocx } from '../support/docx.js';
+import { makePdf } from '../support/pdf.js';
 
 /** Polls an operation with the SDK until it is done. */
 async function poll<T extends { done?: boolean; name?: string }>(
@@ -387,7 +388,7 @@ describe.each(STORE_KINDS)('File Search bad input (%s)', (store) => {
         config,
       });
     const good = await poll(ai, await upload('a perfectly fine document', 'text/plain'));
-    const pdf = Buffer.from(await makePdf(['fine']));
+    const pdf = makePdf(['fine']);
     const failing = {
       corruptPdf: await upload(
         Buffer.concat([pdf.subarray(0, 40), Buffer.alloc(400, 7)]),
@@ -432,6 +433,50 @@ describe.each(STORE_KINDS)('File Search bad input (%s)', (store) => {
     expect(good.done).toBe(true);
     expect(await ports.index.countChunks('team-a', storeId)).toBe(1);
     expect((await h.fetch('/healthz', { key: null })).status).toBe(200);
+  });
+});
+
+describe.each(STORE_KINDS)('File Search formats (%s)', (store) => {
+  let h: Harness;
+  let db: TestDatabase;
+  let ports: Awaited<ReturnType<typeof temporaryPorts>>;
+  beforeAll(async () => {
+    db = await createTestDatabase(store);
+    ports = await temporaryPorts(db.url);
+    h = await startHarness({ store, db, fileSearch: ports });
+  });
+  afterAll(async () => {
+    await h.close();
+    await db.drop();
+  });
+
+  it('ingests HTML, JSON, CSV and DOCX (declared, and DOCX sniffed from octet-stream)', async () => {
+    const ai = h.client();
+    const { name } = await ai.fileSearchStores.create({});
+    const docx = await makeDocx(['Minutes of the board', 'The budget was approved.']);
+    const inputs: Array<[BlobPart, string]> = [
+      [
+        '<html><head><title>T</title></head><body><p>Holiday rules apply.</p></body></html>',
+        'text/html',
+      ],
+      ['{"policy":"remote work","days":3}', 'application/json'],
+      ['city,population\nOslo,700000\nBergen,290000\n', 'text/csv'],
+      [docx, DOCX_TYPE],
+      [docx, 'application/octet-stream'],
+    ];
+    for (const [data, type] of inputs) {
+      const op = await poll(
+        ai,
+        await ai.fileSearchStores.uploadToFileSearchStore({
+          fileSearchStoreName: name!,
+          file: new Blob([data], { type }),
+        }),
+      );
+      expect({ type, error: op.error }).toEqual({ type, error: undefined });
+    }
+    const s = await ai.fileSearchStores.get({ name: name! });
+    expect([s.activeDocumentsCount, s.failedDocumentsCount]).toEqual(['5', '0']);
+    expect(await ports.index.countChunks('team-a', name!.split('/')[1]!)).toBe(5);
   });
 });
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { temporaryPorts } from '../support/file-search-ports.js';
 import { KEY_B, startHarness, type Harness } from '../support/harness.js';
-import { makePdf } from '../support/make-pdf.js';
+import { makePdf } from '../support/pdf.js';
 
 type AnyOperation = ImportFileOperation | UploadToFileSearchStoreOperation;
 
@@ -111,7 +111,7 @@ describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (
       file: mdPath,
       config: { mimeType: 'text/markdown' },
     });
-    const pdf = await makePdf(
+    const pdf = makePdf(
       ['Expenses are paid monthly.', 'Laptops are replaced every three years.'],
       'Policies',
     );
