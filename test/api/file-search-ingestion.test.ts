@@ -537,3 +537,66 @@ describe.each(STORE_KINDS)('File Search ingestion retries (%s)', (store) => {
     ]);
   });
 });
+
+describe('File Search ingestion across nodes on one PostgreSQL', () => {
+  let db: TestDatabase;
+  const nodes: Harness[] = [];
+  const ports: Array<Awaited<ReturnType<typeof temporaryPorts>>> = [];
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    for (const node of ['node-a', 'node-b']) {
+      const p = await temporaryPorts(db.url);
+      ports.push(p);
+      nodes.push(
+        await startHarness({
+          store: 'postgres',
+          db,
+          fileSearch: p,
+          config: { server: { keepalive_seconds: 1, node_id: node } },
+        }),
+      );
+    }
+  });
+  afterAll(async () => {
+    for (const h of nodes) await h.close();
+    await db.drop();
+  });
+
+  it('ingests each pending document on one node only', async () => {
+    const [a, b] = nodes as [Harness, Harness];
+    const [portsA, portsB] = ports as [(typeof ports)[0], (typeof ports)[0]];
+    const ai = a.client();
+    const { name } = await ai.fileSearchStores.create({});
+    // Node A takes as many documents as it runs at once (2) and is held there; node B, which
+    // only learns of them by looking at the table, must take all the others.
+    portsA.gate.close();
+    const ops = [];
+    for (let i = 0; i < 6; i++) {
+      ops.push(
+        await ai.fileSearchStores.uploadToFileSearchStore({
+          fileSearchStoreName: name!,
+          file: new Blob([`document number ${i}`], { type: 'text/plain' }),
+        }),
+      );
+    }
+    for (let i = 0; portsB.gate.calls < 4; i++) {
+      if (i > 1_500) throw new Error(`node B embedded ${portsB.gate.calls} documents, not 4`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    portsA.gate.open();
+    const reader = b.client();
+    for (const op of ops) expect((await poll(reader, op)).error).toBeUndefined();
+    expect([portsA.gate.calls, portsB.gate.calls]).toEqual([2, 4]);
+    const rows = openDatabase(db.url).db as unknown as Kysely<unknown>;
+    const { rows: docs } = await sql<{
+      state: string;
+      attempts: number;
+      lease_owner: string | null;
+    }>`select state, attempts, lease_owner from file_search_documents`.execute(rows);
+    await rows.destroy();
+    expect(docs).toHaveLength(6);
+    for (const doc of docs) {
+      expect(doc).toEqual({ state: 'STATE_ACTIVE', attempts: 1, lease_owner: null });
+    }
+  });
+});
