@@ -110,6 +110,11 @@ export const configSchema = z.strictObject({
     .prefault({}),
   database: z.strictObject({ url: z.string().min(1) }).optional(),
   models: z.array(modelEntry).default([]),
+  /**
+   * Embedding models for file search, same entry fields as `models:` (each backend's own are
+   * checked by the registry, src/models/embeddings/registry.ts). The first entry is the default.
+   */
+  embedding_models: z.array(modelEntry).default([]),
   keys: z.array(z.strictObject({ key: z.string().min(8), project: z.string().min(1) })).optional(),
   limits: z
     .strictObject({

@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { InteractionEngine } from './engine/engine.js';
 import { InteractionService } from './engine/interactions.js';
 import { Scrubber, collectSecrets, environmentSecrets } from './engine/scrub.js';
+import { EmbeddingRegistry } from './models/embeddings/registry.js';
 import { ModelRegistry } from './models/registry.js';
 import type { BackendEnvironment, BackendFactory, ModelEntry } from './models/types.js';
 import { EventLog } from './store/event-log.js';
@@ -18,14 +19,14 @@ import { FileStore } from './store/file-store.js';
 import { FileService } from './files/file-service.js';
 import { UploadService } from './files/uploads.js';
 import { FileSearchService } from './files/file-search-service.js';
-import type { DocumentReader, EmbeddingModels } from './files/ingestion-ports.js';
+import { createEmbeddingModels } from './files/embedding-models.js';
 import { LocalIngestionRunner } from './files/ingestion-runner.js';
 import { DocumentIngestor } from './files/ingestion.js';
 import { createDocumentReader } from './files/document-reader.js';
 import { createDocumentParser } from './documents/index.js';
 import type { BlobStore } from './store/blob-store.js';
 import { FileSearchStore } from './store/file-search-store.js';
-import type { SearchIndex } from './store/search-index/types.js';
+import { createSearchIndex } from './store/search-index/index.js';
 import type { Store } from './store/types.js';
 import { createConfiguredTools } from './tools/registry.js';
 import type { BuiltInTool } from './tools/types.js';
@@ -43,11 +44,6 @@ export interface ServerOptions {
   tools?: BuiltInTool[];
   /** The Files API's clock in ms (tests move it forward to expire files). */
   clock?: () => number;
-  /**
-   * File Search's embeddings and index (and, optionally, a document reader other than the
-   * parser pool); File Search is off without them.
-   */
-  fileSearch?: Omit<FileSearchPorts, 'reader'> & Partial<Pick<FileSearchPorts, 'reader'>>;
 }
 
 export interface Server {
@@ -56,9 +52,9 @@ export interface Server {
   engine: InteractionEngine;
   service: InteractionService;
   files: FileService;
-  fileSearch?: FileSearchService;
-  /** This node's ingestion runner (tests wait for it to be idle). */
-  ingestion?: LocalIngestionRunner;
+  fileSearch: FileSearchService;
+  /** The embedding models of `embedding_models:` (file search). */
+  embeddings: EmbeddingRegistry;
   nodeId: string;
   listen(host?: string, port?: number): Promise<string>;
   /** Graceful stop: refuse new work, let runs finish within the grace period, flush, close. */
@@ -114,18 +110,11 @@ function createFileService(
   return { service, uploads, store, blobs };
 }
 
-/** What File Search ingestion reads, embeds and indexes with (ServerOptions.fileSearch). */
-export interface FileSearchPorts {
-  reader: DocumentReader;
-  embeddings: EmbeddingModels;
-  index: SearchIndex;
-}
-
 /** File Search stores over the Files API's rows and bytes, with this node's ingestion runner. */
 function createFileSearch(
   database: DatabaseHandle,
   files: ReturnType<typeof createFileService>,
-  given: NonNullable<ServerOptions['fileSearch']>,
+  registry: EmbeddingRegistry,
   config: Config,
   nodeId: string,
   clock: (() => number) | undefined,
@@ -133,18 +122,19 @@ function createFileSearch(
 ): { service: FileSearchService; runner: LocalIngestionRunner; close(): Promise<void> } {
   const settings = config.file_search;
   // Its own parser pool: documents of File Search are larger than url_context's pages.
-  const parser = given.reader
-    ? undefined
-    : createDocumentParser({
-        workers: settings.parse_workers,
-        queue: settings.ingestion_concurrency,
-        timeoutMs: settings.parse_timeout_seconds * 1000,
-        memoryMb: settings.parse_memory_mb,
-        maxBytes: settings.max_document_bytes,
-      });
-  const ports: FileSearchPorts = {
-    reader: given.reader ?? createDocumentReader(parser!),
-    ...given,
+  const parser = createDocumentParser({
+    workers: settings.parse_workers,
+    queue: settings.ingestion_concurrency,
+    timeoutMs: settings.parse_timeout_seconds * 1000,
+    memoryMb: settings.parse_memory_mb,
+    maxBytes: settings.max_document_bytes,
+  });
+  const ports = {
+    reader: createDocumentReader(parser),
+    embeddings: createEmbeddingModels(registry),
+    index: createSearchIndex(database, {
+      logger: { info: (obj, msg) => log.info(obj, msg) },
+    }),
   };
   const store = new FileSearchStore(database, files.store);
   const ingestor = new DocumentIngestor({
@@ -192,7 +182,7 @@ function createFileSearch(
     runner,
     async close() {
       await runner.close();
-      await parser?.close();
+      await parser.close();
     },
   };
 }
@@ -216,9 +206,6 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const store = SqlStore.over(database);
   await store.migrate();
   const files = createFileService(database, databaseUrl, config.files, options.clock, log);
-  const fileSearch = options.fileSearch
-    ? createFileSearch(database, files, options.fileSearch, config, nodeId, options.clock, log)
-    : undefined;
 
   const eventLog = new EventLog(store, {
     batchWindowMs: config.server.event_batch_ms,
@@ -229,6 +216,19 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     config.models as ModelEntry[],
     options.backendEnv,
     options.backends,
+  );
+  const embeddings = new EmbeddingRegistry(
+    config.embedding_models as ModelEntry[],
+    options.backendEnv,
+  );
+  const fileSearch = createFileSearch(
+    database,
+    files,
+    embeddings,
+    config,
+    nodeId,
+    options.clock,
+    log,
   );
   const engine = new InteractionEngine({
     store,
@@ -265,7 +265,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   if (recovered > 0) log.warn({ count: recovered }, 'marked interrupted interactions as failed');
   await store.heartbeat(nodeId, heartbeatAt());
   // Documents this node was ingesting when it died are taken again (ingestion-runner.ts).
-  await fileSearch?.runner.start();
+  await fileSearch.runner.start();
   let lastRetentionSweep = 0;
   let lastFileSweep = 0;
   let sweepingFiles = false;
@@ -278,7 +278,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       Promise.all([
         files.service.sweep(),
         orphans ? files.service.sweepOrphans() : 0,
-        orphans && fileSearch ? fileSearch.service.sweepOrphans() : 0,
+        orphans ? fileSearch.service.sweepOrphans() : 0,
       ])
         .then(
           ([expired, orphanedFiles, orphanedDocuments]) =>
@@ -333,7 +333,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     },
     isDraining: () => draining,
     files,
-    fileSearch: fileSearch?.service,
+    fileSearch: fileSearch.service,
   });
 
   return {
@@ -342,8 +342,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     engine,
     service,
     files: files.service,
-    fileSearch: fileSearch?.service,
-    ingestion: fileSearch?.runner,
+    fileSearch: fileSearch.service,
+    embeddings,
     nodeId,
     async listen(host = config.server.host, port = config.server.port) {
       checkListenAddress(host, config.keys);
@@ -356,10 +356,11 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       while (engine.activeRuns > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       await engine.abortAll('shutdown');
-      await fileSearch?.close();
+      await fileSearch.close();
       await eventLog.close();
       await app.close();
       await models.dispose();
+      await embeddings.dispose();
       await Promise.all([...tools.values()].map((t) => t.close?.()));
       await store.close();
     },

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { GoogleGenAI } from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MODEL } from '../src/models/download/index.js';
+import { DEFAULT_EMBEDDING_MODEL, DEFAULT_MODEL } from '../src/models/download/index.js';
 import { startChildServer, writeConfig } from './support/child-server.js';
 
 const run = promisify(execFile);
@@ -229,6 +229,46 @@ describe('open-interactions command', () => {
     expect(err?.stderr).toContain(`open-interactions models pull ${DEFAULT_MODEL.ref}`);
     expect(err?.stderr).toContain('path:');
   });
+
+  it('serve with tools.file_search and no embedding_models fetches the default embedding model (or, --offline, says how)', async () => {
+    const models = join(dir, 'embedding-default');
+    rmSync(models, { recursive: true, force: true });
+    await run('mkdir', ['-p', models]);
+    symlinkSync(GGUF, join(models, DEFAULT_MODEL.fileName)); // the chat model is there
+    const config = writeConfig(mkdtempSync(join(dir, 'fs-')), { tools: { file_search: {} } });
+    const args = [
+      'serve',
+      '--config',
+      config,
+      '--port',
+      '0',
+      '--db',
+      `sqlite:${join(dir, 'fs.db')}`,
+    ];
+    hubRequests.length = 0;
+    const offline = await cliResult([...args, '--offline'], {
+      OI_MODELS_DIR: models,
+      OI_HF_ENDPOINT: hubUrl,
+    });
+    expect(offline.code).toBe(1);
+    expect(offline.stderr).toContain(
+      `No local embedding model found at ${join(models, DEFAULT_EMBEDDING_MODEL.fileName)}`,
+    );
+    expect(offline.stderr).toContain(
+      `open-interactions models pull ${DEFAULT_EMBEDDING_MODEL.ref}`,
+    );
+    expect(offline.stderr).toContain('`embedding_models:`');
+    expect(hubRequests).toEqual([]);
+
+    // online: from the hub endpoint, at the pinned revision (this hub has no such file)
+    const online = await cliResult(args, { OI_MODELS_DIR: models, OI_HF_ENDPOINT: hubUrl });
+    expect(online.code).toBe(1);
+    expect(hubRequests).toEqual([new URL(DEFAULT_EMBEDDING_MODEL.url).pathname]);
+    expect(online.stderr).toContain(
+      `Could not download the default model ${DEFAULT_EMBEDDING_MODEL.fileName}: ${new URL(hubUrl).host} answered HTTP 404`,
+    );
+    expect(online.stderr).toContain('`path:` in a llama-cpp entry of `embedding_models:`');
+  }, 120_000);
 
   it('serve with no config runs the embedded default model (here: the fixture GGUF in its place)', async () => {
     const models = join(dir, 'default');

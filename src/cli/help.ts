@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import {
   DEFAULT_DOWNLOAD_TIMEOUTS,
   DEFAULT_HF_ENDPOINT,
+  DEFAULT_EMBEDDING_MODEL,
   DEFAULT_MODEL,
   TIMEOUT_VARIABLES,
 } from '../models/download/index.js';
@@ -49,6 +50,8 @@ Run 'open-interactions <command> --help' for a command's options.
 Runs the server. With no models configured, every model name is served by the embedded default
 model, ${DEFAULT_MODEL.name} (GGUF, run by llama.cpp on this machine), downloaded on first start
 (about ${Math.round(DEFAULT_MODEL.bytes / 1e8) / 10} GB, SHA-256 checked) into the models directory unless --offline is given.
+Likewise, with tools.file_search on and no embedding_models, file search embeds with
+${DEFAULT_EMBEDDING_MODEL.name} (about ${Math.round(DEFAULT_EMBEDDING_MODEL.bytes / 1e6)} MB).
 
 Options:
   -c, --config FILE   YAML configuration (default: ./open-interactions.yaml when present)

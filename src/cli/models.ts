@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import {
-  DEFAULT_MODEL,
+  pinnedSha256,
   PullError,
   createProgressBar,
   defaultModelsDir,
@@ -44,7 +44,7 @@ export async function modelsPull(args: string[]): Promise<number> {
   }
   const { url, fileName } = resolved;
   // The default model's checksum is pinned in the code: pulling it by name checks against that.
-  const sha256 = values.sha256 ?? (ref === DEFAULT_MODEL.ref ? DEFAULT_MODEL.sha256 : undefined);
+  const sha256 = values.sha256 ?? pinnedSha256(ref);
   const bar = createProgressBar({ label: fileName });
   let result: PullModelResult;
   try {

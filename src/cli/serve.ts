@@ -2,10 +2,12 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, parseConfig, type Config } from '../config.js';
 import {
+  DEFAULT_EMBEDDING_MODEL,
   DEFAULT_MODEL,
   ModelNotAvailableError,
   createProgressBar,
   ensureDefaultModel,
+  type DefaultModelInfo,
 } from '../models/download/index.js';
 import { checkListenAddress, createServer } from '../server.js';
 import { UsageError } from './usage-error.js';
@@ -38,12 +40,25 @@ export async function serve(args: string[]): Promise<number> {
   if (values.host !== undefined) config.server.host = values.host;
   // Before anything is downloaded or opened: an open server on a public address is refused anyway.
   checkListenAddress(config.server.host, config.keys);
+  const offline = values.offline === true;
   if (config.models.length === 0)
-    config.models = [await embeddedDefaultModel(values.offline === true)];
+    config.models = [
+      { name: '*', backend: 'llama-cpp', path: await fetchDefault(DEFAULT_MODEL, offline) },
+    ];
+  // File search needs an embedding model; without an entry, the default local one.
+  if (fileSearchEnabled(config.tools) && config.embedding_models.length === 0) {
+    const path = await fetchDefault(DEFAULT_EMBEDDING_MODEL, offline);
+    config.embedding_models = [{ name: '*', backend: 'llama-cpp', path }];
+  }
   const server = await createServer({ config, databaseUrl: values.db });
   const address = await server.listen();
   server.app.log.info(
-    { address, node_id: server.nodeId, models: config.models.map((m) => m.name) },
+    {
+      address,
+      node_id: server.nodeId,
+      models: config.models.map((m) => m.name),
+      embedding_models: config.embedding_models.map((m) => m.name),
+    },
     'listening',
   );
 
@@ -64,12 +79,21 @@ export async function serve(args: string[]): Promise<number> {
   return 0;
 }
 
-/** No models configured: every model name is served by the default local GGUF model. */
-async function embeddedDefaultModel(offline: boolean): Promise<Config['models'][number]> {
-  const bar = createProgressBar({ label: `downloading ${DEFAULT_MODEL.fileName}` });
+/** `tools.file_search` is configured and not switched off (`false` or `enabled: false`). */
+function fileSearchEnabled(tools: Config['tools']): boolean {
+  const setting: unknown = (tools as Record<string, unknown>).file_search;
+  if (setting === undefined || setting === null || setting === false) return false;
+  return !(typeof setting === 'object' && (setting as { enabled?: unknown }).enabled === false);
+}
+
+/**
+ * The local path of a default model (no entry configured: every name is served by it),
+ * downloaded first unless it is there or `--offline` was given.
+ */
+async function fetchDefault(model: DefaultModelInfo, offline: boolean): Promise<string> {
+  const bar = createProgressBar({ label: `downloading ${model.fileName}` });
   try {
-    const path = await ensureDefaultModel({ offline, onProgress: bar.onProgress });
-    return { name: '*', backend: 'llama-cpp', path };
+    return await ensureDefaultModel({ model, offline, onProgress: bar.onProgress });
   } catch (err) {
     // the message is the whole story (what happened, what to do); no stack trace
     if (err instanceof ModelNotAvailableError) throw new Error(err.message);

@@ -196,7 +196,9 @@ export class InteractionService {
     const toolSessions: ToolSession[] = [];
     try {
       for (const tool of serverTools) {
-        toolSessions.push(await this.o.tools!.get(tool.type)!.open(tool.config, tool.index));
+        toolSessions.push(
+          await this.o.tools!.get(tool.type)!.open(tool.config, tool.index, { project }),
+        );
       }
     } catch (err) {
       await Promise.all(toolSessions.map((t) => t.close?.().catch(() => {})));

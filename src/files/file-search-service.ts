@@ -41,7 +41,7 @@ import { MIME_TYPE, parseSize } from './file-service.js';
 import { newDocumentBlobKey, newOperationId, newResourceId } from './ids.js';
 import type { DocumentReader, EmbeddingModels } from './ingestion-ports.js';
 import type { IngestionQueue } from './ingestion-runner.js';
-import { documentName, modelName, type DocumentIngestor } from './ingestion.js';
+import { documentName, type DocumentIngestor } from './ingestion.js';
 import { decodePageToken, toPage } from './paging.js';
 import { iso, type UploadService } from './uploads.js';
 import { fileIdFromUri } from './uri.js';
@@ -125,11 +125,10 @@ export class FileSearchService {
 
   async createStore(project: string, body: unknown): Promise<StoreWithCounts> {
     const request = parseWith(createStoreSchema, body ?? {});
-    const asked = request.embeddingModel?.replace(/^models\//, '');
-    const model = this.o.embeddings.resolve(asked);
+    const model = this.o.embeddings.resolve(request.embeddingModel);
     if (!model) {
       throw invalid(
-        asked === undefined
+        request.embeddingModel === undefined
           ? 'embeddingModel: no embedding model is configured on this server (embedding_models:)'
           : `embeddingModel: '${request.embeddingModel!.slice(0, 120)}' is not an embedding model of this server (embedding_models:)`,
       );
@@ -181,7 +180,7 @@ export class FileSearchService {
     return {
       name: storeName(s.id),
       ...(s.displayName !== null ? { displayName: s.displayName } : {}),
-      embeddingModel: modelName(s.embeddingModel),
+      embeddingModel: s.embeddingModel,
       createTime: s.createTime,
       updateTime: s.updateTime,
       activeDocumentsCount: String(s.counts.active),

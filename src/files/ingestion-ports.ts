@@ -30,14 +30,14 @@ export interface DocumentReader {
 }
 
 export interface ResolvedEmbeddingModel {
-  /** The name a store remembers (shown as `models/{publicName}`). */
+  /** The name a store remembers and shows as `embeddingModel` (`models/…`). */
   publicName: string;
   /** Known ahead for some backends; otherwise learnt from the first embeddings. */
   dimensions?: number;
 }
 
 export interface EmbeddingModels {
-  /** The model `name` selects (without `models/`; undefined: the default), or undefined. */
+  /** The model `name` selects (`models/x` or `x`; undefined: the default), or undefined. */
   resolve(name: string | undefined): ResolvedEmbeddingModel | undefined;
   /** Embeds document passages with a store's model, one vector per text, in order. */
   embedDocuments(

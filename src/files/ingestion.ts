@@ -60,9 +60,6 @@ export type IngestOutcome =
 export const documentName = (doc: { storeId: string; id: string }) =>
   `fileSearchStores/${doc.storeId}/documents/${doc.id}`;
 
-/** The wire name of a store's embedding model. */
-export const modelName = (publicName: string) => `models/${publicName}`;
-
 export class DocumentIngestor {
   private readonly clock: () => number;
 
@@ -135,7 +132,7 @@ export class DocumentIngestor {
     const model = this.o.embeddings.resolve(store.embeddingModel);
     if (!model) {
       throw new IngestionError(
-        `the store's embedding model '${modelName(store.embeddingModel)}' is no longer configured (embedding_models:)`,
+        `the store's embedding model '${store.embeddingModel}' is no longer configured (embedding_models:)`,
         false,
         RPC.FAILED_PRECONDITION,
       );

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, SqliteDialect, type LogEvent, type SqliteDatabase } from 'kysely';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import * as sqliteVec from 'sqlite-vec';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
@@ -102,6 +103,9 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma(`busy_timeout = ${Math.max(0, Math.round(options.busyTimeoutMs ?? 5000))}`);
   sqlite.pragma('foreign_keys = ON');
+  // The File Search index's vectors live in sqlite-vec's vec0 tables: every connection to the
+  // file must be able to read and delete them.
+  sqliteVec.load(sqlite);
   return {
     kind: 'sqlite',
     db: new Kysely<DatabaseSchema>({

@@ -1,6 +1,8 @@
 import {
   Migrator,
   PostgresAdapter,
+  sql,
+  type ColumnDefinitionBuilder,
   type Kysely,
   type Migration,
   type MigrationProvider,
@@ -202,6 +204,98 @@ const migrations: Record<string, Migration> = {
         .addColumn('update_time', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('file_search_operations_pk', ['project', 'store_id', 'id'])
         .execute();
+    },
+  },
+  // The File Search index (src/store/search-index/): per store its embedding dimension, per
+  // document what citations show and the customMetadata that filters see, per chunk its text.
+  // Words: FTS5 on SQLite, a generated tsvector on PostgreSQL. Vectors: on SQLite, sqlite-vec
+  // vec0 tables, one per dimension, created by the first document of that dimension; on
+  // PostgreSQL a real[] column (an exact scan in SQL, or pgvector's operator when it is there).
+  '0004_search_index': {
+    async up(db: Kysely<unknown>) {
+      const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+      const serialKey = (c: ColumnDefinitionBuilder) =>
+        postgres ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement();
+      const keyType = postgres ? 'bigint' : 'integer';
+      await db.schema
+        .createTable('search_stores')
+        .addColumn('store_key', keyType, serialKey)
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('store_id', 'text', (c) => c.notNull())
+        .addColumn('dimension', 'integer', (c) => c.notNull())
+        .addUniqueConstraint('search_stores_project_store', ['project', 'store_id'])
+        .execute();
+      await db.schema
+        .createTable('search_documents')
+        .addColumn('doc_key', keyType, serialKey)
+        .addColumn('store_key', keyType, (c) =>
+          c.notNull().references('search_stores.store_key').onDelete('cascade'),
+        )
+        .addColumn('document_id', 'text', (c) => c.notNull())
+        .addColumn('display_name', 'text')
+        .addColumn('document_name', 'text', (c) => c.notNull())
+        .addColumn('mime_type', 'text', (c) => c.notNull())
+        .addColumn('custom_metadata', 'text', (c) => c.notNull())
+        .addUniqueConstraint('search_documents_store_document', ['store_key', 'document_id'])
+        .execute();
+      // One row per scalar value and per element of a string list; filters test them with
+      // EXISTS. Strings compare byte-wise on both stores (SQLite's BINARY, PostgreSQL's "C").
+      await db.schema
+        .createTable('search_metadata')
+        .addColumn('doc_key', keyType, (c) =>
+          c.notNull().references('search_documents.doc_key').onDelete('cascade'),
+        )
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('string_value', postgres ? sql`text collate "C"` : 'text')
+        .addColumn('numeric_value', postgres ? 'double precision' : 'real')
+        .execute();
+      await db.schema
+        .createIndex('search_metadata_doc_key')
+        .on('search_metadata')
+        .columns(['doc_key', 'key'])
+        .execute();
+      let chunks = db.schema
+        .createTable('search_chunks')
+        .addColumn('chunk_key', keyType, serialKey)
+        .addColumn('doc_key', keyType, (c) =>
+          c.notNull().references('search_documents.doc_key').onDelete('cascade'),
+        )
+        .addColumn('store_key', keyType, (c) => c.notNull())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('page_number', 'integer')
+        .addColumn('token_count', 'integer', (c) => c.notNull());
+      if (postgres) {
+        chunks = chunks
+          .addColumn('embedding', sql`real[]`, (c) => c.notNull())
+          .addColumn('words', sql`tsvector`, (c) =>
+            c.generatedAlwaysAs(sql`to_tsvector('english', text)`).stored(),
+          );
+      }
+      await chunks.execute();
+      await db.schema
+        .createIndex('search_chunks_doc_key')
+        .on('search_chunks')
+        .column('doc_key')
+        .execute();
+      await db.schema
+        .createIndex('search_chunks_store_key')
+        .on('search_chunks')
+        .column('store_key')
+        .execute();
+      if (postgres) {
+        await db.schema
+          .createIndex('search_chunks_words')
+          .on('search_chunks')
+          .using('gin')
+          .column('words')
+          .execute();
+      } else {
+        // Contentless: the text lives in search_chunks once; rows are deleted by rowid.
+        await sql`create virtual table search_words using fts5(text, content='', contentless_delete=1, tokenize='porter unicode61')`.execute(
+          db,
+        );
+      }
     },
   },
 };

@@ -59,14 +59,21 @@ export interface ToolSession {
   close?(): Promise<void>;
 }
 
+/** Who a session works for. */
+export interface ToolContext {
+  /** The project of the request (tools that share capacity share it fairly per project). */
+  project: string;
+}
+
 export interface BuiltInTool {
   readonly type: BuiltInToolType;
   /**
    * Validates one request's tool entry and prepares a session (e.g. connects to an MCP server and
    * lists its tools). An entry that is invalid, or a tool the operator did not configure, throws an
-   * ApiError 400 naming `tools[index]` before anything runs.
+   * ApiError 400 naming `tools[index]` before anything runs. The engine always passes `context`;
+   * it is optional so that tools and tests that do not need it can leave it out.
    */
-  open(entry: JsonObject, index: number): Promise<ToolSession>;
+  open(entry: JsonObject, index: number, context?: ToolContext): Promise<ToolSession>;
   /** Releases what the tool keeps between requests (e.g. sandbox workers); called on shutdown. */
   close?(): Promise<void>;
 }

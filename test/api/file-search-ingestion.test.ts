@@ -1,10 +1,13 @@
 import { UploadToFileSearchStoreOperation, type GoogleGenAI } from '@google/genai';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/store/database.js';
 import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { temporaryPorts } from '../support/file-search-ports.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import {
+  orphanChunks,
+  startFileSearchHarness,
+  type FileSearchHarness,
+} from '../support/file-search.js';
+import type { Harness } from '../support/harness.js';
 import { DOCX_TYPE, makeDocx } from '../support/docx.js';
 import { makePdf } from '../support/pdf.js';
 
@@ -36,21 +39,16 @@ async function errorOf(res: Response): Promise<{ status: number; message: string
 const LIMITS = { max_document_bytes: 64 * 1024, max_document_chunks: 20 };
 
 describe.each(STORE_KINDS)('File Search bad input (%s)', (store) => {
+  let fs: FileSearchHarness;
   let h: Harness;
-  let db: TestDatabase;
-  let ports: Awaited<ReturnType<typeof temporaryPorts>>;
   let storeName: string;
   beforeAll(async () => {
-    db = await createTestDatabase(store);
-    ports = await temporaryPorts(db.url);
-    h = await startHarness({ store, db, fileSearch: ports, config: { file_search: LIMITS } });
+    fs = await startFileSearchHarness(store, { config: { file_search: LIMITS } });
+    h = fs.h;
     storeName = (await h.client().fileSearchStores.create({ config: { displayName: 'bad' } }))
       .name!;
   });
-  afterAll(async () => {
-    await h.close();
-    await db.drop();
-  });
+  afterAll(() => fs.close());
 
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     h.fetch(path, {
@@ -431,24 +429,20 @@ describe.each(STORE_KINDS)('File Search bad input (%s)', (store) => {
       sizeBytes: String('a perfectly fine document'.length),
     });
     expect(good.done).toBe(true);
-    expect(await ports.index.countChunks('team-a', storeId)).toBe(1);
+    expect(await fs.index.countChunks('team-a', storeId)).toBe(1);
+    expect(await orphanChunks(fs.rows)).toBe(0);
     expect((await h.fetch('/healthz', { key: null })).status).toBe(200);
   });
 });
 
 describe.each(STORE_KINDS)('File Search formats (%s)', (store) => {
+  let fs: FileSearchHarness;
   let h: Harness;
-  let db: TestDatabase;
-  let ports: Awaited<ReturnType<typeof temporaryPorts>>;
   beforeAll(async () => {
-    db = await createTestDatabase(store);
-    ports = await temporaryPorts(db.url);
-    h = await startHarness({ store, db, fileSearch: ports });
+    fs = await startFileSearchHarness(store);
+    h = fs.h;
   });
-  afterAll(async () => {
-    await h.close();
-    await db.drop();
-  });
+  afterAll(() => fs.close());
 
   it('ingests HTML, JSON, CSV and DOCX (declared, and DOCX sniffed from octet-stream)', async () => {
     const ai = h.client();
@@ -476,37 +470,26 @@ describe.each(STORE_KINDS)('File Search formats (%s)', (store) => {
     }
     const s = await ai.fileSearchStores.get({ name: name! });
     expect([s.activeDocumentsCount, s.failedDocumentsCount]).toEqual(['5', '0']);
-    expect(await ports.index.countChunks('team-a', name!.split('/')[1]!)).toBe(5);
+    expect(await fs.index.countChunks('team-a', name!.split('/')[1]!)).toBe(5);
   });
 });
 
 describe.each(STORE_KINDS)('File Search ingestion retries (%s)', (store) => {
+  let fs: FileSearchHarness;
   let h: Harness;
-  let db: TestDatabase;
-  let ports: Awaited<ReturnType<typeof temporaryPorts>>;
-  let rows: Kysely<unknown>;
   beforeAll(async () => {
-    db = await createTestDatabase(store);
-    ports = await temporaryPorts(db.url);
-    h = await startHarness({
-      store,
-      db,
-      fileSearch: ports,
+    fs = await startFileSearchHarness(store, {
       config: { file_search: { retry_seconds: 0, max_attempts: 3 } },
     });
-    rows = openDatabase(db.url).db as unknown as Kysely<unknown>;
+    h = fs.h;
   });
-  afterAll(async () => {
-    await h.close();
-    await rows.destroy();
-    await db.drop();
-  });
+  afterAll(() => fs.close());
 
   const attempts = async (documentName: string) => {
     const id = documentName.split('/').at(-1)!;
     const { rows: found } = await sql<{
       attempts: number;
-    }>`select attempts from file_search_documents where id = ${id}`.execute(rows);
+    }>`select attempts from file_search_documents where id = ${id}`.execute(fs.rows);
     return Number(found[0]!.attempts);
   };
 
@@ -518,16 +501,17 @@ describe.each(STORE_KINDS)('File Search ingestion retries (%s)', (store) => {
         fileSearchStoreName: name!,
         file: new Blob(['embedding backends come and go'], { type: 'text/plain' }),
       });
-    ports.gate.failNext(2);
+    // Refused calls (400) are not retried by the embedding client: each fails an attempt.
+    fs.embeddings.failNext(400, 2);
     const recovered = await poll(ai, await upload());
     expect(recovered.error).toBeUndefined();
     expect(await attempts(recovered.response!.documentName!)).toBe(3);
 
-    ports.gate.failNext(3);
+    fs.embeddings.failNext(400, 3);
     const failed = await poll(ai, await upload());
     expect(failed.error).toEqual({
       code: 14,
-      message: 'embedding failed: upstream embeddings unavailable',
+      message: expect.stringMatching(/^embedding failed: .*scripted failure 400/),
     });
     const s = await ai.fileSearchStores.get({ name: name! });
     expect([s.activeDocumentsCount, s.failedDocumentsCount, s.pendingDocumentsCount]).toEqual([
@@ -540,36 +524,30 @@ describe.each(STORE_KINDS)('File Search ingestion retries (%s)', (store) => {
 
 describe('File Search ingestion across nodes on one PostgreSQL', () => {
   let db: TestDatabase;
-  const nodes: Harness[] = [];
-  const ports: Array<Awaited<ReturnType<typeof temporaryPorts>>> = [];
+  const nodes: FileSearchHarness[] = [];
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
     for (const node of ['node-a', 'node-b']) {
-      const p = await temporaryPorts(db.url);
-      ports.push(p);
       nodes.push(
-        await startHarness({
-          store: 'postgres',
+        await startFileSearchHarness('postgres', {
           db,
-          fileSearch: p,
           config: { server: { keepalive_seconds: 1, node_id: node } },
         }),
       );
     }
   });
   afterAll(async () => {
-    for (const h of nodes) await h.close();
+    for (const node of nodes) await node.close();
     await db.drop();
   });
 
   it('ingests each pending document on one node only', async () => {
-    const [a, b] = nodes as [Harness, Harness];
-    const [portsA, portsB] = ports as [(typeof ports)[0], (typeof ports)[0]];
-    const ai = a.client();
+    const [a, b] = nodes as [FileSearchHarness, FileSearchHarness];
+    const ai = a.h.client();
     const { name } = await ai.fileSearchStores.create({});
-    // Node A takes as many documents as it runs at once (2) and is held there; node B, which
+    // Node A takes as many documents as it ingests at once (2) and is held there; node B, which
     // only learns of them by looking at the table, must take all the others.
-    portsA.gate.close();
+    a.embeddings.pause();
     const ops = [];
     for (let i = 0; i < 6; i++) {
       ops.push(
@@ -579,21 +557,16 @@ describe('File Search ingestion across nodes on one PostgreSQL', () => {
         }),
       );
     }
-    for (let i = 0; portsB.gate.calls < 4; i++) {
-      if (i > 1_500) throw new Error(`node B embedded ${portsB.gate.calls} documents, not 4`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    portsA.gate.open();
-    const reader = b.client();
+    await b.embeddings.waitForRequests(4);
+    a.embeddings.resume();
+    const reader = b.h.client();
     for (const op of ops) expect((await poll(reader, op)).error).toBeUndefined();
-    expect([portsA.gate.calls, portsB.gate.calls]).toEqual([2, 4]);
-    const rows = openDatabase(db.url).db as unknown as Kysely<unknown>;
+    expect([a.embeddings.requests.length, b.embeddings.requests.length]).toEqual([2, 4]);
     const { rows: docs } = await sql<{
       state: string;
       attempts: number;
       lease_owner: string | null;
-    }>`select state, attempts, lease_owner from file_search_documents`.execute(rows);
-    await rows.destroy();
+    }>`select state, attempts, lease_owner from file_search_documents`.execute(a.rows);
     expect(docs).toHaveLength(6);
     for (const doc of docs) {
       expect(doc).toEqual({ state: 'STATE_ACTIVE', attempts: 1, lease_owner: null });

@@ -8,9 +8,13 @@ import {
   type UploadToFileSearchStoreOperation,
 } from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { temporaryPorts } from '../support/file-search-ports.js';
-import { KEY_B, startHarness, type Harness } from '../support/harness.js';
+import { STORE_KINDS } from '../support/databases.js';
+import {
+  indexedChunks,
+  startFileSearchHarness,
+  type FileSearchHarness,
+} from '../support/file-search.js';
+import { KEY_B, type Harness } from '../support/harness.js';
 import { makePdf } from '../support/pdf.js';
 
 type AnyOperation = ImportFileOperation | UploadToFileSearchStoreOperation;
@@ -37,19 +41,16 @@ async function poll<T extends AnyOperation>(client: GoogleGenAI, operation: T): 
 }
 
 describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (store) => {
+  let fs: FileSearchHarness;
   let h: Harness;
-  let db: TestDatabase;
-  let ports: Awaited<ReturnType<typeof temporaryPorts>>;
   let dir: string;
   beforeAll(async () => {
-    db = await createTestDatabase(store);
-    ports = await temporaryPorts(db.url);
-    h = await startHarness({ store, db, fileSearch: ports });
+    fs = await startFileSearchHarness(store);
+    h = fs.h;
     dir = mkdtempSync(join(tmpdir(), 'oi-file-search-'));
   });
   afterAll(async () => {
-    await h.close();
-    await db.drop();
+    await fs.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -83,7 +84,7 @@ describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (
     expect(await ai.fileSearchStores.get({ name })).toEqual(created);
 
     // While the embeddings are held, every new document is pending.
-    ports.gate.close();
+    fs.embeddings.pause();
     const text = 'The office opens at eight. Badges are at the front desk.';
     const upText = await ai.fileSearchStores.uploadToFileSearchStore({
       fileSearchStoreName: name,
@@ -137,7 +138,7 @@ describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (
     const sizes = [text.length, markdown.length, pdf.length, 'Parking is free on weekends.'.length];
     expect(await counts(name)).toEqual([0, 4, 0, 0]);
 
-    ports.gate.open();
+    fs.embeddings.resume();
     const ops = [
       await poll(ai, upText),
       await poll(ai, upMd),
@@ -185,9 +186,21 @@ describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (
 
     // Every document is indexed; the PDF in chunks of 3 words.
     const storeId = name.slice('fileSearchStores/'.length);
-    const chunksBefore = await ports.index.countChunks('team-a', storeId);
+    const chunksBefore = await fs.index.countChunks('team-a', storeId);
     // 10 words of the PDF make 5 chunks of 3 words overlapping by 1; the others 1 each.
     expect(chunksBefore).toBe(3 + 5);
+    const pdfId = ops[2]!.response!.documentName!.split('/').at(-1)!;
+    const pdfChunks = (await indexedChunks(fs.rows, 'team-a', storeId)).filter(
+      (c) => c.document_id === pdfId,
+    );
+    // Each chunk carries the page its first word is on.
+    expect(pdfChunks.map((c) => [c.text, c.page_number])).toEqual([
+      ['Expenses are paid', 1],
+      ['paid monthly.\n\nLaptops', 1],
+      ['Laptops are replaced', 2],
+      ['replaced every three', 2],
+      ['three years.', 2],
+    ]);
 
     const listed: string[][] = [];
     const pager = await ai.fileSearchStores.documents.list({
@@ -209,7 +222,7 @@ describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (
       (await sdkError(ai.fileSearchStores.documents.get({ name: docText.name! }))).status,
     ).toBe(404);
     expect(await counts(name)).toEqual([3, 0, 0, sizes.slice(1).reduce((a, b) => a + b)]);
-    expect(await ports.index.countChunks('team-a', storeId)).toBeLessThan(chunksBefore);
+    expect(await fs.index.countChunks('team-a', storeId)).toBeLessThan(chunksBefore);
     // Its operation can still be polled.
     expect((await ai.operations.get({ operation: ops[0]! })).done).toBe(true);
 
@@ -218,7 +231,7 @@ describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (
     expect(notEmpty.message).toMatch(/FAILED_PRECONDITION.*holds 3 documents/);
     await ai.fileSearchStores.delete({ name, config: { force: true } });
     expect((await sdkError(ai.fileSearchStores.get({ name }))).status).toBe(404);
-    expect(await ports.index.countChunks('team-a', storeId)).toBe(0);
+    expect(await fs.index.countChunks('team-a', storeId)).toBe(0);
     expect((await sdkError(ai.operations.get({ operation: ops[1]! }))).status).toBe(404);
     // The imported file is the Files API's own and stays.
     expect((await ai.files.get({ name: file.name! })).state).toBe('ACTIVE');
@@ -242,16 +255,13 @@ describe.each(STORE_KINDS)('File Search stores through the official SDK (%s)', (
 });
 
 describe.each(STORE_KINDS)('File Search isolation between projects (%s)', (store) => {
+  let fs: FileSearchHarness;
   let h: Harness;
-  let db: TestDatabase;
   beforeAll(async () => {
-    db = await createTestDatabase(store);
-    h = await startHarness({ store, db, fileSearch: await temporaryPorts(db.url) });
+    fs = await startFileSearchHarness(store);
+    h = fs.h;
   });
-  afterAll(async () => {
-    await h.close();
-    await db.drop();
-  });
+  afterAll(() => fs.close());
 
   it("project B can neither see, import into, upload into, delete nor poll project A's stores, documents and operations", async () => {
     const a = h.client();

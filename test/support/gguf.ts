@@ -13,3 +13,18 @@ export function requireTestGguf(): string {
     );
   return TEST_GGUF;
 }
+
+/** The trained 260K-parameter fixture (`stories260K.gguf`): small, real, deterministic. */
+const STORIES_GGUF = resolve(
+  process.env.OI_TEST_STORIES_GGUF ?? '../shared/models/stories260K.gguf',
+);
+
+/** Fails (never skips) a suite that needs `stories260K.gguf` when it is not there. */
+export function requireStoriesGguf(): string {
+  if (!existsSync(STORIES_GGUF))
+    throw new Error(
+      `the fixture GGUF is missing at ${STORIES_GGUF}: set OI_TEST_STORIES_GGUF to it ` +
+        '(default ../shared/models/stories260K.gguf)',
+    );
+  return STORIES_GGUF;
+}

@@ -1,7 +1,7 @@
 import { GoogleGenAI } from '@google/genai';
 import type { InteractionEvent } from '../../src/protocol/types.js';
 import { parseConfig, type Config } from '../../src/config.js';
-import { createServer, type Server, type ServerOptions } from '../../src/server.js';
+import { createServer, type Server } from '../../src/server.js';
 import { createTestDatabase, type StoreKind, type TestDatabase } from './databases.js';
 import { startFakeUpstream, type FakeUpstream, type UpstreamScript } from './fake-upstream.js';
 
@@ -34,8 +34,6 @@ export interface HarnessOptions {
   logger?: import('pino').Logger;
   /** The Files API's clock (expiry tests move it forward). */
   clock?: () => number;
-  /** File Search's embeddings and index. */
-  fileSearch?: ServerOptions['fileSearch'];
 }
 
 export function testConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Config {
@@ -71,7 +69,6 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     logger: options.logger ?? false,
     pollMs: 50,
     clock: options.clock,
-    fileSearch: options.fileSearch,
   });
   const address = await server.listen('127.0.0.1', 0);
   const baseUrl = address.replace('[::1]', '127.0.0.1');

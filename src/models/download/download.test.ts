@@ -12,6 +12,7 @@ import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createProgressBar,
+  DEFAULT_EMBEDDING_MODEL,
   DEFAULT_MODEL,
   defaultModelsDir,
   downloadTimeouts,
@@ -19,6 +20,7 @@ import {
   hubEndpoint,
   listModels,
   ModelNotAvailableError,
+  pinnedSha256,
   pullModel,
   PullError,
   resolveModelRef,
@@ -28,6 +30,8 @@ import {
 const BODY = randomBytes(300_000);
 const SHA = createHash('sha256').update(BODY).digest('hex');
 const OTHER_SHA = 'a'.repeat(64);
+/** Where the default embedding model is on a Hugging Face-style hub (its pinned revision). */
+const EMBEDDING_PATH = new URL(DEFAULT_EMBEDDING_MODEL.url).pathname;
 
 interface Seen {
   path: string;
@@ -87,7 +91,8 @@ beforeAll(async () => {
         res.writeHead(200, { 'content-length': BODY.length });
         res.end(BODY);
         return;
-      case '/files/broken.gguf': {
+      case '/files/broken.gguf':
+      case EMBEDDING_PATH: {
         if (breakNext > 0 && req.headers.range === undefined) {
           const n = breakNext;
           breakNext = 0;
@@ -541,5 +546,91 @@ describe('model refs and the models directory', () => {
       'serve --offline',
     ])
       expect(message).toContain(hint);
+  });
+
+  it('the default embedding model: an immutable revision and a pinned SHA-256, also for models pull', () => {
+    expect(DEFAULT_EMBEDDING_MODEL.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(resolveModelRef(DEFAULT_EMBEDDING_MODEL.ref, {})).toMatchObject({
+      url: DEFAULT_EMBEDDING_MODEL.url,
+      fileName: DEFAULT_EMBEDDING_MODEL.fileName,
+      revision: 'f2068edd9b54f2a369549ccc71f70ed273a2a801',
+    });
+    expect(pinnedSha256(DEFAULT_EMBEDDING_MODEL.ref)).toBe(DEFAULT_EMBEDDING_MODEL.sha256);
+    expect(pinnedSha256(DEFAULT_MODEL.ref)).toBe(DEFAULT_MODEL.sha256);
+    expect(pinnedSha256('someone/else/x.gguf')).toBeUndefined();
+  });
+
+  it('the default embedding model offline: how to get it, or where a GGUF of your own goes', async () => {
+    const error = await ensureDefaultModel({
+      offline: true,
+      modelsDir: dir,
+      model: DEFAULT_EMBEDDING_MODEL,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ModelNotAvailableError);
+    expect((error as Error).message).toBe(
+      `No local embedding model found at ${join(dir, DEFAULT_EMBEDDING_MODEL.fileName)}.\n` +
+        'To download the default embedding model (bge-small-en-v1.5-q8_0, MIT, about 37 MB), run:\n' +
+        `  open-interactions models pull ${DEFAULT_EMBEDDING_MODEL.ref}\n` +
+        'or use a GGUF file you already have by setting `path:` to it in a llama-cpp entry of ' +
+        '`embedding_models:` of your config, e.g.\n' +
+        '  path: /path/to/model.gguf',
+    );
+    expect(seen).toHaveLength(0);
+  });
+
+  it('the default embedding model downloads from OI_HF_ENDPOINT at its revision, resumes after a break, and is checked against the pin', async () => {
+    const pinned = { ...DEFAULT_EMBEDDING_MODEL, sha256: SHA };
+    const env = { OI_HF_ENDPOINT: base };
+    breakNext = 100_000;
+    const broken = await ensureDefaultModel({ modelsDir: dir, model: pinned, env }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(broken).toBeInstanceOf(ModelNotAvailableError);
+    const message = (broken as Error).message;
+    expect(message).toContain(
+      `Could not download the default model ${DEFAULT_EMBEDDING_MODEL.fileName}: The download from ${host} was interrupted`,
+    );
+    for (const hint of [
+      'run it again: a broken download resumes',
+      `open-interactions models pull ${DEFAULT_EMBEDDING_MODEL.ref}`,
+      '`path:` in a llama-cpp entry of `embedding_models:`',
+      'serve --offline',
+    ])
+      expect(message).toContain(hint);
+
+    const progress: number[] = [];
+    const path = await ensureDefaultModel({
+      modelsDir: dir,
+      model: pinned,
+      env,
+      onProgress: (bytes) => progress.push(bytes),
+    });
+    expect(path).toBe(join(dir, DEFAULT_EMBEDDING_MODEL.fileName));
+    expect((await readFile(path)).equals(BODY)).toBe(true);
+    expect(seen.map((s) => [s.path, s.range])).toEqual([
+      [EMBEDDING_PATH, undefined],
+      [EMBEDDING_PATH, expect.stringMatching(/^bytes=\d+-$/)],
+    ]);
+    expect(progress[0]).toBeGreaterThan(0); // resumed, not from zero
+    expect(progress.at(-1)).toBe(BODY.length);
+  });
+
+  it('the default embedding model is refused when the hub serves other bytes than the pin', async () => {
+    const error = await ensureDefaultModel({
+      modelsDir: dir,
+      model: DEFAULT_EMBEDDING_MODEL,
+      env: { OI_HF_ENDPOINT: base },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toContain(
+      `expected sha256 ${DEFAULT_EMBEDDING_MODEL.sha256}, got ${SHA}`,
+    );
+    expect(existsSync(join(dir, DEFAULT_EMBEDDING_MODEL.fileName))).toBe(false);
   });
 });

@@ -13,6 +13,8 @@ export {
 } from './pull.js';
 export {
   DEFAULT_MODEL,
+  DEFAULT_EMBEDDING_MODEL,
+  pinnedSha256,
   DEFAULT_HF_ENDPOINT,
   TIMEOUT_VARIABLES,
   downloadTimeouts,

@@ -31,6 +31,22 @@ describe('GGUF embeddings (EmbeddingModelV3)', () => {
     expect(usage!.tokens).toBeGreaterThan(texts.length);
   });
 
+  it('embed() gives the same vectors as Float32Array, and cuts a text longer than the context', async () => {
+    const long = 'vacation days per year '.repeat(200);
+    const { embeddings, warnings, tokens } = await model.embed(['vacation days per year', long]);
+    const { embeddings: plain } = await model.doEmbed({ values: ['vacation days per year'] });
+    expect(embeddings[0]).toBeInstanceOf(Float32Array);
+    expect(Array.from(embeddings[0]!)).toEqual(Array.from(Float32Array.from(plain[0]!)));
+    const short = await model.embed(['vacation days per year']);
+    expect(tokens).toBe(short.tokens + 256 - 3); // room for the begin/end tokens
+    expect(warnings).toEqual([
+      {
+        type: 'other',
+        message: '1 text(s) were longer than the embedding context (256 tokens) and were cut to it',
+      },
+    ]);
+  });
+
   it('honours an aborted signal', async () => {
     await expect(
       model.doEmbed({ values: ['x'], abortSignal: AbortSignal.abort() }),

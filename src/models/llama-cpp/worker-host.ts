@@ -4,29 +4,9 @@
  */
 import type { LanguageModelV3StreamPart } from '@ai-sdk/provider';
 import type { MessagePort } from 'node:worker_threads';
-import { LocalModelError } from '../errors.js';
 import { createLlamaCppModel, getSharedLlama } from './model.js';
-import type {
-  FromWorker,
-  SerializedError,
-  ToWorker,
-  WorkerModelOptions,
-} from './worker-protocol.js';
-
-function serializeError(err: unknown): SerializedError {
-  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
-  const e = err as Error & Partial<Omit<SerializedError, 'name' | 'message' | 'stack'>>;
-  return {
-    name: e.name,
-    message: e.message,
-    ...(e.stack !== undefined ? { stack: e.stack } : {}),
-    ...(typeof e.statusCode === 'number' ? { statusCode: e.statusCode } : {}),
-    ...(typeof e.isRetryable === 'boolean' ? { isRetryable: e.isRetryable } : {}),
-    ...(e.responseHeaders ? { responseHeaders: e.responseHeaders } : {}),
-    ...(typeof e.url === 'string' ? { url: e.url } : {}),
-    ...(LocalModelError.isInstance(err) ? { local: true } : {}),
-  };
-}
+import type { FromWorker, ToWorker, WorkerModelOptions } from './worker-protocol.js';
+import { serializeError } from './worker-thread.js';
 
 export const DEFAULT_STREAM_BATCH_MS = 100;
 

@@ -11,86 +11,27 @@
  * Same interface as `createLlamaCppModel` (LanguageModelV3 + stats + dispose); the in-process
  * model stays for tests and embedding in other programs.
  */
-import { APICallError } from '@ai-sdk/provider';
 import type {
   LanguageModelV3CallOptions,
   LanguageModelV3GenerateResult,
   LanguageModelV3StreamPart,
   LanguageModelV3StreamResult,
 } from '@ai-sdk/provider';
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { LocalModelError } from '../errors.js';
+import { basename } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import type { Admission } from '../types.js';
 import { AdmissionGate } from './admission.js';
 import { collectStream } from './collect-stream.js';
 import { abortReason, disposedError } from './errors.js';
 import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SEQUENCES } from './limits.js';
 import type { LlamaCppLanguageModel, LlamaCppStats } from './model.js';
-import type {
-  FromWorker,
-  SerializedError,
-  ToWorker,
-  WorkerModelOptions,
-} from './worker-protocol.js';
-
-/**
- * Started with `eval` so the same code works from `src/` (TypeScript, where the worker first
- * registers tsx's loader) and from `dist/`.
- */
-const BOOTSTRAP = `
-const { parentPort, workerData } = require('node:worker_threads');
-(async () => {
-  if (workerData.tsxApi) await import(workerData.tsxApi).then((m) => m.register());
-  const host = await import(workerData.hostUrl);
-  host.serveModel(parentPort, workerData.options);
-})().catch((err) => { setImmediate(() => { throw err; }); });
-`;
+import type { FromWorker, ToWorker, WorkerModelOptions } from './worker-protocol.js';
+import { deserializeError, startHostWorker } from './worker-thread.js';
 
 interface Call {
   onParts(parts: LanguageModelV3StreamPart[]): void;
   onEnd(): void;
   onError(err: unknown): void;
-}
-
-function deserializeError(e: SerializedError): Error {
-  if (e.statusCode !== undefined || e.url !== undefined) {
-    return new (e.local ? LocalModelError : APICallError)({
-      message: e.message,
-      url: e.url ?? 'llama-cpp://worker',
-      requestBodyValues: undefined,
-      ...(e.statusCode !== undefined ? { statusCode: e.statusCode } : {}),
-      ...(e.isRetryable !== undefined ? { isRetryable: e.isRetryable } : {}),
-      ...(e.responseHeaders ? { responseHeaders: e.responseHeaders } : {}),
-    });
-  }
-  const err = new Error(e.message);
-  err.name = e.name;
-  if (e.stack !== undefined) err.stack = e.stack;
-  return err;
-}
-
-function workerData(options: WorkerModelOptions) {
-  const hostUrl = new URL(
-    import.meta.url.endsWith('.ts') ? './worker-host.ts' : './worker-host.js',
-    import.meta.url,
-  ).href;
-  // From source, the worker registers tsx's loader itself (Node 20 workers do not inherit hooks
-  // registered with `--import`).
-  const tsxApi = hostUrl.endsWith('.ts') ? tsxEsmApiUrl() : undefined;
-  return { hostUrl, tsxApi, options };
-}
-
-/** tsx's ESM `register` entry (its package exports, resolved for `import`). */
-function tsxEsmApiUrl(): string {
-  const pkgPath = createRequire(import.meta.url).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {
-    exports: Record<string, { import: { default: string } }>;
-  };
-  return pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api']!.import.default)).href;
 }
 
 /** A llama-cpp worker model: the in-process model's interface plus admission (admission.ts). */
@@ -155,7 +96,7 @@ class LlamaCppWorkerModel implements LlamaCppWorkerLanguageModel {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: workerData(this.options) });
+    const worker = startHostWorker(import.meta.url, './worker-host', 'serveModel', this.options);
     worker.on('message', (message: FromWorker) => this.receive(message));
     const fail = (err: Error) => {
       if (this.worker === worker) this.worker = undefined;

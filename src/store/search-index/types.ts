@@ -46,7 +46,11 @@ export interface IndexedChunk {
   embedding: Float32Array;
 }
 
-/** The metadata filter after parsing (`metadata_filter`, Google's filter syntax). */
+/**
+ * The metadata filter after parsing (`metadata_filter`, Google's filter syntax): build it with
+ * `parseMetadataFilter()` of `src/files/metadata-filter.ts`, which bounds its size and depth.
+ * Semantics: `src/store/search-index/filter-sql.ts`.
+ */
 export type MetadataFilter =
   | { op: 'and' | 'or'; args: MetadataFilter[] }
   | { op: 'not'; arg: MetadataFilter }
@@ -56,7 +60,7 @@ export type MetadataFilter =
       comparator: '=' | '!=' | '<' | '<=' | '>' | '>=';
       value: string | number;
     }
-  /** `key: "v"` / `key = ANY("a", "b")`-style membership in a string list (or equality for scalars). */
+  /** `key : "v"`: membership in a string list (equality for a scalar); any of `values`. */
   | { op: 'has'; key: string; values: Array<string | number> };
 
 export type RetrievalMode = 'hybrid' | 'vector' | 'words';
@@ -64,10 +68,14 @@ export type RetrievalMode = 'hybrid' | 'vector' | 'words';
 export interface SearchQuery {
   project: string;
   storeIds: string[];
-  /** The query's embedding (same model and dimension as the stores'). */
+  /**
+   * The query's embedding (same model and dimension as the stores': another dimension is a 400
+   * `failed_precondition`). All zeros: no vector ranking (hybrid ranks by words alone).
+   */
   vector: Float32Array;
-  /** The query's words, for full-text ranking. */
+  /** The query's words, for full-text ranking (any of them; English stop words are ignored). */
   text: string;
+  /** 1 to `MAX_TOP_K` (100); validate caller input before (the index throws a plain Error). */
   topK: number;
   filter?: MetadataFilter;
   /** Default `hybrid`: vector and word ranks fused by reciprocal rank fusion. */
@@ -82,7 +90,13 @@ export interface SearchHit {
 }
 
 export interface SearchIndex {
-  /** Writes a document's chunks, vectors, words and filter metadata atomically. */
+  /**
+   * Writes a document's chunks, vectors, words and filter metadata atomically; a document of
+   * the same id in the store is replaced. The first document with chunks fixes the store's
+   * dimension. Throws (writing nothing) on a vector of another dimension (`ApiError`
+   * `failed_precondition`), a zero vector or a non-finite component (`Error`): the message is
+   * fit for a document's failure reason.
+   */
   addDocument(
     document: IndexedDocument,
     chunks: IndexedChunk[],

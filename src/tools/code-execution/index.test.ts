@@ -19,6 +19,9 @@ import type { RunOutcome } from './sandbox.js';
 
 const never = new AbortController().signal;
 
+/** Tests that start sandbox processes: generous, the machine may be busy (not an assertion). */
+const SPAWN_TIMEOUT = 180_000;
+
 /** Tool for most tests: a generous time limit (the limit itself is tested with `fast`). */
 let tool: CodeExecutionTool;
 let session: ToolSession;
@@ -28,7 +31,7 @@ let fastSession: ToolSession;
 
 beforeAll(async () => {
   tool = createCodeExecutionTool({ timeoutMs: 20_000, memoryMb: 128, maxConcurrent: 2 });
-  fast = createCodeExecutionTool({ timeoutMs: 1500, maxConcurrent: 1 });
+  fast = createCodeExecutionTool({ timeoutMs: 3000, maxConcurrent: 1 });
   session = await tool.open({ type: 'code_execution' }, 0);
   fastSession = await fast.open({ type: 'code_execution' }, 0);
 });
@@ -94,13 +97,27 @@ describe('tool shape and validation', () => {
       maxOutputBytes: 1000,
       maxConcurrent: 3,
     });
-    expect(createCodeExecutionToolFromConfig({}).limits).toMatchObject({
+    const defaults = createCodeExecutionToolFromConfig({});
+    expect(defaults.limits).toMatchObject({
       timeoutMs: 10_000,
       memoryMb: 256,
       maxOutputBytes: 64 * 1024,
       maxConcurrent: 2,
+      maxConcurrentPerProject: 1,
     });
-    await configured.close();
+    expect(defaults.processMemoryMb).toBe(256 + 256);
+    const perProject = createCodeExecutionToolFromConfig({
+      max_concurrent: 8,
+      max_concurrent_per_project: 3,
+    });
+    expect(perProject.limits).toMatchObject({ maxConcurrent: 8, maxConcurrentPerProject: 3 });
+    expect(createCodeExecutionToolFromConfig({ max_concurrent: 8 }).limits).toMatchObject({
+      maxConcurrentPerProject: 4,
+    });
+    expect(() =>
+      createCodeExecutionToolFromConfig({ max_concurrent: 2, max_concurrent_per_project: 3 }),
+    ).toThrow('code_execution.max_concurrent_per_project (3) must not exceed max_concurrent (2)');
+    await Promise.all([configured.close(), defaults.close(), perProject.close()]);
   });
 
   it('refuses a non-string program and throws on an unknown function', async () => {
@@ -113,13 +130,13 @@ describe('tool shape and validation', () => {
   });
 });
 
-describe('running Python', () => {
+describe('running Python', { timeout: SPAWN_TIMEOUT }, () => {
   it('prints', async () => {
     const outcome = await run('print(2**10)');
     expect(outcome.call).toEqual({ arguments: { language: 'python', code: 'print(2**10)' } });
     expect(outcome.result).toEqual({ result: '1024\n', is_error: false });
     expect(outcome.modelOutput).toBe('1024\n');
-  }, 60_000);
+  });
 
   it('reports an exception with the traceback ending in its last line', async () => {
     const outcome = await run('x = 1\nprint("before")\n1/0');
@@ -187,7 +204,7 @@ describe('running Python', () => {
   });
 });
 
-describe('sandbox boundaries', () => {
+describe('sandbox boundaries', { timeout: SPAWN_TIMEOUT }, () => {
   let tcp: TcpServer;
   let http: HttpServer;
   let tcpConnections = 0;
@@ -254,7 +271,7 @@ describe('sandbox boundaries', () => {
       'pyodide.http blocked',
       'ffi-function blocked',
     ]);
-    // Nothing arrived, not even late: the worker is gone once the result is back.
+    // Nothing arrived, not even late: the child is gone once the result is back.
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(tcpConnections).toBe(0);
     expect(httpRequests).toBe(0);
@@ -303,7 +320,7 @@ describe('sandbox boundaries', () => {
       `import ctypes\nctypes.CDLL(None).emscripten_run_script(b"require('fs').writeFileSync('${marker}', '')")`,
     );
     expect(resultOf(evalAttempt).isError).toBe(true);
-    expect(resultOf(evalAttempt).text).toMatch(/eval is disabled in the sandbox/);
+    expect(resultOf(evalAttempt).text).toMatch(/Code generation from strings disallowed/);
     expect(existsSync(marker)).toBe(false);
     expect((await run('print("still serving")')).result).toEqual({
       result: 'still serving\n',
@@ -331,26 +348,139 @@ describe('sandbox boundaries', () => {
       result: '45\n',
       is_error: false,
     });
-  }, 60_000);
+  });
 
-  it('ends a JS-heap bomb (the worker hits its heap limit) and keeps serving', async () => {
+  it('closes the routes from Python into JavaScript', async () => {
+    const code = [
+      attempt,
+      'attempt("pyodide.ffi", lambda: exec("from pyodide.ffi import to_js"))',
+      'attempt("js", lambda: exec("import js"))',
+      'attempt("run_js", lambda: exec("from pyodide.code import run_js"))',
+      'attempt("_pyodide_core", lambda: exec("import _pyodide_core"))',
+      'import gc',
+      'attempt("gc.get_objects", gc.get_objects)',
+    ].join('\n');
+    expect(
+      resultOf(await run(code))
+        .text.trimEnd()
+        .split('\n'),
+    ).toEqual([
+      'pyodide.ffi blocked ImportError',
+      'js blocked ImportError',
+      'run_js blocked ImportError',
+      '_pyodide_core blocked ImportError',
+      'gc.get_objects blocked RuntimeError',
+    ]);
+  });
+
+  it('stops a program that gets past the import block at the JS bridge', async () => {
     const outcome = await run(
-      'from pyodide.ffi import to_js\nkept = []\nwhile True:\n    kept.append(to_js(list(range(10**6))))',
+      [
+        'import sys',
+        'sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_Blocked"]',
+        'import _pyodide_core',
+        'print("imported")',
+        'Array = _pyodide_core.to_js([]).constructor',
+        'Array.new(10**8)',
+        'print("allocated")',
+      ].join('\n'),
     );
     const { text, isError } = resultOf(outcome);
     expect(isError).toBe(true);
-    expect(text).toMatch(/out of memory|MemoryError/);
+    expect(text.startsWith('imported\n')).toBe(true);
+    expect(text).not.toContain('allocated');
+    expect(text.trimEnd().split('\n').at(-1)).toMatch(
+      /^the Python runtime stopped: the program used the JavaScript bridge, which is closed in the sandbox \(\w+\)$/,
+    );
     expect((await run('print("alive")')).result).toEqual({ result: 'alive\n', is_error: false });
-  }, 60_000);
+  });
 });
 
-describe('limits and cancellation', () => {
+/** Resident memory of this process (the "server" of these tests), in MB. */
+const rssMb = () => process.memoryUsage().rss / 1024 / 1024;
+
+describe('process limits (the Python lockdown off, as if it had been bypassed)', () => {
+  // Only memory can end these programs: the time limit is far beyond the test's.
+  let open: CodeExecutionTool;
+  let openSession: ToolSession;
+  beforeAll(async () => {
+    open = createCodeExecutionTool({
+      timeoutMs: 3_600_000,
+      memoryMb: 128,
+      warmWorkers: 0,
+      sandbox: { lockdown: false },
+    });
+    openSession = await open.open({ type: 'code_execution' }, 0);
+  });
+  afterAll(() => open?.close());
+
+  const ffi = 'from pyodide.ffi import to_js\nArray = to_js([]).constructor\n';
+
+  it.each([
+    [
+      'a loop of JS arrays (Array.new(10**7))',
+      `${ffi}kept = []\nwhile True:\n    kept.append(Array.new(10**7))`,
+    ],
+    ['one Array.new(10**8)', `${ffi}x = Array.new(10**8)\nx.fill(0)\nprint("allocated")`],
+  ])(
+    '%s ends the child at its memory limit; the server is untouched',
+    async (_, code) => {
+      const before = rssMb();
+      const outcome = await run(code, never, openSession);
+      const { text, isError } = resultOf(outcome);
+      expect(isError).toBe(true);
+      expect(text).not.toContain('allocated');
+      expect(text).toMatch(
+        /the program exceeded the 128 MB memory limit \(the sandbox process was stopped\)\n$/,
+      );
+      // The old in-process design grew the server by ~650 MB here, or ended it.
+      expect(rssMb() - before).toBeLessThan(100);
+      expect((await run('print("next")', never, openSession)).result).toEqual({
+        result: 'next\n',
+        is_error: false,
+      });
+    },
+    300_000,
+  );
+
+  it('caps ArrayBuffers made through the FFI (outside the wasm heap) at the process limit', async () => {
+    const before = rssMb();
+    const outcome = await run(
+      [
+        'from pyodide.ffi import to_js',
+        'ArrayBuffer = to_js(memoryview(bytearray(8))).buffer.constructor',
+        'kept = []',
+        'while True:',
+        '    buffer = ArrayBuffer.new(10**7)',
+        '    to_js(memoryview(bytearray(1))).constructor.new(buffer).fill(1)',
+        '    kept.append(buffer)',
+        '    print(len(kept) * 10)',
+      ].join('\n'),
+      never,
+      openSession,
+    );
+    const { text, isError } = resultOf(outcome);
+    expect(isError).toBe(true);
+    expect(text).toMatch(/Array buffer allocation failed|exceeded the 128 MB memory limit/);
+    const allocatedMb = Math.max(
+      ...text
+        .split('\n')
+        .filter((l) => /^\d+$/.test(l))
+        .map(Number),
+    );
+    expect(allocatedMb).toBeGreaterThan(0);
+    expect(allocatedMb).toBeLessThanOrEqual(open.processMemoryMb);
+    expect(rssMb() - before).toBeLessThan(100);
+  }, 300_000);
+});
+
+describe('limits and cancellation', { timeout: SPAWN_TIMEOUT }, () => {
   it('kills an infinite loop at the time limit, keeping what it printed', async () => {
     const outcome = await run('print("started")\nwhile True:\n    pass', never, fastSession);
     const { text, isError } = resultOf(outcome);
     expect(isError).toBe(true);
-    expect(text).toBe('started\nexecution timed out after 1.5 s\n');
-    expect(outcome.modelOutput).toEqual({ output: text, error: 'execution timed out after 1.5 s' });
+    expect(text).toBe('started\nexecution timed out after 3 s\n');
+    expect(outcome.modelOutput).toEqual({ output: text, error: 'execution timed out after 3 s' });
   });
 
   it('refuses a run beyond maxConcurrent at once instead of queueing it', async () => {
@@ -367,7 +497,7 @@ describe('limits and cancellation', () => {
     expect(resultOf(await first).text).toMatch(/timed out/);
   });
 
-  it('terminates the worker when the signal aborts', async () => {
+  it('kills the child when the signal aborts', async () => {
     const controller = new AbortController();
     const pending = run('print("spinning")\nwhile True:\n    pass', controller.signal);
     await until(() => tool.stats().running === 1);
@@ -397,6 +527,62 @@ describe('limits and cancellation', () => {
       expect(broken.stats().running).toBe(0);
     } finally {
       await broken.close();
+    }
+  });
+
+  it('reports a child killed from outside as a failed run; the next run works', async () => {
+    const pids: number[] = [];
+    const own = createCodeExecutionTool({
+      timeoutMs: 3_600_000,
+      warmWorkers: 0,
+      sandbox: { onProgramStart: (pid) => pids.push(pid) },
+    });
+    try {
+      const ownSession = await own.open({ type: 'code_execution' }, 0);
+      const pending = run('while True:\n    pass', never, ownSession);
+      await Promise.race([until(() => pids.length === 1), pending]);
+      process.kill(pids[0]!, 'SIGKILL');
+      expect(resultOf(await pending)).toEqual({
+        text: 'the sandbox process was killed by SIGKILL before the program finished\n',
+        isError: true,
+      });
+      expect(resultOf(await run('print(7)', never, ownSession))).toEqual({
+        text: '7\n',
+        isError: false,
+      });
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("shares slots fairly: one project's endless programs leave a slot for another", async () => {
+    const started: number[] = [];
+    const shared = createCodeExecutionTool({
+      timeoutMs: 3_600_000,
+      maxConcurrent: 2,
+      sandbox: { onProgramStart: (pid) => started.push(pid) },
+    });
+    expect(shared.limits.maxConcurrentPerProject).toBe(1);
+    const a = await shared.open({ type: 'code_execution' }, 0, { project: 'a' });
+    const b = await shared.open({ type: 'code_execution' }, 0, { project: 'b' });
+    const stop = new AbortController();
+    try {
+      const loop = run('while True:\n    pass', stop.signal, a);
+      await Promise.race([until(() => started.length === 1), loop]);
+      const second = resultOf(await run('while True:\n    pass', stop.signal, a));
+      expect(second).toEqual({
+        text: 'code execution is at capacity for this project (1 of 1 programs per project running); try again later\n',
+        isError: true,
+      });
+      expect(resultOf(await run('print("b runs")', never, b))).toEqual({
+        text: 'b runs\n',
+        isError: false,
+      });
+      stop.abort();
+      expect(resultOf(await loop).text).toBe('execution was cancelled\n');
+    } finally {
+      stop.abort();
+      await shared.close();
     }
   });
 

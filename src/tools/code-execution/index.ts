@@ -2,19 +2,27 @@ import { z } from 'zod';
 import { ApiError } from '../../protocol/errors.js';
 import type { JsonObject, JsonValue } from '../../protocol/types.js';
 import { parseWith } from '../../protocol/validate.js';
-import type { BuiltInTool, ToolCallOutcome, ToolDeclaration, ToolSession } from '../types.js';
+import type {
+  BuiltInTool,
+  ToolCallOutcome,
+  ToolContext,
+  ToolDeclaration,
+  ToolSession,
+} from '../types.js';
+import { defaultPerProject } from './project-slots.js';
 import {
   SandboxPool,
   SandboxStartupError,
   type RunOutcome,
   type SandboxLimits,
+  type SandboxOptions,
   type SandboxStats,
 } from './sandbox.js';
 
 /**
  * The `code_execution` built-in tool (spec §7.2): Python 3 (Pyodide, CPython compiled to WASM)
- * in a worker thread per program, with time, memory and output caps, no network and no host
- * file system. See docs/code-execution.md.
+ * in a child process per program, with OS-enforced memory and time limits, output caps, no
+ * network and no host file system. See docs/code-execution.md.
  */
 
 export interface CodeExecutionOptions {
@@ -26,21 +34,27 @@ export interface CodeExecutionOptions {
   maxOutputBytes?: number;
   /** Programs running at once across all requests (default 2); more are refused. */
   maxConcurrent?: number;
-  /** Workers kept loaded and ready for the next program (default 1). */
+  /** Programs of one project running at once (default: half of `maxConcurrent`, at least 1). */
+  maxConcurrentPerProject?: number;
+  /** Child processes kept loaded and ready for the next program (default 1). */
   warmWorkers?: number;
   /** How long loading the interpreter may take (default 60 s). */
   startupTimeoutMs?: number;
-  /** Idle warm workers are stopped after this long without runs (default 5 min). */
+  /** Idle warm children are stopped after this long without runs (default 5 min). */
   idleTimeoutMs?: number;
+  /** Internal switches, for tests. */
+  sandbox?: SandboxOptions;
 }
 
 export interface CodeExecutionTool extends BuiltInTool {
   readonly type: 'code_execution';
   readonly limits: Readonly<SandboxLimits>;
+  /** The OS memory limit of each child process, in MB (`memoryMb` plus the runtime's share). */
+  readonly processMemoryMb: number;
   /** Starts loading the interpreter now instead of at the first request that uses the tool. */
   warmUp(): void;
   stats(): SandboxStats;
-  /** Stops every worker; programs still running end as cancelled. */
+  /** Stops every child process; programs still running end as cancelled. */
   close(): Promise<void>;
 }
 
@@ -48,6 +62,8 @@ export const CODE_EXECUTION_FUNCTION = 'code_execution';
 
 /** Marker placed where output was cut. */
 export const TRUNCATION_MARKER = '\n[output truncated]\n';
+
+const DEFAULT_MAX_CONCURRENT = 2;
 
 /** Programs longer than this are refused without running. */
 const MAX_CODE_BYTES = 256 * 1024;
@@ -81,6 +97,7 @@ export const codeExecutionConfigSchema = z.strictObject({
     .max(16 * 1024 * 1024)
     .optional(),
   max_concurrent: z.number().int().min(1).max(256).optional(),
+  max_concurrent_per_project: z.number().int().min(1).max(256).optional(),
   warm_workers: z.number().int().min(0).max(64).optional(),
 });
 
@@ -90,11 +107,18 @@ export function createCodeExecutionToolFromConfig(
   config: CodeExecutionConfig = {},
 ): CodeExecutionTool {
   const cfg = codeExecutionConfigSchema.parse(config);
+  const total = cfg.max_concurrent ?? DEFAULT_MAX_CONCURRENT;
+  if (cfg.max_concurrent_per_project !== undefined && cfg.max_concurrent_per_project > total) {
+    throw new RangeError(
+      `code_execution.max_concurrent_per_project (${cfg.max_concurrent_per_project}) must not exceed max_concurrent (${total})`,
+    );
+  }
   return createCodeExecutionTool({
     timeoutMs: cfg.timeout_seconds === undefined ? undefined : cfg.timeout_seconds * 1000,
     memoryMb: cfg.memory_mb,
     maxOutputBytes: cfg.max_output_bytes,
     maxConcurrent: cfg.max_concurrent,
+    maxConcurrentPerProject: cfg.max_concurrent_per_project,
     warmWorkers: cfg.warm_workers,
   });
 }
@@ -108,20 +132,37 @@ function positive(value: number | undefined, fallback: number, name: string, min
 }
 
 export function createCodeExecutionTool(options: CodeExecutionOptions = {}): CodeExecutionTool {
+  const maxConcurrent = Math.floor(
+    positive(options.maxConcurrent, DEFAULT_MAX_CONCURRENT, 'maxConcurrent'),
+  );
+  const maxConcurrentPerProject = Math.floor(
+    positive(
+      options.maxConcurrentPerProject,
+      defaultPerProject(maxConcurrent),
+      'maxConcurrentPerProject',
+    ),
+  );
+  if (maxConcurrentPerProject > maxConcurrent) {
+    throw new RangeError(
+      `code execution: maxConcurrentPerProject (${maxConcurrentPerProject}) must not exceed maxConcurrent (${maxConcurrent})`,
+    );
+  }
   const limits: SandboxLimits = {
     timeoutMs: positive(options.timeoutMs, 10_000, 'timeoutMs'),
     memoryMb: Math.floor(positive(options.memoryMb, 256, 'memoryMb', 64)),
     maxOutputBytes: Math.floor(positive(options.maxOutputBytes, 64 * 1024, 'maxOutputBytes', 64)),
-    maxConcurrent: Math.floor(positive(options.maxConcurrent, 2, 'maxConcurrent')),
+    maxConcurrent,
+    maxConcurrentPerProject,
     warmWorkers: Math.floor(positive(options.warmWorkers, 1, 'warmWorkers', 0)),
     startupTimeoutMs: positive(options.startupTimeoutMs, 60_000, 'startupTimeoutMs'),
     idleTimeoutMs: positive(options.idleTimeoutMs, 5 * 60_000, 'idleTimeoutMs'),
   };
-  const pool = new SandboxPool(limits);
+  const pool = new SandboxPool(limits, options.sandbox);
 
   const execute = async (
     name: string,
     args: JsonObject,
+    project: string,
     signal: AbortSignal,
   ): Promise<ToolCallOutcome> => {
     if (name !== CODE_EXECUTION_FUNCTION) {
@@ -136,7 +177,7 @@ export function createCodeExecutionTool(options: CodeExecutionOptions = {}): Cod
     }
     let outcome: RunOutcome;
     try {
-      outcome = await pool.run(code, signal);
+      outcome = await pool.run(code, project, signal);
     } catch (error) {
       if (error instanceof SandboxStartupError) {
         throw new ApiError('unavailable', `code execution is unavailable: ${error.message}`, {
@@ -151,11 +192,14 @@ export function createCodeExecutionTool(options: CodeExecutionOptions = {}): Cod
   return {
     type: 'code_execution',
     limits,
+    processMemoryMb: pool.processMemoryMb,
     warmUp: () => pool.prewarm(),
     stats: () => pool.stats(),
     close: () => pool.close(),
-    async open(entry: JsonObject, index: number): Promise<ToolSession> {
+    async open(entry: JsonObject, index: number, context?: ToolContext): Promise<ToolSession> {
       parseWith(entrySchema, entry, ['tools', index]);
+      // Without a context (direct library use) every session shares one project's slots.
+      const project = context?.project ?? '';
       pool.prewarm();
       const runs = new Set<AbortController>();
       let closed = false;
@@ -168,7 +212,7 @@ export function createCodeExecutionTool(options: CodeExecutionOptions = {}): Cod
           const controller = new AbortController();
           runs.add(controller);
           try {
-            return await execute(name, args, AbortSignal.any([signal, controller.signal]));
+            return await execute(name, args, project, AbortSignal.any([signal, controller.signal]));
           } finally {
             runs.delete(controller);
           }

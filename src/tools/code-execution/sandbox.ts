@@ -1,25 +1,51 @@
-import { readFileSync } from 'node:fs';
+/**
+ * Runs Python programs, each in its own child process (sandbox-child.ts), so nothing a program
+ * does can reach the server's heap or event loop: a child that runs out of memory, crashes or
+ * is killed is a failed run, never a failed server. See docs/code-execution.md.
+ *
+ * A child runs one program and is then killed (SIGKILL to its process group). To keep start-up
+ * short, a snapshot child (which never runs user code) makes a memory snapshot of a freshly
+ * loaded interpreter once per server process, every run child restores it, and `warmWorkers`
+ * children are kept started and waiting.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { SETUP_PYTHON, WORKER_SOURCE } from './sandbox-worker.js';
+import { ProjectSlots } from './project-slots.js';
+import { childLaunch, isolation, processMemoryMb, type Isolation } from './sandbox-launch.js';
+import type { ChildStart, FromChild, ToChild } from './sandbox-protocol.js';
+import { SETUP_PYTHON } from './sandbox-python.js';
 
 /** Limits of one sandbox pool (all runs of one code-execution tool). */
 export interface SandboxLimits {
-  /** Wall-clock limit of one program, from the moment it is handed to a ready worker. */
+  /** Wall-clock limit of one program, from the moment it is handed to a ready child. */
   timeoutMs: number;
-  /** Cap of the interpreter's wasm linear memory (Python's heap); the worker's JS heap gets its own cap. */
+  /** Python's heap (wasm memory); the OS limits the whole child to this plus the runtime. */
   memoryMb: number;
   /** Output kept per stream (stdout, stderr). */
   maxOutputBytes: number;
   /** Programs running at once; more are refused. */
   maxConcurrent: number;
-  /** Started workers kept ready for the next programs. */
+  /** Programs of one project running at once; more are refused. */
+  maxConcurrentPerProject: number;
+  /** Started children kept ready for the next programs. */
   warmWorkers: number;
-  /** How long a worker may take to load the interpreter. */
+  /** How long a child may take to load the interpreter. */
   startupTimeoutMs: number;
-  /** Idle warm workers are stopped after this long without a run (they come back on demand). */
+  /** Idle warm children are stopped after this long without a run (they come back on demand). */
   idleTimeoutMs: number;
+}
+
+/** Internal switches, for tests. */
+export interface SandboxOptions {
+  /**
+   * Close the Python routes into JavaScript (default true). Tests turn it off to show that the
+   * process and its OS limits contain what gets through.
+   */
+  lockdown?: boolean;
+  /** Called with the child's pid once a program has been sent to it. */
+  onProgramStart?: (pid: number) => void;
 }
 
 export type RunStatus =
@@ -28,9 +54,9 @@ export type RunStatus =
   | 'timeout'
   | 'cancelled'
   | 'out_of_memory'
-  /** The worker died or the interpreter hit a fatal error. */
+  /** The child died or the interpreter hit a fatal error. */
   | 'crashed'
-  /** Refused: `maxConcurrent` programs were already running. */
+  /** Refused: too many programs were already running (in all, or of this project). */
   | 'busy';
 
 export interface RunOutcome {
@@ -45,7 +71,7 @@ export interface RunOutcome {
   traceback?: string;
   /** What went wrong, for statuses other than `exited`. */
   message?: string;
-  /** Time the program ran (excludes waiting for a worker). */
+  /** Time the program ran (excludes waiting for a child). */
   runMs?: number;
 }
 
@@ -66,148 +92,19 @@ function pyodideDirectory(): string {
   }
 }
 
-/**
- * Per-process cache of what every worker can share: the compiled wasm module and a memory
- * snapshot of a freshly initialised interpreter (restoring it takes a fraction of a cold start).
- * Both are made from node_modules only, before any user code exists, and each worker gets its
- * own copy of the snapshot, so no run can influence another.
- */
-interface SharedImage {
-  wasmModule?: WebAssembly.Module;
-  snapshot?: Uint8Array;
-  /** Why the snapshot could not be made (workers then load cold). */
-  snapshotError?: string;
-  buildMs?: number;
+export function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  return `${Number.isInteger(seconds) ? seconds : Number(seconds.toFixed(3))} s`;
 }
-
-let sharedImage: Promise<SharedImage> | undefined;
-
-function workerOptions(
-  indexDir: string,
-  limits: Pick<SandboxLimits, 'memoryMb' | 'maxOutputBytes'>,
-  extra: Record<string, unknown>,
-) {
-  return {
-    eval: true,
-    name: 'code-execution',
-    env: {},
-    argv: [],
-    execArgv: [],
-    stdin: false,
-    stdout: true,
-    stderr: true,
-    resourceLimits: {
-      maxOldGenerationSizeMb: Math.max(64, Math.ceil(limits.memoryMb / 2)),
-      maxYoungGenerationSizeMb: 16,
-      stackSizeMb: 4,
-    },
-    workerData: {
-      indexDir,
-      memoryMb: limits.memoryMb,
-      maxOutputBytes: limits.maxOutputBytes,
-      setupPython: SETUP_PYTHON,
-      ...extra,
-    },
-  };
-}
-
-/**
- * Keeps the last few KiB a worker wrote to its console (Pyodide reports fatal errors there).
- * The streams are only read once someone waits on the worker: a worker stream with a reader
- * holds the process open, and an idle warm worker must not (until then Node buffers the little
- * a loading worker prints).
- */
-class ConsoleTail {
-  private tail = '';
-  private reading = false;
-  constructor(private readonly worker: Worker) {}
-  read(): void {
-    if (this.reading) return;
-    this.reading = true;
-    for (const stream of [this.worker.stdout, this.worker.stderr]) {
-      stream.on('data', (chunk: Buffer) => {
-        this.tail = (this.tail + chunk.toString('utf8')).slice(-4096);
-      });
-    }
-  }
-  text(): string {
-    return this.tail.trim();
-  }
-}
-
-function buildSharedImage(startupTimeoutMs: number): Promise<SharedImage> {
-  const indexDir = pyodideDirectory();
-  let wasmModule: WebAssembly.Module | undefined;
-  try {
-    wasmModule = new WebAssembly.Module(readFileSync(`${indexDir}/pyodide.asm.wasm`));
-  } catch {
-    wasmModule = undefined;
-  }
-  const started = Date.now();
-  return new Promise<SharedImage>((resolve) => {
-    let worker: Worker;
-    try {
-      worker = new Worker(
-        WORKER_SOURCE,
-        workerOptions(
-          indexDir,
-          { memoryMb: 256, maxOutputBytes: 1024 },
-          { mode: 'snapshot', wasmModule },
-        ),
-      );
-    } catch (error) {
-      resolve({ wasmModule, snapshotError: (error as Error).message });
-      return;
-    }
-    let settled = false;
-    const finish = (image: SharedImage) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      void worker.terminate();
-      resolve(image);
-    };
-    const timer = setTimeout(
-      () => finish({ wasmModule, snapshotError: 'timed out' }),
-      startupTimeoutMs,
-    );
-    timer.unref();
-    worker.on('message', (message: { type?: string; image?: unknown; message?: string }) => {
-      if (message?.type === 'snapshot' && message.image instanceof Uint8Array) {
-        finish({ wasmModule, snapshot: message.image, buildMs: Date.now() - started });
-      } else if (message?.type === 'failed') {
-        finish({ wasmModule, snapshotError: String(message.message) });
-      }
-    });
-    worker.on('error', (error) => finish({ wasmModule, snapshotError: error.message }));
-    worker.on('exit', (code) =>
-      finish({
-        wasmModule,
-        snapshotError: `snapshot worker exited with code ${code}`,
-      }),
-    );
-    // After the listeners: adding a 'message' listener re-references the worker's port.
-    worker.unref();
-  });
-}
-
-/** The shared image, built once per process; a failed snapshot means cold starts, not failure. */
-export function getSharedImage(startupTimeoutMs = 120_000): Promise<SharedImage> {
-  sharedImage ??= buildSharedImage(startupTimeoutMs);
-  return sharedImage;
-}
-
-type WorkerMessage =
-  | { type: 'ready'; ms: number }
-  | { type: 'failed'; message: string }
-  | { type: 'output'; stream: 'stdout' | 'stderr'; data: Uint8Array }
-  | { type: 'done'; status: number; traceback: string | null; fatal: string | null; ms: number };
 
 const MAX_MESSAGE_TEXT = 16_384;
 const text = (value: unknown): string | undefined =>
   typeof value === 'string' ? value.slice(-MAX_MESSAGE_TEXT) : undefined;
 
-/** Collects one stream's bytes up to `cap`; anything beyond (the worker sends one byte more) marks overflow. */
+/** What V8 prints when it gives up on memory (heap limit or a failed allocation). */
+const OUT_OF_MEMORY = /out of memory|reached heap limit|allocation failed/i;
+
+/** Collects one stream's bytes up to `cap`; anything beyond (the child sends one byte more) marks overflow. */
 class Capture {
   private chunks: Uint8Array[] = [];
   private size = 0;
@@ -226,87 +123,280 @@ class Capture {
   }
 }
 
-/** One worker thread: loads the interpreter, runs at most one program, then is terminated. */
-class SandboxWorker {
-  readonly ready: Promise<void>;
-  readonly worker: Worker;
-  private exited = false;
-  private exitCode: number | undefined;
-  private failure: Error | undefined;
-  readonly console: ConsoleTail;
-  private listener: ((message: WorkerMessage) => void) | undefined;
-  private deathListener: ((error: Error | undefined) => void) | undefined;
-  /** Called when the worker dies before it was used (warm pool bookkeeping). */
-  onIdleDeath: (() => void) | undefined;
+interface ChildSettings {
+  indexDir: string;
+  memoryMb: number;
+  maxOutputBytes: number;
+  /** OS CPU-time backstop. */
+  cpuSeconds: number;
+  lockdown: boolean;
+  /** Command prefix for namespaces and the parent-death signal. */
+  prefix: string[];
+}
 
-  constructor(indexDir: string, limits: SandboxLimits, image: SharedImage) {
-    this.worker = new Worker(
-      WORKER_SOURCE,
-      workerOptions(indexDir, limits, { snapshot: image.snapshot, wasmModule: image.wasmModule }),
+/** How a child ended, once it has. */
+interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last few KiB the child (Node, V8) wrote to stderr; user code cannot write there. */
+  stderr: string;
+}
+
+/**
+ * One child process. Idle children do not hold the server's event loop open; a run does (its
+ * timer), and `ref()` re-references the child while it runs.
+ */
+class Child {
+  readonly process: ChildProcess;
+  /** Resolves with how the child ended (never rejects). */
+  readonly exited: Promise<ChildExit>;
+  private stderrTail = '';
+  private listener: ((message: FromChild) => void) | undefined;
+  private exitInfo: ChildExit | undefined;
+
+  constructor(
+    settings: ChildSettings,
+    start: Pick<ChildStart, 'mode' | 'setupPython'>,
+    snapshot?: Uint8Array,
+  ) {
+    const launch = childLaunch(
+      settings.indexDir,
+      { memoryMb: settings.memoryMb, cpuSeconds: settings.cpuSeconds },
+      settings.prefix,
     );
-    this.console = new ConsoleTail(this.worker);
-    this.ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new SandboxStartupError(
-            `the sandbox did not start within ${limits.startupTimeoutMs / 1000} s`,
-          ),
-        );
-        void this.kill();
-      }, limits.startupTimeoutMs);
-      timer.unref();
-      this.listener = (message) => {
-        if (message?.type === 'ready') {
-          clearTimeout(timer);
-          this.listener = undefined;
-          resolve();
-        } else if (message?.type === 'failed') {
-          clearTimeout(timer);
-          reject(new SandboxStartupError(`the sandbox failed to start: ${text(message.message)}`));
-          void this.kill();
+    this.process = spawn(launch.file, launch.args, {
+      stdio: ['pipe', 'ignore', 'pipe', 'ipc'],
+      serialization: 'advanced',
+      env: launch.env,
+      // '/' rather than a project directory: nothing is read relative to it.
+      cwd: '/',
+      // Own process group: killing it also ends what the child started (tsx's esbuild, from source).
+      detached: true,
+    });
+    this.exited = new Promise<ChildExit>((resolve) => {
+      this.process.once('error', (error) => {
+        this.stderrTail += `${error.message}\n`;
+        // `exit` may not follow a spawn error.
+        if (this.process.exitCode === null && this.process.pid === undefined) {
+          this.exitInfo = { code: null, signal: null, stderr: this.stderrTail };
+          resolve(this.exitInfo);
         }
-      };
-      this.deathListener = (error) => {
-        clearTimeout(timer);
-        const tail = this.console.text();
-        reject(
-          new SandboxStartupError(
-            `the sandbox failed to start: ${error?.message ?? `worker exited with code ${this.exitCode}`}${tail ? ` (${tail})` : ''}`,
-          ),
-        );
-      };
+      });
+      this.process.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal, stderr: this.stderrTail };
+        resolve(this.exitInfo);
+      });
     });
-    // A warm worker may fail before anyone waits on it.
-    this.ready.catch(() => undefined);
-    this.worker.on('message', (message: WorkerMessage) => this.listener?.(message));
-    this.worker.on('error', (error) => {
-      this.failure = error;
-      this.deathListener?.(error);
+    this.process.stderr?.on('data', (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-4096);
     });
-    this.worker.on('exit', (code) => {
-      this.exited = true;
-      this.exitCode = code;
-      this.deathListener?.(this.failure);
-      this.onIdleDeath?.();
+    this.process.on('message', (message: FromChild) => this.listener?.(message));
+    this.send({
+      type: 'start',
+      indexDir: settings.indexDir,
+      memoryMb: settings.memoryMb,
+      maxOutputBytes: settings.maxOutputBytes,
+      lockdown: settings.lockdown,
+      snapshotBytes: snapshot?.length ?? 0,
+      ...start,
     });
-    // After the listeners: adding a 'message' listener re-references the worker's port. An idle
-    // worker must not hold the process open; a run refs it (and keeps a timer) while it waits.
-    this.worker.unref();
+    // A child that dies while reading makes the write fail; its exit reports why.
+    this.process.stdin?.on('error', () => undefined);
+    this.process.stdin?.end(snapshot);
+    this.unref();
   }
 
   get alive(): boolean {
-    return !this.exited;
+    return this.exitInfo === undefined;
   }
 
-  kill(): Promise<number> {
-    return this.worker.terminate();
+  /** The next messages go to `listener` (one consumer at a time). */
+  listen(listener: ((message: FromChild) => void) | undefined): void {
+    this.listener = listener;
+  }
+
+  send(message: ToChild): void {
+    if (!this.process.connected) return;
+    this.process.send(message, (error) => {
+      // The child died meanwhile; its exit reports why.
+      if (error) this.kill();
+    });
+  }
+
+  ref(): void {
+    this.process.ref();
+    this.process.channel?.ref();
+    (this.process.stderr as Partial<Socket> | null)?.ref?.();
+  }
+
+  unref(): void {
+    this.process.unref();
+    this.process.channel?.unref();
+    (this.process.stderr as Partial<Socket> | null)?.unref?.();
+  }
+
+  /** SIGKILL to the child's process group. */
+  kill(): void {
+    if (!this.alive || this.process.pid === undefined) return;
+    try {
+      process.kill(-this.process.pid, 'SIGKILL');
+    } catch {
+      this.process.kill('SIGKILL');
+    }
+  }
+}
+
+/** The error line of what a child printed when it failed to start (else its last line). */
+function errorLine(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const line = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.at(-1) ?? '';
+  return line.slice(0, 300);
+}
+
+/** Why a child ended before it reported, in words for the result. */
+function describeDeath(exit: ChildExit, memoryMb: number): Pick<RunOutcome, 'status' | 'message'> {
+  if (OUT_OF_MEMORY.test(exit.stderr)) {
+    return {
+      status: 'out_of_memory',
+      message: `the program exceeded the ${memoryMb} MB memory limit (the sandbox process was stopped)`,
+    };
+  }
+  if (exit.signal === 'SIGXCPU') {
+    return { status: 'crashed', message: 'the program exceeded its CPU time limit' };
+  }
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  return { status: 'crashed', message: `the sandbox process ${how} before the program finished` };
+}
+
+/**
+ * Per-process cache of the interpreter snapshot (~20 MB): made by a child that runs no user
+ * code; each run child restores its own copy, so no run can influence another.
+ */
+interface Snapshot {
+  image?: Uint8Array;
+  /** Why it could not be made (children then load cold). */
+  error?: string;
+}
+
+let sharedSnapshot: Promise<Snapshot> | undefined;
+
+async function buildSnapshot(indexDir: string, startupTimeoutMs: number): Promise<Snapshot> {
+  const child = new Child(
+    {
+      indexDir,
+      memoryMb: 256,
+      maxOutputBytes: 1024,
+      cpuSeconds: startupTimeoutMs / 1000 + 30,
+      lockdown: true,
+      prefix: (await isolation()).prefix,
+    },
+    { mode: 'snapshot', setupPython: '' },
+  );
+  return new Promise<Snapshot>((resolve) => {
+    let settled = false;
+    const finish = (snapshot: Snapshot) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.listen(undefined);
+      child.kill();
+      resolve(snapshot);
+    };
+    const timer = setTimeout(() => finish({ error: 'timed out' }), startupTimeoutMs);
+    timer.unref();
+    child.listen((message) => {
+      if (message.type === 'snapshot' && message.image instanceof Uint8Array) {
+        finish({ image: message.image });
+      } else if (message.type === 'failed') {
+        finish({ error: text(message.message) });
+      }
+    });
+    void child.exited.then((exit) =>
+      finish({ error: `the snapshot process ${exit.signal ?? `exited with code ${exit.code}`}` }),
+    );
+  });
+}
+
+/** The shared snapshot, made once per process; a failed snapshot means cold starts, not failure. */
+function getSnapshot(indexDir: string, startupTimeoutMs: number): Promise<Snapshot> {
+  sharedSnapshot ??= buildSnapshot(indexDir, startupTimeoutMs);
+  return sharedSnapshot;
+}
+
+/** A child that is loading or loaded, waiting for its program. */
+class RunChild {
+  readonly ready: Promise<void>;
+  /** Called when the child dies before it was used (warm pool bookkeeping). */
+  onIdleDeath: (() => void) | undefined;
+
+  constructor(
+    private readonly child: Child,
+    limits: SandboxLimits,
+  ) {
+    this.ready = new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (error?: SandboxStartupError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        child.listen(undefined);
+        if (!error) return resolve();
+        child.kill();
+        reject(error);
+      };
+      const timer = setTimeout(
+        () =>
+          settle(
+            new SandboxStartupError(
+              `the sandbox did not start within ${formatSeconds(limits.startupTimeoutMs)}`,
+            ),
+          ),
+        limits.startupTimeoutMs,
+      );
+      timer.unref();
+      child.listen((message) => {
+        if (message.type === 'ready') settle();
+        else if (message.type === 'failed') {
+          settle(new SandboxStartupError(`the sandbox failed to start: ${text(message.message)}`));
+        }
+      });
+      void child.exited.then((exit) => {
+        const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+        const tail = errorLine(exit.stderr);
+        settle(
+          new SandboxStartupError(`the sandbox failed to start (${how})${tail ? `: ${tail}` : ''}`),
+        );
+        this.onIdleDeath?.();
+      });
+    });
+    // A warm child may fail before anyone waits on it.
+    this.ready.catch(() => undefined);
+  }
+
+  get alive(): boolean {
+    return this.child.alive;
+  }
+
+  get exited(): Promise<unknown> {
+    return this.child.exited;
+  }
+
+  kill(): void {
+    this.child.kill();
+  }
+
+  get pid(): number | undefined {
+    return this.child.process.pid;
   }
 
   /** Runs one program. Never rejects: every way a run can end is an outcome. */
   execute(code: string, limits: SandboxLimits, signal: AbortSignal): Promise<RunOutcome> {
     this.onIdleDeath = undefined;
-    this.worker.ref();
-    this.console.read();
+    const child = this.child;
+    child.ref();
     const stdout = new Capture(limits.maxOutputBytes);
     const stderr = new Capture(limits.maxOutputBytes);
     const started = Date.now();
@@ -317,9 +407,8 @@ class SandboxWorker {
         settled = true;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        this.listener = undefined;
-        this.deathListener = undefined;
-        void this.kill();
+        child.listen(undefined);
+        child.kill();
         resolve({
           ...outcome,
           stdout: stdout.bytes(),
@@ -338,11 +427,11 @@ class SandboxWorker {
       const onAbort = () =>
         finish({ status: 'cancelled', exitStatus: 1, message: 'execution was cancelled' });
       signal.addEventListener('abort', onAbort, { once: true });
-      this.listener = (message) => {
-        if (message?.type === 'output') {
+      child.listen((message) => {
+        if (message.type === 'output') {
           if (!(message.data instanceof Uint8Array)) return;
           (message.stream === 'stderr' ? stderr : stdout).add(message.data);
-        } else if (message?.type === 'done') {
+        } else if (message.type === 'done') {
           const exitStatus = Number.isInteger(message.status) ? message.status : 1;
           const fatal = text(message.fatal);
           if (fatal !== undefined) {
@@ -355,33 +444,14 @@ class SandboxWorker {
             finish({ status: 'exited', exitStatus, traceback: text(message.traceback) });
           }
         }
-      };
-      this.deathListener = (error) => {
-        const code = (error as NodeJS.ErrnoException | undefined)?.code;
-        if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
-          finish({
-            status: 'out_of_memory',
-            exitStatus: 1,
-            message: 'the program ran out of memory (the sandbox was stopped)',
-          });
-        } else {
-          finish({
-            status: 'crashed',
-            exitStatus: 1,
-            message: `the sandbox stopped unexpectedly: ${error?.message ?? `exit code ${this.exitCode}`}`,
-          });
-        }
-      };
+      });
+      void child.exited.then((exit) =>
+        finish({ exitStatus: 1, ...describeDeath(exit, limits.memoryMb) }),
+      );
       if (signal.aborted) return onAbort();
-      if (this.exited) return this.deathListener(this.failure);
-      this.worker.postMessage({ type: 'run', code });
+      child.send({ type: 'run', code });
     });
   }
-}
-
-export function formatSeconds(ms: number): string {
-  const seconds = ms / 1000;
-  return `${Number.isInteger(seconds) ? seconds : Number(seconds.toFixed(3))} s`;
 }
 
 export interface SandboxStats {
@@ -389,64 +459,98 @@ export interface SandboxStats {
   idle: number;
   starting: number;
   snapshot: 'pending' | 'ready' | 'unavailable' | 'not started';
+  /** Why the snapshot could not be made (children then load cold). */
+  snapshotError?: string;
+  /** OS isolation of the children beyond the rlimits (known once the first child started). */
+  isolation: Omit<Isolation, 'prefix'> | undefined;
 }
 
 /**
- * Runs programs, each in a fresh worker. Up to `warmWorkers` workers are started ahead of time
- * (and replaced as soon as one is taken) so a run rarely waits for the interpreter to load; a
- * worker that ran a program is always terminated, never reused. At `maxConcurrent` running
- * programs a new one is refused at once.
+ * Runs programs, each in a fresh child process. Up to `warmWorkers` children are started
+ * ahead of time (and replaced as soon as one is taken) so a run rarely waits for the interpreter
+ * to load; a child that ran a program is always killed, never reused. Slots are shared fairly
+ * (ProjectSlots): at the limit, a new program is refused at once.
  */
 export class SandboxPool {
-  private readonly idle: SandboxWorker[] = [];
+  private readonly idle: RunChild[] = [];
   private starting = 0;
-  private running = 0;
+  private readonly slots: ProjectSlots;
   private readonly runs = new Set<AbortController>();
   private closed = false;
-  private imageState: SandboxStats['snapshot'] = 'not started';
+  private snapshotState: SandboxStats['snapshot'] = 'not started';
+  private snapshotError: string | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  private isolation: Isolation | undefined;
   private readonly indexDir = pyodideDirectory();
 
-  constructor(readonly limits: SandboxLimits) {}
-
-  private image(): Promise<SharedImage> {
-    if (this.imageState === 'not started') this.imageState = 'pending';
-    return getSharedImage(Math.max(this.limits.startupTimeoutMs, 120_000)).then((image) => {
-      this.imageState = image.snapshot ? 'ready' : 'unavailable';
-      return image;
-    });
+  constructor(
+    readonly limits: SandboxLimits,
+    private readonly options: SandboxOptions = {},
+  ) {
+    this.slots = new ProjectSlots(limits.maxConcurrent, limits.maxConcurrentPerProject);
   }
 
-  private async spawn(): Promise<SandboxWorker> {
-    const image = await this.image();
+  /** The OS memory limit of each child, in MB. */
+  get processMemoryMb(): number {
+    return processMemoryMb(this.limits.memoryMb);
+  }
+
+  private snapshot(): Promise<Snapshot> {
+    if (this.snapshotState === 'not started') this.snapshotState = 'pending';
+    return getSnapshot(this.indexDir, Math.max(this.limits.startupTimeoutMs, 120_000)).then(
+      (snapshot) => {
+        this.snapshotState = snapshot.image ? 'ready' : 'unavailable';
+        this.snapshotError = snapshot.error;
+        return snapshot;
+      },
+    );
+  }
+
+  private async spawn(): Promise<RunChild> {
+    const [snapshot, os] = await Promise.all([this.snapshot(), isolation()]);
+    this.isolation = os;
     if (this.closed) throw new SandboxStartupError('the code execution tool was closed');
-    return new SandboxWorker(this.indexDir, this.limits, image);
+    const { limits } = this;
+    const child = new Child(
+      {
+        indexDir: this.indexDir,
+        memoryMb: limits.memoryMb,
+        maxOutputBytes: limits.maxOutputBytes,
+        // Start-up plus the run, twice over (V8's helper threads count too), plus slack.
+        cpuSeconds: (limits.startupTimeoutMs + 2 * limits.timeoutMs) / 1000 + 30,
+        lockdown: this.options.lockdown ?? true,
+        prefix: os.prefix,
+      },
+      { mode: 'run', setupPython: SETUP_PYTHON },
+      snapshot.image,
+    );
+    return new RunChild(child, limits);
   }
 
-  /** Starts workers in the background until `warmWorkers` are idle or starting. */
+  /** Starts children in the background until `warmWorkers` are idle or starting. */
   prewarm(): void {
     if (this.closed) return;
     this.touch();
     while (this.idle.length + this.starting < this.limits.warmWorkers) {
       this.starting++;
       void this.spawn()
-        .then(async (worker) => {
+        .then(async (child) => {
           try {
-            await worker.ready;
+            await child.ready;
           } catch {
-            return; // Dropped; the next run starts its own worker and reports the cause.
+            return; // Dropped; the next run starts its own child and reports the cause.
           } finally {
             this.starting--;
           }
-          if (this.closed || !worker.alive) {
-            void worker.kill();
+          if (this.closed || !child.alive) {
+            child.kill();
             return;
           }
-          worker.onIdleDeath = () => {
-            const at = this.idle.indexOf(worker);
+          child.onIdleDeath = () => {
+            const at = this.idle.indexOf(child);
             if (at >= 0) this.idle.splice(at, 1);
           };
-          this.idle.push(worker);
+          this.idle.push(child);
         })
         .catch(() => {
           this.starting--;
@@ -454,81 +558,83 @@ export class SandboxPool {
     }
   }
 
-  /** Stops idle workers after `idleTimeoutMs` without activity. */
+  /** Stops idle children after `idleTimeoutMs` without activity. */
   private touch(): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
-      if (this.running > 0) return this.touch();
-      for (const worker of this.idle.splice(0)) void worker.kill();
+      if (this.slots.running > 0) return this.touch();
+      for (const child of this.idle.splice(0)) child.kill();
     }, this.limits.idleTimeoutMs);
     this.idleTimer.unref();
   }
 
   stats(): SandboxStats {
     return {
-      running: this.running,
+      running: this.slots.running,
       idle: this.idle.length,
       starting: this.starting,
-      snapshot: this.imageState,
+      snapshot: this.snapshotState,
+      ...(this.snapshotError !== undefined ? { snapshotError: this.snapshotError } : {}),
+      isolation: this.isolation && {
+        networkNamespace: this.isolation.networkNamespace,
+        parentDeathSignal: this.isolation.parentDeathSignal,
+      },
     };
   }
 
   /**
-   * Runs `code` in a fresh worker. Resolves with an outcome for everything the program does
-   * (including refusal at capacity); rejects with SandboxStartupError only when no worker could
-   * be started.
+   * Runs `code` for `project` in a fresh child. Resolves with an outcome for everything the
+   * program does (including refusal at capacity); rejects with SandboxStartupError only when no
+   * child could be started.
    */
-  async run(code: string, signal: AbortSignal): Promise<RunOutcome> {
+  async run(code: string, project: string, signal: AbortSignal): Promise<RunOutcome> {
     const empty = { stdout: new Uint8Array(), stderr: new Uint8Array(), overflow: false };
     if (signal.aborted || this.closed) {
       return { ...empty, status: 'cancelled', exitStatus: 1, message: 'execution was cancelled' };
     }
-    if (this.running >= this.limits.maxConcurrent) {
-      return {
-        ...empty,
-        status: 'busy',
-        exitStatus: 1,
-        message: `code execution is at capacity (${this.running} of ${this.limits.maxConcurrent} programs running); try again later`,
-      };
-    }
-    this.running++;
+    const slot = this.slots.acquire(project);
+    if ('refused' in slot)
+      return { ...empty, status: 'busy', exitStatus: 1, message: slot.refused };
     const controller = new AbortController();
     this.runs.add(controller);
     const combined = AbortSignal.any([signal, controller.signal]);
-    // Idle workers and the snapshot build do not hold the process open; a run in progress does.
+    // Idle children and the snapshot build do not hold the process open; a run in progress does.
     const keepAlive = setInterval(() => undefined, 1 << 30);
-    let worker: SandboxWorker | undefined;
+    let child: RunChild | undefined;
     try {
-      while (this.idle.length > 0 && !worker) {
+      while (this.idle.length > 0 && !child) {
         const candidate = this.idle.shift()!;
-        if (candidate.alive) worker = candidate;
+        if (candidate.alive) child = candidate;
       }
-      if (!worker) worker = await this.spawn();
-      this.prewarm();
-      worker.console.read();
-      const ready = worker.ready;
+      child ??= await this.spawn();
       const aborted = new Promise<'aborted'>((resolve) => {
         if (combined.aborted) resolve('aborted');
         combined.addEventListener('abort', () => resolve('aborted'), { once: true });
       });
-      if ((await Promise.race([ready.then(() => 'ready' as const), aborted])) === 'aborted') {
+      if ((await Promise.race([child.ready.then(() => 'ready' as const), aborted])) === 'aborted') {
         return { ...empty, status: 'cancelled', exitStatus: 1, message: 'execution was cancelled' };
       }
-      return await worker.execute(code, this.limits, combined);
+      const outcome = child.execute(code, this.limits, combined);
+      if (child.pid !== undefined) this.options.onProgramStart?.(child.pid);
+      // After the program was sent: starting a child costs the server a process spawn.
+      this.prewarm();
+      return await outcome;
     } finally {
       clearInterval(keepAlive);
-      if (worker) void worker.kill();
+      child?.kill();
       this.runs.delete(controller);
-      this.running--;
+      slot.release();
       this.touch();
     }
   }
 
-  /** Stops every worker; programs still running end as cancelled. */
+  /** Stops every child; programs still running end as cancelled. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.idleTimer);
     for (const run of this.runs) run.abort();
-    await Promise.all(this.idle.splice(0).map((worker) => worker.kill()));
+    const idle = this.idle.splice(0);
+    for (const child of idle) child.kill();
+    await Promise.all(idle.map((child) => child.exited));
   }
 }
