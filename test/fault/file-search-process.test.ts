@@ -156,29 +156,59 @@ function crashRig(kind: 'sqlite' | 'postgres') {
   return rig;
 }
 
-describe.each(STORE_KINDS)('SIGKILL during File Search ingestion (%s)', (kind) => {
-  const rig = crashRig(kind);
+describe.each(STORE_KINDS)(
+  'File Search ingestion when its server process dies or stops (%s)',
+  (kind) => {
+    const rig = crashRig(kind);
 
-  it('restarted on the same store, the node ingests what it held again; every document ends active or failed', async () => {
-    const configPath = rig.config('node-a');
-    const { name, ops, held } = await rig.killMidIngestion(await rig.start(configPath));
+    it('restarted on the same store, the node ingests what it held again; every document ends active or failed', async () => {
+      const configPath = rig.config('node-a');
+      const { name, ops, held } = await rig.killMidIngestion(await rig.start(configPath));
 
-    const second = await rig.start(configPath);
-    expect(second.output()).toMatch(/resuming document ingestions interrupted by a restart/);
-    const ai = client(second.baseUrl);
-    const done = await pollAll(ai, ops);
-    expect(done.filter((op) => op.error).map((op) => op.error!.message)).toEqual([
-      expect.stringMatching(/PDF/),
-    ]);
-    await expectRecovered(ai, rig.rows, name);
-    // The documents it held were taken again, once.
-    const after = await documentRows(rig.rows);
-    for (const doc of held) expect(after.find((d) => d.id === doc.id)!.attempts).toBe(2);
+      const second = await rig.start(configPath);
+      expect(second.output()).toMatch(/resuming document ingestions interrupted by a restart/);
+      const ai = client(second.baseUrl);
+      const done = await pollAll(ai, ops);
+      expect(done.filter((op) => op.error).map((op) => op.error!.message)).toEqual([
+        expect.stringMatching(/PDF/),
+      ]);
+      await expectRecovered(ai, rig.rows, name);
+      // The documents it held were taken again, once.
+      const after = await documentRows(rig.rows);
+      for (const doc of held) expect(after.find((d) => d.id === doc.id)!.attempts).toBe(2);
 
-    second.process.kill('SIGTERM');
-    expect((await second.exited).code).toBe(0);
-  }, 180_000);
-});
+      second.process.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+    }, 180_000);
+
+    it('SIGTERM gives the documents it was ingesting back at once, without counting the attempt', async () => {
+      const configPath = rig.config('node-c');
+      const first = await rig.start(configPath);
+      const ai = client(first.baseUrl);
+      const { name } = await ai.fileSearchStores.create({});
+      rig.embeddings.pause();
+      const before = rig.embeddings.requests.length;
+      const op = await ai.fileSearchStores.uploadToFileSearchStore({
+        fileSearchStoreName: name!,
+        file: new Blob([words(500, 'term')], { type: 'text/plain' }),
+      });
+      await rig.embeddings.waitForRequests(before + 1);
+      first.process.kill('SIGTERM');
+      expect((await first.exited).code).toBe(0);
+      const id = (op.metadata as { documentName: string }).documentName.split('/').at(-1)!;
+      const row = (await documentRows(rig.rows)).find((d) => d.id === id)!;
+      expect(row).toEqual({ id, state: 'STATE_PENDING', attempts: 0, lease_owner: null });
+      rig.embeddings.resume();
+
+      const second = await rig.start(configPath);
+      const [done] = await pollAll(client(second.baseUrl), [op]);
+      expect(done!.error).toBeUndefined();
+      expect((await documentRows(rig.rows)).find((d) => d.id === id)!.attempts).toBe(1);
+      second.process.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+    }, 180_000);
+  },
+);
 
 describe('SIGKILL during File Search ingestion, two nodes on one PostgreSQL', () => {
   const rig = crashRig('postgres');
