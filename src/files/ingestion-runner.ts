@@ -99,11 +99,6 @@ export class LocalIngestionRunner implements IngestionQueue {
       });
   }
 
-  /** Pending documents being ingested on this node (tests and the bench). */
-  get active(): number {
-    return this.running.size;
-  }
-
   private async fill(): Promise<void> {
     while (!this.closed && this.running.size < this.o.concurrency) {
       const now = this.clock();

@@ -101,13 +101,14 @@ export class DocumentIngestor {
   }
 
   /** Ends a document as STATE_FAILED with `error` as its operation's reason. */
-  async fail(claim: ClaimedDocument, error: FileStatus, viaLease = true): Promise<void> {
+  async fail(claim: ClaimedDocument, error: FileStatus): Promise<void> {
     const { document: doc } = claim;
-    const metadata = this.metadata(doc, 'FAILED');
-    const now = iso(this.clock());
-    const done = viaLease
-      ? await this.o.store.finishDocument(claim, { state: 'STATE_FAILED', error }, metadata, now)
-      : await this.o.store.failDocument(doc, error, metadata, now);
+    const done = await this.o.store.finishDocument(
+      claim,
+      { state: 'STATE_FAILED', error },
+      this.metadata(doc, 'FAILED'),
+      iso(this.clock()),
+    );
     if (done.finished) {
       this.o.log?.info(
         { document: documentName(doc), reason: error.message },

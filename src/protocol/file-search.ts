@@ -38,7 +38,7 @@ export interface DocumentResource {
 /** Progress of an ingestion, in an Operation's `metadata`. */
 export interface IngestionMetadata {
   documentName: string;
-  /** QUEUED → PARSING → EMBEDDING → INDEXING → DONE, or FAILED. */
+  /** QUEUED → PARSING → EMBEDDING → DONE, or FAILED. */
   stage: IngestionStage;
   /** Known once the document is parsed (int64 strings). */
   chunksTotal?: string;
@@ -47,7 +47,7 @@ export interface IngestionMetadata {
   updateTime: string;
 }
 
-export type IngestionStage = 'QUEUED' | 'PARSING' | 'EMBEDDING' | 'INDEXING' | 'DONE' | 'FAILED';
+export type IngestionStage = 'QUEUED' | 'PARSING' | 'EMBEDDING' | 'DONE' | 'FAILED';
 
 export const IMPORT_RESPONSE_TYPE =
   'type.googleapis.com/google.ai.generativelanguage.v1beta.ImportFileResponse';
@@ -151,11 +151,7 @@ export const chunkingConfigSchema = z
           .min(TOKENS.min, `must be at least ${TOKENS.min}`)
           .max(TOKENS.max, `must be at most ${TOKENS.max}`)
           .optional(),
-        maxOverlapTokens: z
-          .number()
-          .int()
-          .min(0, 'must not be negative')
-          .optional(),
+        maxOverlapTokens: z.number().int().min(0, 'must not be negative').optional(),
       })
       .superRefine((config, ctx) => {
         const max = config.maxTokensPerChunk ?? TOKENS.default;

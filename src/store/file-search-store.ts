@@ -520,16 +520,6 @@ export class FileSearchStore {
     return rows.map(documentFromRow);
   }
 
-  async storeExists(project: string, id: string): Promise<boolean> {
-    const row = await this.db
-      .selectFrom('file_search_stores')
-      .select('id')
-      .where('project', '=', project)
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return row !== undefined;
-  }
-
   /**
    * Deletes a document. Without `force` an active one (it has chunks) is refused, as Google
    * refuses a non-empty document. Its operation stays (a client may still poll it).
@@ -720,42 +710,40 @@ export class FileSearchStore {
     now: string,
     index?: InTransaction,
   ): Promise<{ finished: boolean; blobKey: string | null }> {
-    return finishDocumentIn(
-      this.db,
-      claim.document,
-      claim.leaseToken,
-      outcome,
-      metadata,
-      now,
-      index,
-    );
-  }
-
-  /** Fails a pending document whoever holds it (ingestion gave up on it for good). */
-  async failDocument(
-    doc: DocumentRecord,
-    error: FileStatus,
-    metadata: IngestionMetadata,
-    now: string,
-  ): Promise<{ finished: boolean; blobKey: string | null }> {
-    return finishDocumentIn(
-      this.db,
-      doc,
-      undefined,
-      { state: 'STATE_FAILED', error },
-      metadata,
-      now,
-    );
-  }
-
-  /** Pending documents (any project): tests and the bench wait for them. */
-  async countPending(): Promise<number> {
-    const row = await this.db
-      .selectFrom('file_search_documents')
-      .select((eb) => eb.fn.countAll<number | string>().as('n'))
-      .where('state', '=', 'STATE_PENDING')
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('file_search_documents')
+        .set({
+          state: outcome.state,
+          error: outcome.error ? JSON.stringify(outcome.error) : null,
+          update_time: now,
+          blob_key: null,
+          lease_owner: null,
+          lease_token: null,
+          lease_expires: null,
+        })
+        .where('project', '=', claim.document.project)
+        .where('store_id', '=', claim.document.storeId)
+        .where('id', '=', claim.document.id)
+        .where('state', '=', 'STATE_PENDING')
+        .where('lease_token', '=', claim.leaseToken)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return { finished: false, blobKey: null };
+      await trx
+        .updateTable('file_search_operations')
+        .set({
+          done: 1,
+          error: outcome.error ? JSON.stringify(outcome.error) : null,
+          metadata: JSON.stringify(metadata),
+          update_time: now,
+        })
+        .where('project', '=', claim.document.project)
+        .where('store_id', '=', claim.document.storeId)
+        .where('id', '=', claim.document.operationId)
+        .execute();
+      if (index) await index(trx as unknown as Kysely<unknown>);
+      return { finished: true, blobKey: claim.document.blobKey };
+    });
   }
 
   /** The keys among `keys` that neither a document nor an upload session owns. */
@@ -771,51 +759,6 @@ export class FileSearchStore {
     const sessions = new Set(await this.files.unownedBlobKeys(unowned));
     return unowned.filter((k) => sessions.has(k));
   }
-}
-
-async function finishDocumentIn(
-  db: Kysely<Schema>,
-  doc: DocumentRecord,
-  leaseToken: string | undefined,
-  outcome: { state: 'STATE_ACTIVE' | 'STATE_FAILED'; error?: FileStatus },
-  metadata: IngestionMetadata,
-  now: string,
-  index?: InTransaction,
-): Promise<{ finished: boolean; blobKey: string | null }> {
-  return db.transaction().execute(async (trx) => {
-    let update = trx
-      .updateTable('file_search_documents')
-      .set({
-        state: outcome.state,
-        error: outcome.error ? JSON.stringify(outcome.error) : null,
-        update_time: now,
-        blob_key: null,
-        lease_owner: null,
-        lease_token: null,
-        lease_expires: null,
-      })
-      .where('project', '=', doc.project)
-      .where('store_id', '=', doc.storeId)
-      .where('id', '=', doc.id)
-      .where('state', '=', 'STATE_PENDING');
-    if (leaseToken !== undefined) update = update.where('lease_token', '=', leaseToken);
-    const result = await update.executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) return { finished: false, blobKey: null };
-    await trx
-      .updateTable('file_search_operations')
-      .set({
-        done: 1,
-        error: outcome.error ? JSON.stringify(outcome.error) : null,
-        metadata: JSON.stringify(metadata),
-        update_time: now,
-      })
-      .where('project', '=', doc.project)
-      .where('store_id', '=', doc.storeId)
-      .where('id', '=', doc.operationId)
-      .execute();
-    if (index) await index(trx as unknown as Kysely<unknown>);
-    return { finished: true, blobKey: doc.blobKey };
-  });
 }
 
 /** The store of an upload was deleted before its last chunk arrived. */
