@@ -159,6 +159,33 @@ export const configSchema = z.strictObject({
       dir: z.string().min(1).optional(),
     })
     .prefault({}),
+  /** File Search (spec §9.3): ingestion of documents into stores; see docs/file-search.md. */
+  file_search: z
+    .strictObject({
+      /** Bytes of one document, uploaded or imported (413 above it). */
+      max_document_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(100 * 1024 ** 2),
+      /** Chunks one document may make; a longer one ends STATE_FAILED. */
+      max_document_chunks: z.number().int().positive().default(20_000),
+      /** Documents ingested at once on each node. */
+      ingestion_concurrency: z.number().int().min(1).max(64).default(2),
+      /** Passages per embedding request. */
+      embed_batch_chunks: z.number().int().min(1).max(2048).default(64),
+      /** A node's hold on a document it ingests; another node takes it over after this long. */
+      lease_seconds: z.number().positive().default(60),
+      /** Attempts per document (interrupted or failed for a passing reason) before it fails. */
+      max_attempts: z.number().int().min(1).max(100).default(3),
+      /** First wait before a passing failure (embedding backend down) is retried; doubles. */
+      retry_seconds: z.number().nonnegative().default(10),
+      /** The document parser of ingestion: time and memory caps per document, processes. */
+      parse_timeout_seconds: z.number().positive().default(300),
+      parse_memory_mb: z.number().int().min(64).max(65_536).default(1024),
+      parse_workers: z.number().int().min(1).max(32).default(2),
+    })
+    .prefault({}),
   retention_days: z.number().positive().default(55),
   signature_secret: z.string().min(16).optional(),
 });

@@ -18,6 +18,15 @@ import { openDatabase, sqliteFilePath, type DatabaseHandle } from './store/datab
 import { FileStore } from './store/file-store.js';
 import { FileService } from './files/file-service.js';
 import { UploadService } from './files/uploads.js';
+import { FileSearchService } from './files/file-search-service.js';
+import { createEmbeddingModels } from './files/embedding-models.js';
+import { LocalIngestionRunner } from './files/ingestion-runner.js';
+import { DocumentIngestor } from './files/ingestion.js';
+import { createDocumentReader } from './files/document-reader.js';
+import { createDocumentParser } from './documents/index.js';
+import type { BlobStore } from './store/blob-store.js';
+import { FileSearchStore } from './store/file-search-store.js';
+import { createSearchIndex } from './store/search-index/index.js';
 import type { Store } from './store/types.js';
 import { createConfiguredTools } from './tools/registry.js';
 import { AgentRegistry } from './agents/registry.js';
@@ -46,6 +55,7 @@ export interface Server {
   engine: InteractionEngine;
   service: InteractionService;
   files: FileService;
+  fileSearch: FileSearchService;
   /** The embedding models of `embedding_models:` (file search). */
   embeddings: EmbeddingRegistry;
   nodeId: string;
@@ -77,7 +87,7 @@ function createFileService(
   settings: Config['files'],
   clock: (() => number) | undefined,
   log: Logger,
-): { service: FileService; uploads: UploadService } {
+): { service: FileService; uploads: UploadService; store: FileStore; blobs: BlobStore } {
   const store = new FileStore(database);
   const blobs = createBlobStore(database, {
     dir: settings.dir,
@@ -100,7 +110,84 @@ function createFileService(
     },
     onWarning: (obj, msg) => log.warn(obj, msg),
   });
-  return { service, uploads };
+  return { service, uploads, store, blobs };
+}
+
+/** File Search stores over the Files API's rows and bytes, with this node's ingestion runner. */
+function createFileSearch(
+  database: DatabaseHandle,
+  files: ReturnType<typeof createFileService>,
+  registry: EmbeddingRegistry,
+  config: Config,
+  nodeId: string,
+  clock: (() => number) | undefined,
+  log: Logger,
+): { service: FileSearchService; runner: LocalIngestionRunner; close(): Promise<void> } {
+  const settings = config.file_search;
+  // Its own parser pool: documents of File Search are larger than url_context's pages.
+  const parser = createDocumentParser({
+    workers: settings.parse_workers,
+    queue: settings.ingestion_concurrency,
+    timeoutMs: settings.parse_timeout_seconds * 1000,
+    memoryMb: settings.parse_memory_mb,
+    maxBytes: settings.max_document_bytes,
+  });
+  const ports = {
+    reader: createDocumentReader(parser),
+    embeddings: createEmbeddingModels(registry),
+    index: createSearchIndex(database, {
+      logger: { info: (obj, msg) => log.info(obj, msg) },
+    }),
+  };
+  const store = new FileSearchStore(database, files.store);
+  const ingestor = new DocumentIngestor({
+    store,
+    files: files.store,
+    blobs: files.blobs,
+    ...ports,
+    limits: {
+      maxDocumentChunks: settings.max_document_chunks,
+      embedBatchChunks: settings.embed_batch_chunks,
+    },
+    clock,
+    log,
+  });
+  const runner = new LocalIngestionRunner({
+    store,
+    ingestor,
+    nodeId,
+    concurrency: settings.ingestion_concurrency,
+    leaseMs: settings.lease_seconds * 1000,
+    maxAttempts: settings.max_attempts,
+    pollMs: 2_000,
+    retryMs: settings.retry_seconds * 1000,
+    clock,
+    log,
+  });
+  const service = new FileSearchService({
+    store,
+    files: files.store,
+    blobs: files.blobs,
+    uploads: files.uploads,
+    ...ports,
+    queue: runner,
+    ingestor,
+    limits: {
+      maxDocumentBytes: settings.max_document_bytes,
+      maxProjectBytes: config.files.max_project_bytes,
+      uploadTtlMs: config.files.ttl_hours * 3_600_000,
+    },
+    clock,
+    onWarning: (obj, msg) => log.warn(obj, msg),
+  });
+  return {
+    service,
+    runner,
+    async close() {
+      await runner.close();
+      await parser.close();
+    },
+  };
 }
 
 export async function createServer(options: ServerOptions): Promise<Server> {
@@ -136,6 +223,15 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const embeddings = new EmbeddingRegistry(
     config.embedding_models as ModelEntry[],
     options.backendEnv,
+  );
+  const fileSearch = createFileSearch(
+    database,
+    files,
+    embeddings,
+    config,
+    nodeId,
+    options.clock,
+    log,
   );
   const engine = new InteractionEngine({
     store,
@@ -180,6 +276,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const recovered = await service.recover({ ownerNode: nodeId });
   if (recovered > 0) log.warn({ count: recovered }, 'marked interrupted interactions as failed');
   await store.heartbeat(nodeId, heartbeatAt());
+  // Documents this node was ingesting when it died are taken again (ingestion-runner.ts).
+  await fileSearch.runner.start();
   let lastRetentionSweep = 0;
   let lastFileSweep = 0;
   let sweepingFiles = false;
@@ -189,11 +287,18 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       const orphans = Date.now() - lastRetentionSweep > 3_600_000;
       lastFileSweep = Date.now();
       sweepingFiles = true;
-      Promise.all([files.service.sweep(), orphans ? files.service.sweepOrphans() : 0])
+      Promise.all([
+        files.service.sweep(),
+        orphans ? files.service.sweepOrphans() : 0,
+        orphans ? fileSearch.service.sweepOrphans() : 0,
+      ])
         .then(
-          ([expired, orphaned]) =>
-            (expired > 0 || orphaned > 0) &&
-            log.info({ expired, orphaned }, 'deleted expired files and orphaned file bytes'),
+          ([expired, orphanedFiles, orphanedDocuments]) =>
+            (expired > 0 || orphanedFiles + orphanedDocuments > 0) &&
+            log.info(
+              { expired, orphaned: orphanedFiles + orphanedDocuments },
+              'deleted expired files and orphaned file bytes',
+            ),
         )
         .catch((err) => log.warn({ err }, 'file sweep failed'))
         .finally(() => (sweepingFiles = false));
@@ -241,6 +346,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     isDraining: () => draining,
     files,
     agents: new CustomAgents({ registry: agents, store: agentStore, configuredTools }),
+    fileSearch: fileSearch.service,
   });
 
   return {
@@ -249,6 +355,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     engine,
     service,
     files: files.service,
+    fileSearch: fileSearch.service,
     embeddings,
     nodeId,
     async listen(host = config.server.host, port = config.server.port) {
@@ -262,6 +369,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       while (engine.activeRuns > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       await engine.abortAll('shutdown');
+      await fileSearch.close();
       await eventLog.close();
       await app.close();
       await models.dispose();

@@ -14,12 +14,14 @@ import { MAX_BODY_VALUES, MAX_DEPTH } from '../protocol/validate.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
+import { fileSearchRoutes } from './routes/file-search-stores.js';
 import { fileRoutes } from './routes/files.js';
 import { checkJsonShape } from './json-shape.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { agentRoutes } from './routes/agents.js';
 import type { CustomAgents } from '../agents/custom-agents.js';
 import { uploadRoutes } from './routes/uploads.js';
+import type { FileSearchService } from '../files/file-search-service.js';
 import type { FileService } from '../files/file-service.js';
 import type { UploadService } from '../files/uploads.js';
 
@@ -47,6 +49,8 @@ export interface AppOptions {
   files?: { service: FileService; uploads: UploadService };
   /** Custom agents (§10.2). */
   agents?: CustomAgents;
+  /** File Search stores, documents and operations (§9.3). */
+  fileSearch?: FileSearchService;
 }
 
 export interface ConnectionLimits {
@@ -275,6 +279,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         });
         if (options.files) fileRoutes(scope, { files: options.files.service, version });
         if (options.agents) agentRoutes(scope, { agents: options.agents });
+        if (options.fileSearch) fileSearchRoutes(scope, { fileSearch: options.fileSearch });
       },
       { prefix: `/${version}` },
     );
@@ -288,6 +293,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
             uploads: files.uploads,
             keys: options.keys,
             version,
+            fileSearch: options.fileSearch,
           }),
         { prefix: `/upload/${version}` },
       );

@@ -1,5 +1,5 @@
 /** The formats read today; a new one is a module in `formats/` plus an entry in its list. */
-export type DocumentFormat = 'html' | 'pdf' | 'json' | 'text';
+export type DocumentFormat = 'html' | 'pdf' | 'docx' | 'json' | 'text';
 
 /** One document to read. */
 export interface DocumentInput {

@@ -8,14 +8,9 @@ import { ApiError, invalid, notFound, preconditionFailed } from '../protocol/err
 import { FILE_ID, startFileUploadSchema, type FileResource } from '../protocol/files.js';
 import { parseWith } from '../protocol/validate.js';
 import type { BlobStore } from '../store/blob-store.js';
-import type {
-  FileCursor,
-  FileRecord,
-  FileStore,
-  ProjectUsage,
-  UploadRecord,
-} from '../store/file-store.js';
+import type { FileRecord, FileStore, ProjectUsage, UploadRecord } from '../store/file-store.js';
 import { newFileBlobKey, newFileId } from './ids.js';
+import { decodePageToken, toPage } from './paging.js';
 import { iso, type UploadService } from './uploads.js';
 import { fileIdFromUri, fileName, fileUri } from './uri.js';
 
@@ -71,23 +66,10 @@ export type FileInputs = ReadonlyMap<string, LoadedFile | null>;
 const DEFAULT_PAGE_SIZE = 10;
 const MAX_PAGE_SIZE = 100;
 
-const MIME_TYPE = /^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/;
+export const MIME_TYPE = /^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/;
 
-function encodePageToken(cursor: FileCursor): string {
-  return Buffer.from(JSON.stringify([cursor.createTime, cursor.id])).toString('base64url');
-}
-
-function decodePageToken(token: string): FileCursor {
-  try {
-    const [createTime, id] = JSON.parse(Buffer.from(token, 'base64url').toString()) as unknown[];
-    if (typeof createTime === 'string' && typeof id === 'string') return { createTime, id };
-  } catch {
-    // reported below
-  }
-  throw invalid('pageToken: not a page token issued by this server');
-}
-
-function parseSize(value: string | undefined, field: string): number | undefined {
+/** A byte count from a header; undefined when the header is absent. */
+export function parseSize(value: string | undefined, field: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d{1,16}$/.test(value.trim()))
     throw invalid(`${field}: expected a byte count, got '${value.slice(0, 40)}'`);
@@ -238,11 +220,8 @@ export class FileService {
     const size = Math.min(pageSize ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
     const cursor = pageToken ? decodePageToken(pageToken) : undefined;
     const rows = await this.o.store.listFiles(project, iso(this.clock()), size + 1, cursor);
-    const files = rows.slice(0, size);
-    const last = files.at(-1);
-    return rows.length > size && last
-      ? { files, nextPageToken: encodePageToken({ createTime: last.createTime, id: last.id }) }
-      : { files };
+    const { items, nextPageToken } = toPage(rows, size);
+    return nextPageToken ? { files: items, nextPageToken } : { files: items };
   }
 
   async delete(project: string, id: string): Promise<void> {

@@ -26,3 +26,29 @@ export function newUploadId(): string {
 export function newFileBlobKey(): string {
   return `files/${randomLowercase(24)}`;
 }
+
+/**
+ * Ids of File Search stores and documents, like Google's (`my-notes-123a456b789c`): the display
+ * name as lowercase letters, digits and dashes, then a dash and 12 random letters and digits,
+ * 40 characters at most. Without a usable display name, the random part alone.
+ */
+export function newResourceId(displayName?: string | null): string {
+  const suffix = randomLowercase(12);
+  const slug = (displayName ?? '')
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[^a-z0-9]+/g, '-')
+    .slice(0, 40 - suffix.length - 1)
+    .replace(/^-+|-+$/g, '');
+  return slug ? `${slug}-${suffix}` : suffix;
+}
+
+/** Operation ids: 12 random lowercase letters and digits. */
+export function newOperationId(): string {
+  return randomLowercase(12);
+}
+
+/** Where the uploaded bytes of a File Search document wait for ingestion. */
+export function newDocumentBlobKey(): string {
+  return `documents/${randomLowercase(24)}`;
+}

@@ -4,8 +4,8 @@
  * its blob is written and is deleted before its blob is, so a blob without a row is an orphan
  * that the sweep may remove.
  *
- * Upload sessions are generic: `kind` says what a finished upload becomes (today a file; File
- * Search store uploads will add their own kind) and `target` holds what the start request asked.
+ * Upload sessions are generic: `kind` says what a finished upload becomes (a file, or a File
+ * Search document) and `target` holds what the start request asked.
  * Every query a client can reach takes the project; only the capability-style upload id and the
  * sweep look rows up without one.
  */
@@ -275,23 +275,41 @@ export class FileStore {
         .where('id', '=', file.id)
         .executeTakeFirst();
       if (taken) exists();
-      const result = await trx
-        .updateTable('uploads')
-        .set({
-          received_bytes: file.sizeBytes,
-          state: 'final',
-          result: `files/${file.id}`,
-          // A finished session answers `query` for as long as its file lives.
-          expiration_time: file.expirationTime,
-        })
-        .where('upload_id', '=', uploadId)
-        .where('state', '=', 'active')
-        .where('received_bytes', '=', from)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) return false;
+      // A finished session answers `query` for as long as its file lives.
+      const final = await this.markUploadFinal(trx as unknown as Kysely<unknown>, uploadId, from, {
+        sizeBytes: file.sizeBytes,
+        result: `files/${file.id}`,
+        expirationTime: file.expirationTime,
+      });
+      if (!final) return false;
       await trx.insertInto('files').values(fileToRow(file)).execute();
       return true;
     });
+  }
+
+  /**
+   * Inside the caller's transaction (the finalizer of an upload kind): marks the session final if
+   * it still stood at `from`. False when another request moved it on first.
+   */
+  async markUploadFinal(
+    trx: Kysely<unknown>,
+    uploadId: string,
+    from: number,
+    final: { sizeBytes: number; result: string; expirationTime: string },
+  ): Promise<boolean> {
+    const result = await (trx as Kysely<Schema>)
+      .updateTable('uploads')
+      .set({
+        received_bytes: final.sizeBytes,
+        state: 'final',
+        result: final.result,
+        expiration_time: final.expirationTime,
+      })
+      .where('upload_id', '=', uploadId)
+      .where('state', '=', 'active')
+      .where('received_bytes', '=', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   /** Ends a session; returns the blob key to delete unless the upload became a file. */

@@ -130,6 +130,82 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  // File Search stores, their documents and ingestion operations (src/store/file-search-store.ts).
+  // The chunks, vectors and words of active documents belong to the search index's own tables.
+  '0003_file_search': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('file_search_stores')
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('display_name', 'text')
+        .addColumn('embedding_model', 'text', (c) => c.notNull())
+        .addColumn('embedding_dimensions', 'integer')
+        .addColumn('create_time', 'text', (c) => c.notNull())
+        .addColumn('update_time', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('file_search_stores_pk', ['project', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('file_search_stores_created')
+        .on('file_search_stores')
+        .columns(['project', 'create_time', 'id'])
+        .execute();
+      await db.schema
+        .createTable('file_search_documents')
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('store_id', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('display_name', 'text')
+        .addColumn('mime_type', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('custom_metadata', 'text', (c) => c.notNull())
+        .addColumn('chunking', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        // The bytes of an uploaded document until it is ingested; an import reads its file.
+        .addColumn('blob_key', 'text', (c) => c.unique())
+        .addColumn('source_file', 'text')
+        .addColumn('operation_id', 'text', (c) => c.notNull())
+        .addColumn('create_time', 'text', (c) => c.notNull())
+        .addColumn('update_time', 'text', (c) => c.notNull())
+        // The ingestion lease: which node works on a pending document, until when.
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_token', 'text')
+        .addColumn('lease_expires', 'text')
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('file_search_documents_pk', ['project', 'store_id', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('file_search_documents_created')
+        .on('file_search_documents')
+        .columns(['project', 'store_id', 'create_time', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('file_search_documents_counts')
+        .on('file_search_documents')
+        .columns(['project', 'store_id', 'state', 'size_bytes'])
+        .execute();
+      await db.schema
+        .createIndex('file_search_documents_pending')
+        .on('file_search_documents')
+        .columns(['state', 'lease_expires'])
+        .execute();
+      await db.schema
+        .createTable('file_search_operations')
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('store_id', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('document_id', 'text', (c) => c.notNull())
+        .addColumn('done', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('error', 'text')
+        .addColumn('metadata', 'text', (c) => c.notNull())
+        .addColumn('create_time', 'text', (c) => c.notNull())
+        .addColumn('update_time', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('file_search_operations_pk', ['project', 'store_id', 'id'])
+        .execute();
+    },
+  },
   // The File Search index (src/store/search-index/): per store its embedding dimension, per
   // document what citations show and the customMetadata that filters see, per chunk its text.
   // Words: FTS5 on SQLite, a generated tsvector on PostgreSQL. Vectors: on SQLite, sqlite-vec

@@ -2,8 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FileService } from '../../files/file-service.js';
 import { invalid, preconditionFailed } from '../../protocol/errors.js';
 import { FILE_ID, type ListFilesResponse } from '../../protocol/files.js';
-
-type Query = Record<string, string | string[] | undefined>;
+import { pageParams, type Query } from './query.js';
 
 export interface FileRoutesOptions {
   files: FileService;
@@ -13,12 +12,6 @@ export interface FileRoutesOptions {
 
 /** The scheme and host the client addressed: `File.uri` and upload URLs are built on it. */
 export const requestOrigin = (request: FastifyRequest) => `${request.protocol}://${request.host}`;
-
-function single(query: Query, name: string): string | undefined {
-  const value = query[name];
-  if (Array.isArray(value)) throw invalid(`${name}: given more than once`);
-  return value;
-}
 
 /** `files/{id}` and `files/{id}:download` (the SDK sends the id unencoded). */
 function parseName(request: FastifyRequest): { id: string; action?: string } {
@@ -34,18 +27,8 @@ export function fileRoutes(app: FastifyInstance, opts: FileRoutesOptions): void 
   const { files, version } = opts;
 
   app.get('/files', async (request): Promise<ListFilesResponse> => {
-    const query = request.query as Query;
-    const sizeText = single(query, 'pageSize');
-    if (sizeText !== undefined && !/^\d{1,9}$/.test(sizeText))
-      throw invalid(`pageSize: expected a non-negative integer, got '${sizeText.slice(0, 40)}'`);
-    // proto3: 0 means unset
-    const pageSize =
-      sizeText === undefined || Number(sizeText) === 0 ? undefined : Number(sizeText);
-    const page = await files.list(
-      request.project,
-      pageSize,
-      single(query, 'pageToken') || undefined,
-    );
+    const { pageSize, pageToken } = pageParams(request.query as Query);
+    const page = await files.list(request.project, pageSize, pageToken);
     const origin = requestOrigin(request);
     // Like Google (proto3 JSON): an empty list is `{}`.
     return {

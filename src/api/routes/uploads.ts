@@ -20,18 +20,22 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import type { FileSearchService } from '../../files/file-search-service.js';
 import type { FileService } from '../../files/file-service.js';
 import { UploadStateError, type UploadService } from '../../files/uploads.js';
-import { ApiError, invalid } from '../../protocol/errors.js';
+import { ApiError, invalid, notFound } from '../../protocol/errors.js';
 import type { UploadRecord } from '../../store/file-store.js';
 import type { KeyRing } from '../auth.js';
 import { requestOrigin } from './files.js';
+import { single, type Query } from './query.js';
 
 export interface UploadRoutesOptions {
   files: FileService;
   uploads: UploadService;
   keys: KeyRing;
   version: string;
+  /** File Search store uploads (§9.3), when File Search is enabled. */
+  fileSearch?: FileSearchService;
 }
 
 /** Largest JSON body of a start request (metadata only). */
@@ -44,8 +48,6 @@ const DRAIN_LIMIT = 16 * 1024 * 1024;
 
 /** A chunk whose client sends nothing for this long is abandoned (so its session can resume). */
 const UPLOAD_IDLE_MS = 60_000;
-
-type Query = Record<string, string | string[] | undefined>;
 
 /**
  * The body of a chunk, given up when the client stalls. The idle timer starts with the first
@@ -115,8 +117,96 @@ function statusHeaders(reply: FastifyReply, upload: UploadRecord): void {
     .header('x-goog-upload-size-received', String(upload.receivedBytes));
 }
 
+/** What the final answer of a finished upload of one route's kind is. */
+type FinalBody = (request: FastifyRequest, upload: UploadRecord) => Promise<object>;
+
+/**
+ * A chunk, query or cancel for an existing session of `kind` (a session of another kind, or of
+ * another store, is not found here). Chunks may come without a key; one that is sent must be
+ * the session's project's.
+ */
+async function continueUpload(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  o: {
+    uploads: UploadService;
+    keys: KeyRing;
+    uploadId: string;
+    belongs: (upload: UploadRecord) => boolean;
+    finalBody: FinalBody;
+  },
+) {
+  const { uploads, uploadId, finalBody } = o;
+  const query = request.query as Query;
+  const stream =
+    request.body instanceof Readable ? chunkBody(request.body as IncomingMessage) : undefined;
+  const hasKey =
+    request.headers['x-goog-api-key'] !== undefined ||
+    query.key !== undefined ||
+    request.headers.authorization !== undefined;
+  const project = hasKey ? o.keys.authenticate(request) : undefined;
+  if (project) request.project = project;
+  if (!o.belongs(await uploads.session(uploadId, project))) {
+    throw notFound('upload_id: no such upload session (it may have expired or been cancelled)');
+  }
+  const command = commandOf(request);
+  const [only] = command;
+  try {
+    if (command.size === 1 && (only === 'query' || only === 'cancel')) {
+      if (only === 'cancel') {
+        await uploads.cancel(uploadId, project);
+        return reply.header('x-goog-upload-status', 'cancelled').send();
+      }
+      const upload = await uploads.session(uploadId, project);
+      statusHeaders(reply, upload);
+      return upload.state === 'final' ? await finalBody(request, upload) : reply.send();
+    }
+    const finalize = command.has('finalize');
+    const known = [...command].every((c) => c === 'upload' || c === 'finalize');
+    if (command.size === 0 || !known) {
+      throw invalid(
+        command.size === 0
+          ? 'x-goog-upload-command: required (upload, "upload, finalize", query or cancel)'
+          : `x-goog-upload-command: '${header(request, 'x-goog-upload-command')!.slice(0, 60)}' is not one of upload, "upload, finalize", finalize, query, cancel`,
+      );
+    }
+    const upload = await uploads.write(uploadId, project, {
+      offset: parseOffset(request),
+      finalize,
+      body: command.has('upload') ? stream : undefined,
+    });
+    statusHeaders(reply, upload);
+    return upload.state === 'final' ? await finalBody(request, upload) : reply.send();
+  } catch (err) {
+    if (err instanceof UploadStateError) statusHeaders(reply, err.upload);
+    throw err;
+  }
+}
+
+const singleUploadId = (request: FastifyRequest) => single(request.query as Query, 'upload_id');
+
+function uploadProtocol(request: FastifyRequest): string | undefined {
+  return header(request, 'x-goog-upload-protocol')?.trim().toLowerCase();
+}
+
+function refuseProtocol(protocol: string | undefined, raw: boolean): never {
+  throw invalid(
+    protocol === undefined
+      ? `x-goog-upload-protocol: required (resumable${raw ? ', or raw for a single request' : ''})`
+      : `x-goog-upload-protocol: '${protocol.slice(0, 40)}' is not supported (use resumable${raw ? ' or raw' : ''})`,
+  );
+}
+
+function requireStart(request: FastifyRequest): void {
+  if (!commandOf(request).has('start')) {
+    throw invalid(
+      'x-goog-upload-command: a resumable upload begins with start (then send the bytes to the x-goog-upload-url it returns)',
+    );
+  }
+}
+
 export async function uploadRoutes(scope: FastifyInstance, opts: UploadRoutesOptions) {
-  const { files, uploads, keys, version } = opts;
+  const { files, uploads, keys, version, fileSearch } = opts;
 
   scope.decorateRequest('project', '');
   scope.removeAllContentTypeParsers();
@@ -140,104 +230,92 @@ export async function uploadRoutes(scope: FastifyInstance, opts: UploadRoutesOpt
     if (!(length <= DRAIN_LIMIT)) reply.header('connection', 'close');
   });
 
-  const fileBody = async (request: FastifyRequest, upload: UploadRecord) => {
+  const fileBody: FinalBody = async (request, upload) => {
     const file = await files.get(upload.project, upload.result!.replace(/^files\//, ''));
     return { file: files.toResource(file, requestOrigin(request), version) };
   };
 
   scope.post('/files', async (request, reply) => {
-    const query = request.query as Query;
-    const uploadId = query.upload_id;
-    if (Array.isArray(uploadId)) throw invalid('upload_id: given more than once');
-    // The parser left a chunk's body as the request stream (a start's JSON is parsed).
-    const stream =
-      request.body instanceof Readable ? chunkBody(request.body as IncomingMessage) : undefined;
-
-    if (uploadId === undefined) {
-      request.project = keys.authenticate(request);
-      const protocol = header(request, 'x-goog-upload-protocol')?.trim().toLowerCase();
-      if (protocol === 'resumable') {
-        if (!commandOf(request).has('start')) {
-          throw invalid(
-            'x-goog-upload-command: a resumable upload begins with start (then send the bytes to the x-goog-upload-url it returns)',
-          );
-        }
-        const upload = await files.startUpload(request.project, {
-          body: request.body,
-          sizeHeader: header(request, 'x-goog-upload-header-content-length'),
-          mimeTypeHeader: header(request, 'x-goog-upload-header-content-type'),
-        });
-        const url = `${requestOrigin(request)}/upload/${version}/files?upload_id=${upload.uploadId}&upload_protocol=resumable`;
-        return reply
-          .header('x-goog-upload-url', url)
-          .header('x-goog-upload-status', 'active')
-          .send();
-      }
-      if (protocol === 'raw') {
-        const upload = await files.startUpload(request.project, {
-          body: undefined,
-          sizeHeader: header(request, 'content-length'),
-          mimeTypeHeader: header(request, 'content-type'),
-          raw: true,
-        });
-        try {
-          const done = await uploads.write(upload.uploadId, request.project, {
-            offset: 0,
-            finalize: true,
-            body: stream,
-          });
-          statusHeaders(reply, done);
-          return await fileBody(request, done);
-        } catch (err) {
-          await uploads.cancel(upload.uploadId, request.project).catch(() => {});
-          throw err;
-        }
-      }
-      throw invalid(
-        protocol === undefined
-          ? 'x-goog-upload-protocol: required (resumable, or raw for a single request)'
-          : `x-goog-upload-protocol: '${protocol.slice(0, 40)}' is not supported (use resumable or raw)`,
-      );
-    }
-
-    // A chunk, query or cancel for an existing session.
-    const hasKey =
-      request.headers['x-goog-api-key'] !== undefined ||
-      query.key !== undefined ||
-      request.headers.authorization !== undefined;
-    const project = hasKey ? keys.authenticate(request) : undefined;
-    if (project) request.project = project;
-    const command = commandOf(request);
-    const [only] = command;
-    try {
-      if (command.size === 1 && (only === 'query' || only === 'cancel')) {
-        if (only === 'cancel') {
-          await uploads.cancel(uploadId, project);
-          return reply.header('x-goog-upload-status', 'cancelled').send();
-        }
-        const upload = await uploads.session(uploadId, project);
-        statusHeaders(reply, upload);
-        return upload.state === 'final' ? await fileBody(request, upload) : reply.send();
-      }
-      const finalize = command.has('finalize');
-      const known = [...command].every((c) => c === 'upload' || c === 'finalize');
-      if (command.size === 0 || !known) {
-        throw invalid(
-          command.size === 0
-            ? 'x-goog-upload-command: required (upload, "upload, finalize", query or cancel)'
-            : `x-goog-upload-command: '${header(request, 'x-goog-upload-command')!.slice(0, 60)}' is not one of upload, "upload, finalize", finalize, query, cancel`,
-        );
-      }
-      const upload = await uploads.write(uploadId, project, {
-        offset: parseOffset(request),
-        finalize,
-        body: command.has('upload') ? stream : undefined,
+    const uploadId = singleUploadId(request);
+    if (uploadId !== undefined) {
+      return continueUpload(request, reply, {
+        uploads,
+        keys,
+        uploadId,
+        belongs: (upload) => upload.kind === 'file',
+        finalBody: fileBody,
       });
-      statusHeaders(reply, upload);
-      return upload.state === 'final' ? await fileBody(request, upload) : reply.send();
-    } catch (err) {
-      if (err instanceof UploadStateError) statusHeaders(reply, err.upload);
-      throw err;
     }
+    request.project = keys.authenticate(request);
+    const protocol = uploadProtocol(request);
+    if (protocol === 'resumable') {
+      requireStart(request);
+      const upload = await files.startUpload(request.project, {
+        body: request.body,
+        sizeHeader: header(request, 'x-goog-upload-header-content-length'),
+        mimeTypeHeader: header(request, 'x-goog-upload-header-content-type'),
+      });
+      const url = `${requestOrigin(request)}/upload/${version}/files?upload_id=${upload.uploadId}&upload_protocol=resumable`;
+      return reply.header('x-goog-upload-url', url).header('x-goog-upload-status', 'active').send();
+    }
+    if (protocol === 'raw') {
+      const upload = await files.startUpload(request.project, {
+        body: undefined,
+        sizeHeader: header(request, 'content-length'),
+        mimeTypeHeader: header(request, 'content-type'),
+        raw: true,
+      });
+      try {
+        const done = await uploads.write(upload.uploadId, request.project, {
+          offset: 0,
+          finalize: true,
+          body:
+            request.body instanceof Readable
+              ? chunkBody(request.body as IncomingMessage)
+              : undefined,
+        });
+        statusHeaders(reply, done);
+        return await fileBody(request, done);
+      } catch (err) {
+        await uploads.cancel(upload.uploadId, request.project).catch(() => {});
+        throw err;
+      }
+    }
+    refuseProtocol(protocol, true);
+  });
+
+  if (!fileSearch) return;
+  const operationBody: FinalBody = async (_request, upload) =>
+    fileSearch.toOperationResource(await fileSearch.uploadOperation(upload));
+
+  // §9.3: `uploadToFileSearchStore`, the resumable protocol at the store's own path.
+  scope.post('/fileSearchStores/:name', async (request, reply) => {
+    const raw = (request.params as { name: string }).name;
+    const [storeId = '', method] = raw.split(':', 2);
+    if (method !== 'uploadToFileSearchStore') {
+      throw notFound(`POST /upload/${version}/fileSearchStores/${raw.slice(0, 80)}: no such route`);
+    }
+    const uploadId = singleUploadId(request);
+    if (uploadId !== undefined) {
+      return continueUpload(request, reply, {
+        uploads,
+        keys,
+        uploadId,
+        belongs: (upload) => upload.kind === 'document' && upload.target.storeId === storeId,
+        finalBody: operationBody,
+      });
+    }
+    request.project = keys.authenticate(request);
+    const protocol = uploadProtocol(request);
+    if (protocol !== 'resumable') refuseProtocol(protocol, false);
+    requireStart(request);
+    const upload = await fileSearch.startUpload(request.project, storeId, {
+      body: request.body,
+      sizeHeader: header(request, 'x-goog-upload-header-content-length'),
+      mimeTypeHeader: header(request, 'x-goog-upload-header-content-type'),
+      fileNameHeader: header(request, 'x-goog-upload-file-name'),
+    });
+    const url = `${requestOrigin(request)}/upload/${version}/fileSearchStores/${storeId}:uploadToFileSearchStore?upload_id=${upload.uploadId}&upload_protocol=resumable`;
+    return reply.header('x-goog-upload-url', url).header('x-goog-upload-status', 'active').send();
   });
 }

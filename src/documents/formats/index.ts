@@ -1,4 +1,5 @@
 import type { DocumentFormat, FormatReader } from '../types.js';
+import { docxReader } from './docx.js';
 import { htmlReader } from './html.js';
 import { jsonReader } from './json.js';
 import { pdfReader } from './pdf.js';
@@ -9,7 +10,13 @@ import { textReader } from './text.js';
  * accepts it; undeclared bytes (no type, `application/octet-stream`) the first whose sniff
  * matches. A new format is a reader module added here.
  */
-export const READERS: readonly FormatReader[] = [htmlReader, pdfReader, jsonReader, textReader];
+export const READERS: readonly FormatReader[] = [
+  htmlReader,
+  pdfReader,
+  docxReader,
+  jsonReader,
+  textReader,
+];
 
 const VAGUE_TYPES = new Set(['', 'application/octet-stream', 'binary/octet-stream']);
 
