@@ -212,4 +212,22 @@ describe.each(STORE_KINDS)('upstream failures (%s)', (store) => {
     expect(runningBefore).toBeGreaterThan(0);
     expect(h.server.engine.activeRuns).toBe(0);
   });
+  it('a round that ends early (an error reported mid-answer) stops reading the upstream answer', async () => {
+    // The answer stays open after its error chunk: only the server closing the connection ends
+    // it. Without that, a local model would decode on to its token limit.
+    h.upstream.script = () => ({
+      text: ['kept ', 'more'],
+      errorAfterChunks: 2,
+      holdAfterError: true,
+    });
+    const closedBefore = h.upstream.closedEarly;
+    const r = await h
+      .client()
+      .interactions.create({ model: 'gemini-3.5-flash', input: 'x' }, noRetry);
+    expect(r.status).toBe('failed');
+    expect(r.errors?.[0]?.code).toBe('unavailable');
+    await h.upstream.waitForClosedEarly(closedBefore + 1);
+    expect(h.upstream.closedEarly).toBe(closedBefore + 1);
+    h.upstream.release();
+  });
 });

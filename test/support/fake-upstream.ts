@@ -23,6 +23,8 @@ export interface UpstreamReply {
   echoHeaders?: boolean;
   /** After this many chunks, an SSE chunk `{"error": …}` ends the answer (a failure reported mid-answer). */
   errorAfterChunks?: number;
+  /** With `errorAfterChunks`: keep the connection open after the error chunk, until `release()`. */
+  holdAfterError?: boolean;
   /** This body instead of a completion (status 200 unless `status`); `cut`: the connection then breaks. */
   raw?: { contentType: string; body: string; cut?: boolean };
   /** Send this many chunks, then hold until `release()` (a pause mid-answer). */
@@ -49,6 +51,10 @@ export interface FakeUpstream {
   waitForRequests(count: number): Promise<void>;
   /** Resolves when requests have been held `count` times in all (`hold`, `holdAfterChunks`). */
   waitForHeld(count: number): Promise<void>;
+  /** How many answers the server stopped reading: the connection closed before the reply ended. */
+  closedEarly: number;
+  /** Resolves once `closedEarly` has reached `count`. */
+  waitForClosedEarly(count: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,6 +86,7 @@ export async function startFakeUpstream(
   script: UpstreamScript = echoScript,
 ): Promise<FakeUpstream> {
   const requests: ChatRequest[] = [];
+  const closeWaiters: { count: number; resolve: () => void }[] = [];
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     let raw = '';
@@ -89,6 +96,12 @@ export async function startFakeUpstream(
       return;
     }
     const body = JSON.parse(raw) as ChatRequest;
+    res.on('close', () => {
+      if (res.writableEnded) return;
+      fake.closedEarly += 1;
+      for (const waiter of closeWaiters.filter((w) => fake.closedEarly >= w.count))
+        waiter.resolve();
+    });
     const index = requests.length;
     requests.push(body);
     http.recorded(requests.length);
@@ -178,7 +191,14 @@ export async function startFakeUpstream(
         return;
       }
       if (reply.errorAfterChunks !== undefined && i >= reply.errorAfterChunks) {
-        res.end(`data: ${JSON.stringify(failure())}\n\n`);
+        const error = `data: ${JSON.stringify(failure())}\n\n`;
+        if (!reply.holdAfterError) {
+          res.end(error);
+          return;
+        }
+        res.write(error);
+        await http.hold();
+        res.end('data: [DONE]\n\n');
         return;
       }
       if (i === reply.holdAfterChunks) await http.hold();
@@ -198,6 +218,11 @@ export async function startFakeUpstream(
     release: () => http.release(),
     waitForRequests: (count) => http.waitForRequests(count),
     waitForHeld: (count) => http.waitForHeld(count),
+    closedEarly: 0,
+    waitForClosedEarly: (count) =>
+      fake.closedEarly >= count
+        ? Promise.resolve()
+        : new Promise((resolve) => closeWaiters.push({ count, resolve })),
     close: () => http.close(),
   };
   return fake;
