@@ -64,8 +64,8 @@ export function passagesShown(body: ChatRequest): Map<number, { header: string; 
 
 /**
  * A model that searches for the user's question, then answers with the first sentence of the
- * first passage it was shown that contains `answerTerm`, citing that passage's number. Without
- * such a passage it says so, citing nothing.
+ * first passage it was shown that contains `answerTerm`, citing that passage's number (and one
+ * number past the last passage). Without such a passage it says so, citing nothing.
  */
 function searchingModel(answerTerm: () => string) {
   return (body: ChatRequest): UpstreamReply => {
@@ -81,7 +81,9 @@ function searchingModel(answerTerm: () => string) {
     if (!hit) return { text: ['The documents do not say.'] };
     const sentence = hit[1].text.split('\n').find((l) => l.includes(term))!;
     const first = sentence.slice(0, sentence.indexOf('.', sentence.indexOf(term)));
-    return { text: [`${first.slice(0, 12)}`, `${first.slice(12)} [${hit[0]}].`] };
+    // and a marker for a passage it was not shown, which must not become a citation
+    const unknown = Math.max(0, ...passagesShown(body).keys()) + 1;
+    return { text: [`${first.slice(0, 12)}`, `${first.slice(12)} [${hit[0]}][${unknown}].`] };
   };
 }
 
@@ -330,6 +332,29 @@ describe.each(STORE_KINDS)(
           custom_metadata: { team: 'it', year: 2024, tags: ['hardware', 'desk'] },
         }),
       ]);
+    });
+
+    it('turns a failing embedding backend into an is_error result; the model answers without citations', async () => {
+      term = 'weekends';
+      const before = fs.h.upstream.requests.length;
+      fs.embeddings.failNext(400);
+      const interaction = await fs.h.client().interactions.create(
+        {
+          model: 'gemini-3.5-flash',
+          input: 'Is parking free on weekends?',
+          tools: [{ type: 'file_search', file_search_store_names: [store] }],
+        },
+        noRetry,
+      );
+      expect(interaction.status).toBe('completed');
+      expect(interaction.steps?.[1]).toMatchObject({
+        type: 'file_search_result',
+        result: [],
+        is_error: true,
+      });
+      const told = fs.h.upstream.requests[before + 1]!.messages.find((m) => m.role === 'tool')!;
+      expect(JSON.stringify(told.content)).toContain('File search failed');
+      expect(answerOf(interaction)).toEqual({ text: 'The documents do not say.', annotations: [] });
     });
 
     it('refuses unknown, malformed and foreign stores and a malformed filter with 400 naming the field, storing nothing', async () => {
