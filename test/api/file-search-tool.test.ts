@@ -14,7 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InteractionEvent } from '../../src/protocol/types.js';
 import { STORE_KINDS, type StoreKind } from '../support/databases.js';
 import { lastUserText, type ChatRequest, type UpstreamReply } from '../support/fake-upstream.js';
-import { startFileSearchHarness, type FileSearchHarness } from '../support/file-search.js';
+import {
+  embeddingModels,
+  startFileSearchHarness,
+  type FileSearchHarness,
+} from '../support/file-search.js';
 import { requireStoriesGguf } from '../support/gguf.js';
 import { KEY_B, interactionEvents, noRetry, parseSse } from '../support/harness.js';
 
@@ -172,6 +176,17 @@ describe.each(STORE_KINDS)(
       dir = mkdtempSync(join(tmpdir(), 'oi-file-search-tool-'));
       fs = await startFileSearchHarness(kind, {
         script: searchingModel(() => term),
+        // a second model of another dimension, for stores searched together across models
+        embeddingModels: (url) => [
+          ...embeddingModels(url),
+          {
+            name: 'embed-small',
+            backend: 'openai-compatible',
+            base_url: url,
+            model: 'fake-embed',
+            dimensions: 64,
+          },
+        ],
         config: { tools: { file_search: {} } },
       });
       ({ store, documents } = await createStoreWithDocuments(fs.h.client(), dir, 'embed-test'));
@@ -334,6 +349,40 @@ describe.each(STORE_KINDS)(
       ]);
     });
 
+    it('searches stores of different embedding models together, each query embedded with each store model', async () => {
+      const ai = fs.h.client();
+      const small = await ai.fileSearchStores.create({
+        config: { displayName: 'small', embeddingModel: 'embed-small' },
+      });
+      const op = await poll(
+        ai,
+        await ai.fileSearchStores.uploadToFileSearchStore({
+          fileSearchStoreName: small.name!,
+          file: new Blob(['The canteen serves soup on Fridays.'], { type: 'text/plain' }),
+          config: { displayName: 'canteen.txt' },
+        }),
+      );
+      expect(op.error).toBeUndefined();
+      const ask = async (question: string, answer: string) => {
+        term = answer;
+        const before = fs.embeddings.requests.length;
+        const interaction = await ai.interactions.create(
+          {
+            model: 'gemini-3.5-flash',
+            input: question,
+            tools: [{ type: 'file_search', file_search_store_names: [store, small.name!] }],
+          },
+          noRetry,
+        );
+        // one query, embedded once per model: 256 dimensions (no `dimensions` sent) and 64
+        const queries = fs.embeddings.requests.slice(before);
+        expect(queries.map((r) => r.dimensions ?? 256).sort((a, b) => a - b)).toEqual([64, 256]);
+        return answerOf(interaction).annotations.map((a) => a.file_name);
+      };
+      expect(await ask('What does the canteen serve on Fridays?', 'soup')).toEqual(['canteen.txt']);
+      expect(await ask('Is parking free on weekends?', 'weekends')).toEqual(['parking.txt']);
+    });
+
     it('turns a failing embedding backend into an is_error result; the model answers without citations', async () => {
       term = 'weekends';
       const before = fs.h.upstream.requests.length;
@@ -458,7 +507,7 @@ describe('the file_search tool with a local GGUF embedding model (stories260K.gg
     dir = mkdtempSync(join(tmpdir(), 'oi-file-search-gguf-'));
     fs = await startFileSearchHarness('sqlite', {
       script: searchingModel(() => 'weekends'),
-      embeddingModels: [
+      embeddingModels: () => [
         {
           name: 'local',
           backend: 'llama-cpp',

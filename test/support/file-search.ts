@@ -33,8 +33,8 @@ export async function startFileSearchHarness(
     config?: Record<string, unknown>;
     /** The scripted chat model (default: echo). */
     script?: UpstreamScript;
-    /** `embedding_models:` instead of the scripted `/embeddings` server's entry. */
-    embeddingModels?: Record<string, unknown>[];
+    /** `embedding_models:` instead of the scripted `/embeddings` server's entry (given its URL). */
+    embeddingModels?: (url: string) => Record<string, unknown>[];
   } = {},
 ): Promise<FileSearchHarness> {
   const db = options.db ?? (await createTestDatabase(store));
@@ -44,7 +44,7 @@ export async function startFileSearchHarness(
     db,
     script: options.script,
     config: {
-      embedding_models: options.embeddingModels ?? embeddingModels(embeddings.url),
+      embedding_models: (options.embeddingModels ?? embeddingModels)(embeddings.url),
       ...options.config,
     },
   });
