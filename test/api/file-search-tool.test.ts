@@ -52,7 +52,7 @@ const DOCUMENTS = [
 ] as const;
 
 /** Passages a file_search result showed the model: number → text. */
-export function passagesShown(body: ChatRequest): Map<number, { header: string; text: string }> {
+function passagesShown(body: ChatRequest): Map<number, { header: string; text: string }> {
   const shown = new Map<number, { header: string; text: string }>();
   const tool = [...body.messages].reverse().find((m) => m.role === 'tool');
   if (!tool) return shown;
