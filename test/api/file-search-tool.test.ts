@@ -20,6 +20,7 @@ import {
   type FileSearchHarness,
 } from '../support/file-search.js';
 import { requireStoriesGguf } from '../support/gguf.js';
+import { makePdf } from '../support/pdf.js';
 import { KEY_B, interactionEvents, noRetry, parseSse } from '../support/harness.js';
 
 /** The documents of the store; `answer` is what a passage must hold to answer `question`. */
@@ -381,6 +382,47 @@ describe.each(STORE_KINDS)(
       };
       expect(await ask('What does the canteen serve on Fridays?', 'soup')).toEqual(['canteen.txt']);
       expect(await ask('Is parking free on weekends?', 'weekends')).toEqual(['parking.txt']);
+    });
+
+    it('cites the page of a PDF passage (page_number)', async () => {
+      const ai = fs.h.client();
+      const manuals = await ai.fileSearchStores.create({ config: { displayName: 'manuals' } });
+      const pdf = makePdf(
+        ['The printer is on the second floor.', 'Toner cartridges are kept in the basement.'],
+        'Printer manual',
+      );
+      const op = await poll(
+        ai,
+        await ai.fileSearchStores.uploadToFileSearchStore({
+          fileSearchStoreName: manuals.name!,
+          file: new Blob([Buffer.from(pdf)], { type: 'application/pdf' }),
+          config: {
+            displayName: 'printer.pdf',
+            // seven words a chunk: one chunk per page
+            chunkingConfig: { whiteSpaceConfig: { maxTokensPerChunk: 7, maxOverlapTokens: 0 } },
+          },
+        }),
+      );
+      term = 'basement';
+      const interaction = await ai.interactions.create(
+        {
+          model: 'gemini-3.5-flash',
+          input: 'Where are the toner cartridges kept?',
+          tools: [{ type: 'file_search', file_search_store_names: [manuals.name!] }],
+        },
+        noRetry,
+      );
+      const { text, annotations } = answerOf(interaction);
+      expect(text).toBe('Toner cartridges are kept in the basement.');
+      expect(annotations).toEqual([
+        expect.objectContaining({
+          type: 'file_citation',
+          document_uri: op.response!.documentName,
+          file_name: 'printer.pdf',
+          page_number: 2,
+          source: expect.stringContaining('basement') as unknown as string,
+        }),
+      ]);
     });
 
     it('turns a failing embedding backend into an is_error result; the model answers without citations', async () => {
