@@ -254,6 +254,21 @@ describe.each(STORE_KINDS)(
           end_index: Buffer.byteLength(text) - 1, // the sentence, without its full stop
         },
       ]);
+
+      // A next turn carries the search and the clean answer in its history.
+      const next = await fs.h
+        .client()
+        .interactions.create(
+          { model: 'gemini-3.5-flash', input: 'Thanks!', previous_interaction_id: interaction.id },
+          noRetry,
+        );
+      expect(next.status).toBe('completed');
+      const replay = fs.h.upstream.requests.at(-1)!.messages;
+      expect(replay.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'user']);
+      expect(JSON.stringify(replay[3]!.content)).toContain(
+        'Parking at the office is free on weekends.',
+      );
+      expect(JSON.stringify(replay[3]!.content)).not.toMatch(/\[\d+\]/);
     });
 
     it('shows the model top_k passages (default 5 from the config: here all three documents)', async () => {
