@@ -19,6 +19,7 @@ import { FileStore } from './store/file-store.js';
 import { FileService } from './files/file-service.js';
 import { UploadService } from './files/uploads.js';
 import { FileSearchService } from './files/file-search-service.js';
+import { FileSearchRetriever } from './files/file-search-retrieval.js';
 import { createEmbeddingModels } from './files/embedding-models.js';
 import { LocalIngestionRunner } from './files/ingestion-runner.js';
 import { DocumentIngestor } from './files/ingestion.js';
@@ -122,7 +123,12 @@ function createFileSearch(
   nodeId: string,
   clock: (() => number) | undefined,
   log: Logger,
-): { service: FileSearchService; runner: LocalIngestionRunner; close(): Promise<void> } {
+): {
+  service: FileSearchService;
+  runner: LocalIngestionRunner;
+  retriever: FileSearchRetriever;
+  close(): Promise<void>;
+} {
   const settings = config.file_search;
   // Its own parser pool: documents of File Search are larger than url_context's pages.
   const parser = createDocumentParser({
@@ -183,6 +189,7 @@ function createFileSearch(
   return {
     service,
     runner,
+    retriever: new FileSearchRetriever({ store, index: ports.index, embeddings: registry }),
     async close() {
       await runner.close();
       await parser.close();
@@ -249,7 +256,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     scrubber: new Scrubber(collectSecrets(config, { secrets: environmentSecrets(), hosts: [] })),
   });
   const tools = new Map<string, BuiltInTool>();
-  for (const tool of [...createConfiguredTools(config.tools), ...(options.tools ?? [])]) {
+  for (const tool of [
+    ...createConfiguredTools(config.tools, { fileSearch: fileSearch.retriever }),
+    ...(options.tools ?? []),
+  ]) {
     tools.set(tool.type, tool);
   }
   const configuredTools = new Set(tools.keys());

@@ -92,4 +92,42 @@ describe('citationsFor', () => {
     ]);
     expect(citedSpans('...', [{ source: 1, offset: 3 }])).toEqual([undefined]);
   });
+
+  it('cites a File Search passage with a file_citation (document, file name, passage, page, metadata)', () => {
+    const passage = {
+      url: 'fileSearchStores/s/documents/d',
+      title: 'policies.pdf',
+      file: {
+        document_uri: 'fileSearchStores/s/documents/d',
+        file_name: 'policies.pdf',
+        source: 'Laptops are replaced every three years.',
+        page_number: 2,
+        custom_metadata: { team: 'it', year: 2024 },
+      },
+    };
+    const { text, annotations } = cite('Laptops last three years [2]. Mixed [1].', [
+      SOURCES[0]!,
+      passage,
+    ]);
+    expect(text).toBe('Laptops last three years. Mixed.');
+    expect(annotations).toEqual([
+      {
+        type: 'file_citation',
+        document_uri: 'fileSearchStores/s/documents/d',
+        file_name: 'policies.pdf',
+        source: 'Laptops are replaced every three years.',
+        page_number: 2,
+        custom_metadata: { team: 'it', year: 2024 },
+        start_index: 0,
+        end_index: 24,
+      },
+      {
+        type: 'url_citation',
+        url: 'https://a.example/',
+        title: 'A',
+        start_index: 26,
+        end_index: 31,
+      },
+    ]);
+  });
 });

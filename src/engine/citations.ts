@@ -80,7 +80,19 @@ export function citedSpans(
   });
 }
 
-function urlCitation(source: ToolSource, span: CitedSpan): Annotation {
+function citationOf(source: ToolSource, span: CitedSpan): Annotation {
+  if (source.file) {
+    const f = source.file;
+    return {
+      type: 'file_citation',
+      document_uri: f.document_uri,
+      ...(f.file_name !== undefined ? { file_name: f.file_name } : {}),
+      source: f.source,
+      ...(f.page_number !== undefined ? { page_number: f.page_number } : {}),
+      ...(f.custom_metadata !== undefined ? { custom_metadata: f.custom_metadata } : {}),
+      ...span,
+    };
+  }
   return {
     type: 'url_citation',
     url: source.url,
@@ -90,7 +102,8 @@ function urlCitation(source: ToolSource, span: CitedSpan): Annotation {
 }
 
 /**
- * Turns the markers removed from `text` into `url_citation` annotations over the clean text.
+ * Turns the markers removed from `text` into annotations over the clean text: `url_citation`
+ * for web sources, `file_citation` for passages of File Search documents.
  * Markers that point at no source are dropped, so every citation names a source a tool returned
  * in this run; a source cited twice for the same span is listed once.
  */
@@ -109,7 +122,7 @@ export function citationsFor(
     const key = `${mark.source}:${span.start_index}:${span.end_index}`;
     if (seen.has(key)) return;
     seen.add(key);
-    annotations.push(urlCitation(source, span));
+    annotations.push(citationOf(source, span));
   });
   return annotations;
 }

@@ -5,6 +5,11 @@ import {
   codeExecutionConfigSchema,
   createCodeExecutionToolFromConfig,
 } from './code-execution/index.js';
+import {
+  createFileSearchTool,
+  fileSearchConfigSchema,
+  type FileSearchBackend,
+} from './file-search/index.js';
 import { createGoogleMapsTool, googleMapsConfigSchema } from './google-maps/index.js';
 import { createGoogleSearchTool, googleSearchConfigSchema } from './google-search/index.js';
 import { createMcpServerTool } from './mcp-server/index.js';
@@ -23,7 +28,9 @@ const switchable = <T extends z.ZodRawShape>(shape: T) =>
  * Operator settings of the built-in tools (`tools:` in the server config). url_context,
  * code_execution and mcp_server need no outside service and are on by default (URL fetching refuses
  * private addresses unless allowed; code runs in a WASM sandbox); google_search and google_maps
- * need a backend endpoint and are off until configured.
+ * need a backend endpoint and are off until configured; file_search is on when `file_search:`
+ * is set (`{}` will do), and then needs an embedding model (`embedding_models:`, or the default
+ * one `serve` fetches).
  */
 export const toolSettingsSchema = z.strictObject({
   max_rounds: z.number().int().min(1).max(100).default(10),
@@ -47,13 +54,23 @@ export const toolSettingsSchema = z.strictObject({
   }).prefault({}),
   google_search: googleSearchConfigSchema.optional(),
   google_maps: googleMapsConfigSchema.optional(),
+  file_search: z.union([z.literal(false), fileSearchConfigSchema]).optional(),
 });
+
+/** What tools that work on the server's own data are built over (server.ts wires them). */
+export interface ToolServices {
+  /** Retrieval over File Search stores (src/files/file-search-retrieval.ts). */
+  fileSearch?: FileSearchBackend;
+}
 
 /**
  * The built-in tools the operator configured. A tool that is absent here is refused with 400
  * naming `tools[i]` and the setting before a run starts.
  */
-export function createConfiguredTools(config: Config['tools']): BuiltInTool[] {
+export function createConfiguredTools(
+  config: Config['tools'],
+  services: ToolServices = {},
+): BuiltInTool[] {
   const settings = parseWith(toolSettingsSchema, config ?? {}, ['config', 'tools']);
   const tools: BuiltInTool[] = [];
   if (settings.url_context !== false && settings.url_context.enabled) {
@@ -74,5 +91,8 @@ export function createConfiguredTools(config: Config['tools']): BuiltInTool[] {
   }
   if (settings.google_search) tools.push(createGoogleSearchTool(settings.google_search));
   if (settings.google_maps) tools.push(createGoogleMapsTool(settings.google_maps));
+  if (settings.file_search && settings.file_search.enabled && services.fileSearch) {
+    tools.push(createFileSearchTool(settings.file_search, services.fileSearch));
+  }
   return tools;
 }

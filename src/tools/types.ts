@@ -10,10 +10,23 @@ export interface ToolDeclaration {
   parameters: JsonObject;
 }
 
-/** A source the final answer may cite (search results, fetched pages). */
+/** A source the final answer may cite (search results, fetched pages, document passages). */
 export interface ToolSource {
+  /** Web sources: the page; file_search passages: the document's name (`fileSearchStores/…/documents/…`). */
   url: string;
   title?: string;
+  /** Set for a passage of a File Search document: it is cited as `file_citation`, not `url_citation`. */
+  file?: FileCitationSource;
+}
+
+/** What a `file_citation` annotation says about a passage (field names as on the wire). */
+export interface FileCitationSource {
+  document_uri: string;
+  file_name?: string;
+  /** The passage's text (the SDK: "source attributed for a portion of the text"). */
+  source: string;
+  page_number?: number;
+  custom_metadata?: JsonObject;
 }
 
 /** What one executed call produces. */

@@ -8,6 +8,7 @@ import { createSearchIndex, type SearchIndex } from '../../src/store/search-inde
 import type { StoreKind, TestDatabase } from './databases.js';
 import { createTestDatabase } from './databases.js';
 import { startFakeEmbeddings, type FakeEmbeddings } from './fake-embeddings.js';
+import type { UpstreamScript } from './fake-upstream.js';
 import { startHarness, type Harness } from './harness.js';
 
 /** The `embedding_models:` entry of the scripted server (`models/embed-test`). */
@@ -27,14 +28,25 @@ export interface FileSearchHarness {
 
 export async function startFileSearchHarness(
   store: StoreKind,
-  options: { db?: TestDatabase; config?: Record<string, unknown> } = {},
+  options: {
+    db?: TestDatabase;
+    config?: Record<string, unknown>;
+    /** The scripted chat model (default: echo). */
+    script?: UpstreamScript;
+    /** `embedding_models:` instead of the scripted `/embeddings` server's entry (given its URL). */
+    embeddingModels?: (url: string) => Record<string, unknown>[];
+  } = {},
 ): Promise<FileSearchHarness> {
   const db = options.db ?? (await createTestDatabase(store));
   const embeddings = await startFakeEmbeddings();
   const h = await startHarness({
     store,
     db,
-    config: { embedding_models: embeddingModels(embeddings.url), ...options.config },
+    script: options.script,
+    config: {
+      embedding_models: (options.embeddingModels ?? embeddingModels)(embeddings.url),
+      ...options.config,
+    },
   });
   const handle = openDatabase(db.url);
   return {
