@@ -183,10 +183,12 @@ export function createFileSearchTool(
                 found.push(hit);
               }
             }
-          } catch (err) {
+          } catch {
             if (signal.aborted) throw signal.reason;
-            // the model can answer without the documents (or say they are unavailable)
-            return failed(`File search failed: ${(err as Error)?.message ?? String(err)}`);
+            // The model can answer without the documents (or say they are unavailable). The
+            // error's own text (an embedding backend's answer, its address) never reaches the
+            // model: it could echo it to the client.
+            return failed('File search failed: the documents cannot be searched right now.');
           }
           const sources = found.map((hit) => sourceOf(hit, settings.max_passage_chars));
           return {
