@@ -51,10 +51,10 @@ export interface FakeUpstream {
   waitForRequests(count: number): Promise<void>;
   /** Resolves when requests have been held `count` times in all (`hold`, `holdAfterChunks`). */
   waitForHeld(count: number): Promise<void>;
-  /** How many answers the server stopped reading: the connection closed before the reply ended. */
-  closedEarly: number;
-  /** Resolves once `closedEarly` has reached `count`. */
-  waitForClosedEarly(count: number): Promise<void>;
+  /** Requests (by index) whose answer the server stopped reading: closed before the reply ended. */
+  closedEarly: Set<number>;
+  /** Resolves once the answer to request `index` has been closed early. */
+  waitForClosedEarly(index: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -86,7 +86,7 @@ export async function startFakeUpstream(
   script: UpstreamScript = echoScript,
 ): Promise<FakeUpstream> {
   const requests: ChatRequest[] = [];
-  const closeWaiters: { count: number; resolve: () => void }[] = [];
+  const closeWaiters: { index: number; resolve: () => void }[] = [];
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     let raw = '';
@@ -96,13 +96,12 @@ export async function startFakeUpstream(
       return;
     }
     const body = JSON.parse(raw) as ChatRequest;
+    const index = requests.length;
     res.on('close', () => {
       if (res.writableEnded) return;
-      fake.closedEarly += 1;
-      for (const waiter of closeWaiters.filter((w) => fake.closedEarly >= w.count))
-        waiter.resolve();
+      fake.closedEarly.add(index);
+      for (const waiter of closeWaiters.filter((w) => w.index === index)) waiter.resolve();
     });
-    const index = requests.length;
     requests.push(body);
     http.recorded(requests.length);
     const reply = fake.script(body, index);
@@ -218,11 +217,11 @@ export async function startFakeUpstream(
     release: () => http.release(),
     waitForRequests: (count) => http.waitForRequests(count),
     waitForHeld: (count) => http.waitForHeld(count),
-    closedEarly: 0,
-    waitForClosedEarly: (count) =>
-      fake.closedEarly >= count
+    closedEarly: new Set(),
+    waitForClosedEarly: (index) =>
+      fake.closedEarly.has(index)
         ? Promise.resolve()
-        : new Promise((resolve) => closeWaiters.push({ count, resolve })),
+        : new Promise((resolve) => closeWaiters.push({ index, resolve })),
     close: () => http.close(),
   };
   return fake;
