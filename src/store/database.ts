@@ -103,6 +103,11 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma(`busy_timeout = ${Math.max(0, Math.round(options.busyTimeoutMs ?? 5000))}`);
   sqlite.pragma('foreign_keys = ON');
+  // SQLite gathers no planner statistics by itself. The queries that matter fix their plans in
+  // SQL (history-query.ts); for the rest, refresh statistics on open, bounded so that a large file
+  // does not stall the start (SQLite's advice for long-lived connections: `optimize=0x10002`).
+  sqlite.pragma('analysis_limit = 400');
+  sqlite.pragma('optimize = 0x10002');
   // The File Search index's vectors live in sqlite-vec's vec0 tables: every connection to the
   // file must be able to read and delete them.
   sqliteVec.load(sqlite);
