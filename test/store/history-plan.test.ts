@@ -1,6 +1,10 @@
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type DatabaseHandle } from '../../src/store/database.js';
+import {
+  openDatabase,
+  type DatabaseHandle,
+  type DatabaseSchema,
+} from '../../src/store/database.js';
 import { historyQuery } from '../../src/store/history-query.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
@@ -14,7 +18,7 @@ import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/d
 const FILLER = 3_000;
 const DEPTH = 40;
 
-async function fill(db: Kysely<unknown>): Promise<void> {
+async function fill(db: Kysely<DatabaseSchema>): Promise<void> {
   const row = (id: string, parent: string | null) => ({
     id,
     project: 'p1',
@@ -52,7 +56,7 @@ describe.each(STORE_KINDS)('history query plan (%s)', (kind) => {
     await store.migrate();
     await store.close();
     handle = openDatabase(db.url);
-    await fill(handle.db as Kysely<unknown>);
+    await fill(handle.db);
   });
   afterAll(async () => {
     await handle.db.destroy();
