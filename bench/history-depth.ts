@@ -3,7 +3,7 @@
  * 10, 100 and 1,000, in a store that holds many other interactions. Prints Markdown to stdout.
  *
  *   npx tsx bench/history-depth.ts [--db sqlite|postgres] [--filler 100000] [--turns 40]
- *                                  [--depths 1,10,100,1000]
+ *                                  [--depths 1,10,100,1000] [--cpu-prof DIR]
  *
  * Processes as in server-overhead.ts: this one (client), the scripted upstream and the server
  * (SQLite file in a temp dir or a fresh PostgreSQL database). Before the server starts, the store
@@ -19,6 +19,7 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
 import { openDatabase, type DatabaseSchema } from '../src/store/database.js';
@@ -34,6 +35,7 @@ const { values: argv } = parseArgs({
     filler: { type: 'string', default: '100000' },
     turns: { type: 'string', default: '40' },
     depths: { type: 'string', default: '1,10,100,1000' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const dbKind = argv.db as StoreKind;
@@ -157,7 +159,10 @@ async function main(): Promise<void> {
     await server.close();
     const chain = await seed(db.url, template);
     // A fresh server process: nothing of the seeding is cached in it.
-    server = await BenchChild.start('server', ['server', upstream.url, db.url]);
+    const profArgs = argv['cpu-prof']
+      ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof'])}`]
+      : [];
+    server = await BenchChild.start('server', ['server', upstream.url, db.url], profArgs);
 
     // Per depth: a streamed turn whose events are stored (the resume target).
     const streamedIds = new Map<number, string>();
