@@ -72,6 +72,7 @@ describe('createUpstreamFetch', () => {
   it('hands error answers back with status, headers and body', async () => {
     const res = await upstreamFetch(new URL(`${base}/error`), { method: 'POST', body: '{}' });
     expect(res.status).toBe(429);
+    expect(res.statusText).toBe('Too Many Requests');
     expect(res.ok).toBe(false);
     expect(res.headers.get('retry-after')).toBe('3');
     expect(await res.json()).toEqual({ error: { message: 'slow down' } });

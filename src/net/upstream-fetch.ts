@@ -95,7 +95,7 @@ export function createUpstreamFetch(dispatcher?: Dispatcher): typeof fetch {
         });
     return new Response(stream, {
       status,
-      statusText: '',
+      statusText: answer.statusText ?? '',
       headers: responseHeaders(answer.headers),
     });
   };
