@@ -3,15 +3,19 @@
  * concurrency. Prints Markdown tables to stdout (progress to stderr); writes nothing into the repo.
  *
  *   npx tsx bench/server-overhead.ts [--connections 16] [--duration 10] [--warmup 3]
- *                                    [--db sqlite|postgres] [--cpu-prof DIR]
+ *                                    [--db sqlite|postgres] [--chunks 1000] [--cpu-prof DIR]
  *
- * Three processes: this one (load generator), the fake upstream (test/support/fake-upstream.ts,
- * the default echo script: a role chunk, 2 text chunks, a finish chunk, usage, [DONE]) and the
- * server (src/server.ts, openai-compatible backend → the fake upstream, SQLite file in a temp dir
- * or a fresh PostgreSQL database). Every response is checked; any failure exits non-zero.
+ * Four processes: this one (load generator), the fake upstream (test/support/fake-upstream.ts,
+ * the default echo script: a role chunk, 2 text chunks, a finish chunk, usage, [DONE]), a bare
+ * proxy (node:http in, `undici.request` out, the body piped through: the floor any gateway pays)
+ * and the server (src/server.ts, openai-compatible backend → the fake upstream, SQLite file in a
+ * temp dir or a fresh PostgreSQL database). Each workload runs against the upstream directly,
+ * through the proxy and through the server; CPU is reported per request for every row. The long
+ * stream (`--chunks`, 0 to skip) is one answer of that many text chunks. Every response is
+ * checked; any failure exits non-zero.
  */
 import { execFileSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +34,7 @@ const { values: argv } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
     db: { type: 'string', default: 'sqlite' },
+    chunks: { type: 'string', default: '1000' },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -37,6 +42,8 @@ const connections = Number(argv.connections);
 const duration = Number(argv.duration);
 const warmup = Number(argv.warmup);
 const dbKind = argv.db as StoreKind;
+const longChunks = Number(argv.chunks);
+if (!Number.isInteger(longChunks) || longChunks < 0) throw new Error('--chunks: an integer ≥ 0');
 if (!Number.isInteger(connections) || connections < 1)
   throw new Error('--connections: a positive integer');
 if (!(duration > 0) || !(warmup >= 0)) throw new Error('--duration / --warmup: seconds');
@@ -47,6 +54,11 @@ const problems: string[] = [];
 
 const CREATE_BODY = JSON.stringify({ model: 'gemini-3.5-flash', input: 'hello' });
 const STREAM_BODY = JSON.stringify({ model: 'gemini-3.5-flash', input: 'hello', stream: true });
+const LONG_BODY = JSON.stringify({
+  model: 'gemini-3.5-flash',
+  input: `CHUNKS:${longChunks}`,
+  stream: true,
+});
 const SERVER_HEADERS = { 'content-type': 'application/json', 'x-goog-api-key': KEY_A };
 
 // Response checks (every response is checked, not sampled).
@@ -75,6 +87,12 @@ interface Cpu {
   outsideBusy: number;
 }
 
+interface LongStreams {
+  upstream: StreamResult;
+  proxy: StreamResult;
+  server: StreamResult;
+}
+
 interface StreamResult {
   run: StreamRun;
   firstByte: Summary;
@@ -91,8 +109,9 @@ async function main(): Promise<void> {
   const profArgs = argv['cpu-prof']
     ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof'])}`]
     : [];
+  const proxy = await BenchChild.start('proxy', ['proxy', upstream.url]);
   const server = await BenchChild.start('server', ['server', upstream.url, db.url], profArgs);
-  log(`upstream ${upstream.url}, server ${server.url}`);
+  log(`upstream ${upstream.url}, proxy ${proxy.url}, server ${server.url}`);
   try {
     // Sanity: one create through the server; the body the AI SDK sent upstream for it is what
     // the direct runs send.
@@ -112,9 +131,11 @@ async function main(): Promise<void> {
       headers: { 'content-type': 'application/json', authorization: 'Bearer upstream-secret' },
       body: upstreamBody,
     };
+    const proxyTarget = { ...upstreamTarget, url: `${proxy.url}/v1/chat/completions` };
 
     // 1. Non-streaming create vs the upstream's streamed completion read to the end.
     const loadUpstream = await load('upstream direct', upstreamTarget, upstreamBodyOk, [upstream]);
+    const loadProxy = await load('proxy', proxyTarget, upstreamBodyOk, [upstream, proxy]);
     const loadServer = await load(
       'server create',
       { url: `${server.url}/v1beta/interactions`, headers: SERVER_HEADERS, body: CREATE_BODY },
@@ -134,6 +155,15 @@ async function main(): Promise<void> {
       },
       [upstream],
     );
+    const streamProxy = await streams(
+      'proxy stream',
+      {
+        ...proxyTarget,
+        isText: (m) => /"content":"[^"]/.test(m),
+        verify: (b) => (upstreamBodyOk(b) ? null : 'proxied stream incomplete'),
+      },
+      [upstream, proxy],
+    );
     const streamServer = await streams(
       'server stream',
       {
@@ -152,19 +182,93 @@ async function main(): Promise<void> {
     );
     if ((await server.idle()) > 0) problems.push('runs still active after the stream load');
 
+    // 3. One long answer: per-chunk cost.
+    let long: LongStreams | undefined;
+    if (longChunks > 0) {
+      const sanity = await fetch(`${server.url}/v1beta/interactions`, {
+        method: 'POST',
+        headers: SERVER_HEADERS,
+        body: LONG_BODY,
+      });
+      const sanityText = await sanity.text();
+      if (!sanityText.endsWith(SERVER_STREAM_END))
+        throw new Error(`sanity long stream failed: …${sanityText.slice(-300)}`);
+      const longUpstreamBody = JSON.stringify(await upstream.lastRequest());
+      const lastWord = `w${longChunks - 1} `;
+      const upstreamLongOk = (b: string) =>
+        b.includes(`"content":"${lastWord}"`) && b.endsWith('data: [DONE]\n\n')
+          ? null
+          : 'long stream incomplete';
+      const isUpstreamText = (m: string) => /"content":"[^"]/.test(m);
+      long = {
+        upstream: await streams(
+          'long stream: upstream',
+          {
+            ...upstreamTarget,
+            body: longUpstreamBody,
+            isText: isUpstreamText,
+            verify: upstreamLongOk,
+          },
+          [upstream],
+        ),
+        proxy: await streams(
+          'long stream: proxy',
+          {
+            ...proxyTarget,
+            body: longUpstreamBody,
+            isText: isUpstreamText,
+            verify: upstreamLongOk,
+          },
+          [upstream, proxy],
+        ),
+        server: await streams(
+          'long stream: server',
+          {
+            url: `${server.url}/v1beta/interactions`,
+            headers: SERVER_HEADERS,
+            body: LONG_BODY,
+            isText: (m) =>
+              m.includes('event: step.delta\n') && m.includes('"delta":{"type":"text"'),
+            verify: (b) =>
+              b.endsWith(SERVER_STREAM_END) &&
+              b.includes(lastWord) &&
+              b.includes('event: interaction.completed\n')
+                ? null
+                : `server long stream incomplete: …${b.slice(-200)}`,
+          },
+          [upstream, server],
+        ),
+      };
+      if ((await server.idle()) > 0) problems.push('runs still active after the long streams');
+    }
+
     // Every interaction the server created must be stored as completed.
     const statuses = await storedStatuses(db.url);
     const stored = Object.values(statuses).reduce((a, b) => a + b, 0);
     const bad = Object.entries(statuses).filter(([s]) => s !== 'completed');
     if (bad.length > 0)
       problems.push(`stored interactions not completed: ${JSON.stringify(statuses)}`);
-    const minimum = loadServer.result['2xx'] + streamServer.run.timings.length;
+    const minimum =
+      loadServer.result['2xx'] +
+      streamServer.run.timings.length +
+      (long?.server.run.timings.length ?? 0);
     if (stored < minimum)
       problems.push(`only ${stored} interactions stored, expected at least ${minimum}`);
 
-    printReport({ loadUpstream, loadServer, streamUpstream, streamServer, stored, upstreamBody });
+    printReport({
+      loadUpstream,
+      loadProxy,
+      loadServer,
+      streamUpstream,
+      streamProxy,
+      streamServer,
+      long,
+      stored,
+      upstreamBody,
+    });
   } finally {
     await server.close();
+    await proxy.close();
     await upstream.close();
     await db.drop();
     if (argv['cpu-prof']) log(`server CPU profile written to ${resolve(argv['cpu-prof'])}`);
@@ -185,6 +289,7 @@ async function measureCpu(children: BenchChild[]): Promise<() => Promise<Cpu>> {
     const u = process.cpuUsage(client);
     const m = machineTimes();
     const wallMs = performance.now() - start;
+    // children: the upstream first, then the proxy or the server (whose CPU is "server").
     const [upstream, server] = await Promise.all(children.map((c) => c.sample()));
     const clientMs = (u.user + u.system) / 1000;
     const benchMs = [upstream, server].reduce(
@@ -312,40 +417,57 @@ function revision(): string {
   }
 }
 
-function cpuPerRequest(sample: CpuSample | undefined, count: number): string {
+/** CPU µs of the measured (second) process per unit, and its event-loop utilisation. */
+function cpuMicros(sample: CpuSample | undefined, count: number): number {
+  if (!sample || count === 0) return NaN;
+  return ((sample.userMs + sample.systemMs) * 1000) / count;
+}
+
+const fmtUs = (us: number) => (Number.isFinite(us) ? `${us.toFixed(0)} µs` : '–');
+
+function cpuCell(sample: CpuSample | undefined, count: number): string {
   if (!sample || count === 0) return '–';
-  return `${((sample.userMs + sample.systemMs) / count).toFixed(3)} ms (ELU ${(sample.eventLoopUtilization * 100).toFixed(0)}%)`;
+  return `${fmtUs(cpuMicros(sample, count))} (ELU ${(sample.eventLoopUtilization * 100).toFixed(0)}%)`;
 }
 
 function printReport(r: {
   loadUpstream: LoadResult;
+  loadProxy: LoadResult;
   loadServer: LoadResult;
   streamUpstream: StreamResult;
+  streamProxy: StreamResult;
   streamServer: StreamResult;
+  long: LongStreams | undefined;
   stored: number;
   upstreamBody: string;
 }): void {
-  const { loadUpstream: lu, loadServer: ls, streamUpstream: su, streamServer: ss } = r;
+  const { loadUpstream: lu, loadProxy: lp, loadServer: ls } = r;
+  const { streamUpstream: su, streamProxy: sp, streamServer: ss } = r;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const out: string[] = [];
   out.push(
     `**${dbKind === 'sqlite' ? 'SQLite' : 'PostgreSQL'}**, ${connections} connections, ${duration} s per run (after ${warmup} s warm-up), ` +
-      `node ${process.version}, ${cpus().length}× ${cpu.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, revision ${revision()}. ` +
+      `node ${process.version}, ${cpus().length}× ${cpu.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} at the end, revision ${revision()}. ` +
       `${r.stored} interactions stored, all \`completed\`${problems.length ? ' — **FAILURES, see stderr**' : ''}.`,
   );
   out.push('');
-  out.push('Non-streaming create (autocannon; latency = request sent → full response read):');
+  out.push(
+    'Non-streaming create (autocannon; latency = request sent → full response read; CPU = user + system of the proxy or server process per request, ELU = its event-loop utilisation):',
+  );
   out.push('');
-  out.push('| target | requests | req/s | p50 | p99 |');
-  out.push('| --- | ---: | ---: | ---: | ---: |');
+  out.push('| target | requests | req/s | p50 | p99 | CPU / request |');
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: |');
+  const loadRow = (label: string, l: LoadResult) =>
+    `| ${label} | ${l.result['2xx']} | ${fmtRate(l.reqPerSec)} | ${fmtMs(l.latency.p50)} | ${fmtMs(l.latency.p99)} | ${cpuCell(l.cpu.server, l.result['2xx'])} |`;
+  out.push(loadRow('upstream direct (`POST /chat/completions`, stream read to `[DONE]`)', lu));
+  out.push(loadRow('bare proxy (node:http → `undici.request`, body piped)', lp));
+  out.push(loadRow('server (`POST /v1beta/interactions`, stored)', ls));
+  const createCpuRatio =
+    cpuMicros(ls.cpu.server, ls.result['2xx']) / cpuMicros(lp.cpu.server, lp.result['2xx']);
   out.push(
-    `| upstream direct (\`POST /chat/completions\`, stream read to \`[DONE]\`) | ${lu.result['2xx']} | ${fmtRate(lu.reqPerSec)} | ${fmtMs(lu.latency.p50)} | ${fmtMs(lu.latency.p99)} |`,
-  );
-  out.push(
-    `| server (\`POST /v1beta/interactions\`, stored) | ${ls.result['2xx']} | ${fmtRate(ls.reqPerSec)} | ${fmtMs(ls.latency.p50)} | ${fmtMs(ls.latency.p99)} |`,
-  );
-  out.push(
-    `| **ratio server / upstream** | | ${fmtRatio(ls.reqPerSec / lu.reqPerSec)} | ${fmtRatio(ls.latency.p50 / lu.latency.p50)} | ${fmtRatio(ls.latency.p99 / lu.latency.p99)} |`,
+    `| **ratio server / proxy** | | ${fmtRatio(ls.reqPerSec / lp.reqPerSec)} | ${fmtRatio(ls.latency.p50 / lp.latency.p50)} | ${fmtRatio(ls.latency.p99 / lp.latency.p99)} | ${fmtRatio(createCpuRatio)} |`,
   );
   out.push('');
   out.push(
@@ -353,33 +475,65 @@ function printReport(r: {
   );
   out.push('');
   out.push(
-    '| target | streams | streams/s | first byte p50 | p99 | first text p50 | p99 | end p50 | p99 |',
+    '| target | streams | streams/s | first byte p50 | p99 | first text p50 | p99 | end p50 | p99 | CPU / stream |',
   );
-  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const [label, s] of [
-    ['upstream direct (first `content` chunk)', su],
-    ['server `"stream":true` (first text `step.delta`)', ss],
-  ] as const) {
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const streamRow = (label: string, s: StreamResult) =>
+    `| ${label} | ${s.run.timings.length} | ${fmtRate(s.perSec)} | ${fmtMs(s.firstByte.p50)} | ${fmtMs(s.firstByte.p99)} | ${fmtMs(s.firstText.p50)} | ${fmtMs(s.firstText.p99)} | ${fmtMs(s.end.p50)} | ${fmtMs(s.end.p99)} | ${cpuCell(s.cpu.server, s.run.timings.length)} |`;
+  const streamRatio = (label: string, a: StreamResult, b: StreamResult) =>
+    `| **${label}** | | ${fmtRatio(a.perSec / b.perSec)} | ${fmtRatio(a.firstByte.p50 / b.firstByte.p50)} | ${fmtRatio(a.firstByte.p99 / b.firstByte.p99)} | ${fmtRatio(a.firstText.p50 / b.firstText.p50)} | ${fmtRatio(a.firstText.p99 / b.firstText.p99)} | ${fmtRatio(a.end.p50 / b.end.p50)} | ${fmtRatio(a.end.p99 / b.end.p99)} | ${fmtRatio(cpuMicros(a.cpu.server, a.run.timings.length) / cpuMicros(b.cpu.server, b.run.timings.length))} |`;
+  out.push(streamRow('upstream direct (first `content` chunk)', su));
+  out.push(streamRow('bare proxy', sp));
+  out.push(streamRow('server `"stream":true` (first text `step.delta`)', ss));
+  out.push(streamRatio('ratio server / proxy', ss, sp));
+  if (r.long) {
+    const { upstream: lu2, proxy: lp2, server: ls2 } = r.long;
+    out.push('');
     out.push(
-      `| ${label} | ${s.run.timings.length} | ${fmtRate(s.perSec)} | ${fmtMs(s.firstByte.p50)} | ${fmtMs(s.firstByte.p99)} | ${fmtMs(s.firstText.p50)} | ${fmtMs(s.firstText.p99)} | ${fmtMs(s.end.p50)} | ${fmtMs(s.end.p99)} |`,
+      `Long stream: one answer of ${longChunks} text chunks (CPU / chunk = the process's CPU over all streams ÷ (streams × ${longChunks})):`,
+    );
+    out.push('');
+    out.push(
+      '| target | streams | streams/s | first byte p50 | p99 | first text p50 | p99 | end p50 | p99 | CPU / stream |',
+    );
+    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    out.push(streamRow('upstream direct', lu2));
+    out.push(streamRow('bare proxy', lp2));
+    out.push(streamRow('server `"stream":true`', ls2));
+    out.push(streamRatio('ratio server / proxy', ls2, lp2));
+    out.push('');
+    const perChunk = (s: StreamResult) =>
+      cpuMicros(s.cpu.server, s.run.timings.length * longChunks);
+    out.push(
+      `CPU per upstream chunk: proxy ${perChunk(lp2).toFixed(2)} µs, server ${perChunk(ls2).toFixed(2)} µs.`,
     );
   }
-  out.push(
-    `| **ratio server / upstream** | | ${fmtRatio(ss.perSec / su.perSec)} | ${fmtRatio(ss.firstByte.p50 / su.firstByte.p50)} | ${fmtRatio(ss.firstByte.p99 / su.firstByte.p99)} | ${fmtRatio(ss.firstText.p50 / su.firstText.p50)} | ${fmtRatio(ss.firstText.p99 / su.firstText.p99)} | ${fmtRatio(ss.end.p50 / su.end.p50)} | ${fmtRatio(ss.end.p99 / su.end.p99)} |`,
-  );
   out.push('');
   out.push(
-    'CPU time per request (user + system; ELU = event-loop utilisation of that process; machine = busy share of all cores, and in brackets the part outside these three processes: the database and anything else running):',
+    'CPU time per request of every process (user + system; machine = busy share of all cores, and in brackets the part outside the bench processes: the database and anything else running):',
   );
   out.push('');
-  out.push('| run | load generator | upstream process | server process | machine |');
+  out.push('| run | load generator | upstream process | proxy / server process | machine |');
   out.push('| --- | ---: | ---: | ---: | ---: |');
   const cpuRow = (label: string, c: Cpu, n: number) =>
-    `| ${label} | ${(c.client / n).toFixed(3)} ms | ${cpuPerRequest(c.upstream, n)} | ${cpuPerRequest(c.server, n)} | ${(c.machineBusy * 100).toFixed(0)}% (${(c.outsideBusy * 100).toFixed(0)}%) |`;
+    `| ${label} | ${fmtUs((c.client * 1000) / n)} | ${cpuCell(c.upstream, n)} | ${cpuCell(c.server, n)} | ${(c.machineBusy * 100).toFixed(0)}% (${(c.outsideBusy * 100).toFixed(0)}%) |`;
   out.push(cpuRow('create: upstream direct', lu.cpu, lu.result['2xx']));
+  out.push(cpuRow('create: proxy', lp.cpu, lp.result['2xx']));
   out.push(cpuRow('create: server', ls.cpu, ls.result['2xx']));
   out.push(cpuRow('stream: upstream direct', su.cpu, su.run.timings.length));
+  out.push(cpuRow('stream: proxy', sp.cpu, sp.run.timings.length));
   out.push(cpuRow('stream: server', ss.cpu, ss.run.timings.length));
+  if (r.long) {
+    out.push(
+      cpuRow(
+        'long stream: upstream direct',
+        r.long.upstream.cpu,
+        r.long.upstream.run.timings.length,
+      ),
+    );
+    out.push(cpuRow('long stream: proxy', r.long.proxy.cpu, r.long.proxy.run.timings.length));
+    out.push(cpuRow('long stream: server', r.long.server.cpu, r.long.server.run.timings.length));
+  }
   out.push('');
   process.stdout.write(out.join('\n') + '\n');
   log(`upstream body used for the direct runs: ${r.upstreamBody}`);

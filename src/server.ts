@@ -34,6 +34,7 @@ import { AgentRegistry } from './agents/registry.js';
 import { CustomAgents } from './agents/custom-agents.js';
 import { AgentStore } from './store/agent-store.js';
 import type { BuiltInTool } from './tools/types.js';
+import { createUpstreamFetch } from './net/upstream-fetch.js';
 
 export interface ServerOptions {
   config: Config;
@@ -222,9 +223,11 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     retryWindowMs: storeRetryMs,
     logger: log,
   });
+  // Model upstreams are called through `undici.request` rather than the global fetch (CPU per
+  // interaction: see src/net/upstream-fetch.ts), unless the caller injects its own fetch.
   const models = new ModelRegistry(
     config.models as ModelEntry[],
-    options.backendEnv,
+    { fetch: createUpstreamFetch(), ...options.backendEnv },
     options.backends,
   );
   const embeddings = new EmbeddingRegistry(

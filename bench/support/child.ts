@@ -1,13 +1,18 @@
 /**
- * A benchmark child process: `upstream` (the scripted fake upstream) or `server <upstreamUrl>
+ * A benchmark child process: `upstream` (the scripted fake upstream), `proxy <upstreamUrl>` (a bare
+ * undici.request pass-through, the floor) or `server <upstreamUrl>
  * <databaseUrl>` (the real server). Each runs in its own process so the load generator, the
  * server and the upstream do not share one event loop. Talks to the parent over IPC.
  */
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { request as undiciRequest } from 'undici';
 import { createServer } from '../../src/server.js';
 import { testConfig } from '../../test/support/harness.js';
 import {
   echoScript,
+  lastUserText,
   startFakeUpstream,
   type UpstreamScript,
 } from '../../test/support/fake-upstream.js';
@@ -35,6 +40,19 @@ function sample(): CpuSample {
 }
 
 /**
+ * An input `CHUNKS:<n>` is answered with n text chunks of one short word each (a long stream:
+ * the per-chunk cost of whatever sits between the client and the upstream).
+ */
+const chunksScript: UpstreamScript = (body, index) => {
+  const match = /^CHUNKS:(\d+)$/.exec(lastUserText(body));
+  if (!match) return echoScript(body, index);
+  return {
+    text: Array.from({ length: Number(match[1]) }, (_, i) => `w${i} `),
+    usage: { prompt_tokens: 10, completion_tokens: Number(match[1]) },
+  };
+};
+
+/**
  * `upstream raw-json`: answers an input `JSON:<text>` with <text> verbatim and echoes the first
  * 100 characters of anything else (a hostile 30 MB input measures the server's input path, not a
  * 30 MB answer).
@@ -52,7 +70,7 @@ const rawJsonScript: UpstreamScript = (body, index) => {
 async function main(): Promise<void> {
   const [role, ...args] = process.argv.slice(2);
   if (role === 'upstream') {
-    const upstream = await startFakeUpstream(args[0] === 'raw-json' ? rawJsonScript : echoScript);
+    const upstream = await startFakeUpstream(args[0] === 'raw-json' ? rawJsonScript : chunksScript);
     // The fake records every request body for tests; keep only the newest so memory stays flat.
     let last: unknown;
     const trim = setInterval(() => {
@@ -75,6 +93,47 @@ async function main(): Promise<void> {
       }
     });
     send({ type: 'ready', url: upstream.url });
+    return;
+  }
+  if (role === 'proxy') {
+    // The floor: a bare pass-through (node:http in, undici.request out, the body piped back
+    // chunk by chunk) in front of the same upstream — no parsing, no storage.
+    const upstreamOrigin = new URL(args[0]!).origin;
+    const proxy = createHttpServer((req, res) => {
+      const body: Buffer[] = [];
+      req.on('data', (c: Buffer) => body.push(c));
+      req.on('end', () => {
+        undiciRequest(upstreamOrigin + req.url, {
+          method: 'POST',
+          headers: {
+            'content-type': req.headers['content-type'] ?? 'application/json',
+            authorization: req.headers.authorization ?? '',
+          },
+          body: Buffer.concat(body),
+        }).then(
+          async (up) => {
+            res.writeHead(up.statusCode, {
+              'content-type': String(up.headers['content-type'] ?? 'text/event-stream'),
+            });
+            for await (const chunk of up.body) res.write(chunk);
+            res.end();
+          },
+          () => res.writeHead(502).end(),
+        );
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const { port } = proxy.address() as AddressInfo;
+    process.on('message', (message: ChildRequest) => {
+      if (message.type === 'sample') send({ type: 'sample', id: message.id, sample: sample() });
+      else if (message.type === 'close') {
+        proxy.closeAllConnections();
+        proxy.close();
+        send({ type: 'closed', id: message.id });
+        process.exit(0);
+      }
+    });
+    send({ type: 'ready', url: `http://127.0.0.1:${port}` });
     return;
   }
   if (role === 'server') {

@@ -64,6 +64,8 @@ export interface OpenOptions {
   connectTimeoutMs?: number;
 }
 
+const OPTIMIZE_EVERY_MS = 4 * 60 * 60 * 1000;
+
 const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url);
 
 /** The file a `sqlite:PATH` URL (or bare path) names; undefined for PostgreSQL and `:memory:`. */
@@ -103,13 +105,31 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma(`busy_timeout = ${Math.max(0, Math.round(options.busyTimeoutMs ?? 5000))}`);
   sqlite.pragma('foreign_keys = ON');
+  // SQLite gathers no planner statistics by itself. The queries that matter fix their plans in
+  // SQL (history-query.ts); for the rest, statistics are refreshed on open and every few hours,
+  // bounded so that a large file never stalls the event loop long (SQLite's advice for
+  // long-lived connections: `optimize=0x10002` on open, plain `optimize` periodically).
+  sqlite.pragma('analysis_limit = 400');
+  const optimize = (pragma: string) => {
+    try {
+      sqlite.pragma(pragma);
+    } catch {
+      // another connection holds the write lock (or this one is closing): statistics are an
+      // optimisation, the next round tries again
+    }
+  };
+  optimize('optimize = 0x10002');
+  const optimizer = setInterval(() => optimize('optimize'), OPTIMIZE_EVERY_MS);
+  optimizer.unref();
   // The File Search index's vectors live in sqlite-vec's vec0 tables: every connection to the
   // file must be able to read and delete them.
   sqliteVec.load(sqlite);
   return {
     kind: 'sqlite',
     db: new Kysely<DatabaseSchema>({
-      dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+      dialect: new SqliteDialect({
+        database: withStatementCache(sqlite, () => clearInterval(optimizer)),
+      }),
       log,
     }),
   };
@@ -121,7 +141,11 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
  * preparing costs about as much as running. Kysely runs one query at a time on this single
  * connection, so reusing a statement is safe.
  */
-function withStatementCache(sqlite: Database.Database, size = 256): SqliteDatabase {
+function withStatementCache(
+  sqlite: Database.Database,
+  onClose: () => void,
+  size = 256,
+): SqliteDatabase {
   const cache = new Map<string, Database.Statement>();
   return {
     prepare(sql: string) {
@@ -135,6 +159,9 @@ function withStatementCache(sqlite: Database.Database, size = 256): SqliteDataba
       cache.set(sql, statement);
       return statement;
     },
-    close: () => sqlite.close(),
+    close: () => {
+      onClose();
+      sqlite.close();
+    },
   };
 }

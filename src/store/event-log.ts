@@ -70,7 +70,13 @@ export class InteractionLog {
    * the same step and kind joins it, so a burst of tokens between two writes becomes one event
    * (one row, one SSE message) instead of one per token.
    */
-  private openDelta: { stored: StoredEvent; index: number; delta: Delta } | null = null;
+  private openDelta: {
+    stored: StoredEvent;
+    event: NewEvent & { event_type: 'step.delta' };
+    delta: Delta;
+    /** Deltas joined since `stored.data` was serialised: it is written again once, on `seal`. */
+    joined: boolean;
+  } | null = null;
 
   constructor(
     private readonly owner: EventLog,
@@ -115,16 +121,19 @@ export class InteractionLog {
     if (this.failed) return;
     if (this.finished) throw new Error(`interaction ${this.id} already finished`);
     const open = this.openDelta;
-    if (open && event.event_type === 'step.delta' && !update && open.index === event.index) {
+    if (open && event.event_type === 'step.delta' && !update && open.event.index === event.index) {
       const joined = joinDeltas(open.delta, event.delta);
       if (joined) {
+        // Serialising the joined delta here would cost its whole length per token (quadratic
+        // in a long burst); it is serialised once, when the batch is sealed for writing. Until
+        // then nothing reads its bytes (readers only see durable events).
         open.delta = joined;
-        const seq = open.stored.seq;
-        open.stored.data = serializeEvent({ ...event, delta: joined }, seq).data;
-        applyEvent(this.fold, { ...event, event_id: String(seq) });
+        open.joined = true;
+        applyEvent(this.fold, { ...event, event_id: String(open.stored.seq) });
         return;
       }
     }
+    this.seal(); // the open delta, if any, is complete: serialise it before what follows
     const seq = this.events.length + 1;
     const { event: full, data } = serializeEvent(event, seq);
     const stored = { seq, data };
@@ -132,13 +141,19 @@ export class InteractionLog {
     applyEvent(this.fold, full);
     this.openDelta =
       this.persist && event.event_type === 'step.delta' && !update
-        ? { stored, index: event.index, delta: event.delta }
+        ? { stored, event, delta: event.delta, joined: false }
         : null;
     this.owner.enqueue(this, stored, update);
   }
 
-  /** The pending events are being written: nothing may join them any more. */
+  /**
+   * The pending events are being written (or another event follows the open delta): nothing
+   * may join them any more, and the joined delta gets its bytes.
+   */
   seal(): void {
+    const open = this.openDelta;
+    if (open?.joined)
+      open.stored.data = serializeEvent({ ...open.event, delta: open.delta }, open.stored.seq).data;
     this.openDelta = null;
   }
 

@@ -6,6 +6,7 @@ import {
   type DatabaseSchema,
   type OpenOptions,
 } from './database.js';
+import { historyQuery } from './history-query.js';
 import { migrateToLatest } from './migrations.js';
 import { toStoreError } from './store-errors.js';
 import type {
@@ -164,32 +165,10 @@ export class SqlStore implements Store {
   }
 
   async loadHistory(project: string, id: string): Promise<HistoryChain | undefined> {
-    // One recursive query walks the parent links however deep the chain is.
-    const rows = await this.db
-      .withRecursive('chain(id, parent_id, input_steps, output_steps, depth)', (qb) =>
-        qb
-          .selectFrom('interactions')
-          .select(['id', 'parent_id', 'input_steps', 'output_steps', sql<number>`0`.as('depth')])
-          .where('project', '=', project)
-          .where('id', '=', id)
-          .unionAll((qb2) =>
-            qb2
-              .selectFrom('interactions as i')
-              .innerJoin('chain as c', 'c.parent_id', 'i.id')
-              .select([
-                'i.id',
-                'i.parent_id',
-                'i.input_steps',
-                'i.output_steps',
-                sql<number>`c.depth + 1`.as('depth'),
-              ])
-              .where('i.project', '=', project),
-          ),
-      )
-      .selectFrom('chain')
-      .selectAll()
-      .orderBy('depth', 'desc')
-      .execute();
+    // One recursive query walks the parent links however deep the chain is, each step a
+    // primary-key lookup (see history-query.ts).
+    const { rows: found } = await historyQuery(this.dialect, project, id).execute(this.db);
+    const rows = found.sort((x, y) => Number(y.depth) - Number(x.depth));
     if (rows.length === 0) return undefined;
     const steps: Step[] = [];
     for (const row of rows) {
