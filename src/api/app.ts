@@ -13,6 +13,8 @@ import { API_REVISION } from '../protocol/types.js';
 import { MAX_BODY_VALUES, MAX_DEPTH } from '../protocol/validate.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
+import type { Limiter } from './limits.js';
+import { adminRoutes, type AdminRoutesOptions } from './routes/admin.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
 import { fileSearchRoutes } from './routes/file-search-stores.js';
 import { fileRoutes } from './routes/files.js';
@@ -51,6 +53,10 @@ export interface AppOptions {
   agents?: CustomAgents;
   /** File Search stores, documents and operations (§9.3). */
   fileSearch?: FileSearchService;
+  /** Limits of keys and projects (src/api/limits.ts). */
+  limiter?: Limiter;
+  /** The admin API (`/admin/usage`), when an admin token is configured. */
+  admin?: AdminRoutesOptions;
 }
 
 export interface ConnectionLimits {
@@ -245,6 +251,9 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
 
+  const admin = options.admin;
+  if (admin) await app.register(async (scope) => adminRoutes(scope, admin), { prefix: '/admin' });
+
   for (const version of API_VERSIONS) {
     await app.register(
       async (scope) => {
@@ -263,7 +272,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         });
         scope.addHook('onRequest', async (request) => {
           checkRevision(request.headers['api-revision']);
-          request.project = options.keys.authenticate(request);
+          await options.keys.authorize(request);
+          if (options.limiter) await options.limiter.checkRequest(request.principal!);
           if (
             options.isDraining?.() &&
             request.method === 'POST' &&
@@ -276,6 +286,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           service: options.service,
           engine: options.engine,
           keepAliveMs: options.keepAliveMs,
+          limiter: options.limiter,
         });
         if (options.files) fileRoutes(scope, { files: options.files.service, version });
         if (options.agents) agentRoutes(scope, { agents: options.agents });

@@ -144,8 +144,7 @@ async function continueUpload(
     request.headers['x-goog-api-key'] !== undefined ||
     query.key !== undefined ||
     request.headers.authorization !== undefined;
-  const project = hasKey ? o.keys.authenticate(request) : undefined;
-  if (project) request.project = project;
+  const project = hasKey ? await o.keys.authorize(request) : undefined;
   if (!o.belongs(await uploads.session(uploadId, project))) {
     throw notFound('upload_id: no such upload session (it may have expired or been cancelled)');
   }
@@ -246,7 +245,7 @@ export async function uploadRoutes(scope: FastifyInstance, opts: UploadRoutesOpt
         finalBody: fileBody,
       });
     }
-    request.project = keys.authenticate(request);
+    await keys.authorize(request);
     const protocol = uploadProtocol(request);
     if (protocol === 'resumable') {
       requireStart(request);
@@ -305,7 +304,7 @@ export async function uploadRoutes(scope: FastifyInstance, opts: UploadRoutesOpt
         finalBody: operationBody,
       });
     }
-    request.project = keys.authenticate(request);
+    await keys.authorize(request);
     const protocol = uploadProtocol(request);
     if (protocol !== 'resumable') refuseProtocol(protocol, false);
     requireStart(request);
