@@ -120,7 +120,10 @@ export class Limiter {
           isoSeconds(now - MINUTE_MS),
         );
         if (tokens >= limits.tpm) {
-          const retryAfter = oldest ? (Date.parse(oldest) + MINUTE_MS - now) / 1000 : 60;
+          // When the oldest of the counted runs leaves the window (within a minute at most).
+          const retryAfter = oldest
+            ? Math.min(60, (Date.parse(oldest) + MINUTE_MS - now) / 1000)
+            : 60;
           this.refuse(
             'tpm',
             principal,

@@ -32,8 +32,10 @@ export interface HarnessOptions {
   db?: TestDatabase;
   /** A pino logger (logging tests); default: no logs. */
   logger?: import('pino').Logger;
-  /** The Files API's clock (expiry tests move it forward). */
+  /** The Files API's clock (expiry tests move it forward); also the limits' clock. */
   clock?: () => number;
+  /** Told of each request a key or project limit refuses. */
+  onLimitRejected?: import('../../src/api/limits.js').LimitRejectedHook;
 }
 
 export function testConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Config {
@@ -69,6 +71,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     logger: options.logger ?? false,
     pollMs: 50,
     clock: options.clock,
+    onLimitRejected: options.onLimitRejected,
   });
   const address = await server.listen('127.0.0.1', 0);
   const baseUrl = address.replace('[::1]', '127.0.0.1');
