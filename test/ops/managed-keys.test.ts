@@ -1,20 +1,11 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import Database from 'better-sqlite3';
 import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { KEY_A, startHarness, type Harness } from '../support/harness.js';
+import { cli } from '../support/cli.js';
 import { openDatabase, sqliteFilePath } from '../../src/store/database.js';
 import { KeyStore, hashApiKey } from '../../src/store/key-store.js';
-
-const run = promisify(execFile);
-/** Runs the CLI from source as a real child process, to its end whatever its exit status. */
-export const cli = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-  run(process.execPath, ['--import', 'tsx', 'test/support/run-cli.ts', ...args]).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => e,
-  );
 
 /** Every text value in every table of the database, for "never in clear" checks. */
 async function dumpDatabase(url: string): Promise<string> {
