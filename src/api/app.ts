@@ -14,6 +14,7 @@ import { MAX_BODY_VALUES, MAX_DEPTH } from '../protocol/validate.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
 import type { Limiter } from './limits.js';
+import { playgroundRoutes } from './playground.js';
 import { adminRoutes, type AdminRoutesOptions } from './routes/admin.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
 import { fileSearchRoutes } from './routes/file-search-stores.js';
@@ -241,6 +242,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  playgroundRoutes(app);
   app.get('/readyz', async (_request, reply) => {
     if (options.isDraining?.()) return reply.code(503).send({ status: 'draining' });
     try {

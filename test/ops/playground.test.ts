@@ -1,0 +1,163 @@
+/**
+ * The playground page in a real headless Chromium (Debian's `chromium`, driven by playwright-core)
+ * against a real server and a scripted upstream: what a person sees. Chromium missing → the test
+ * fails (CI installs it). On failure a screenshot goes to .tmp/.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { KEY_A, startHarness, type Harness } from '../support/harness.js';
+import { lastUserText, type UpstreamScript } from '../support/fake-upstream.js';
+
+const CHROMIUM = process.env.OI_TEST_CHROMIUM ?? '/usr/bin/chromium';
+
+const script: UpstreamScript = (body) => {
+  const said = lastUserText(body);
+  return {
+    reasoning: ['Thinking about ', `"${said}"`],
+    text: ['You said: ', said],
+    delayMs: 30,
+    usage: { prompt_tokens: 11, completion_tokens: 4, reasoning_tokens: 3 },
+  };
+};
+
+describe('the playground at /', () => {
+  let h: Harness;
+  let browser: Browser;
+  let page: Page;
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(`Chromium is not installed at ${CHROMIUM} (apt-get install -y chromium)`);
+    h = await startHarness({ store: 'sqlite', script });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await browser.newPage();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await h?.close();
+  });
+
+  const screenshotOnFailure = (name: string) =>
+    onTestFailed(async () => {
+      mkdirSync('.tmp', { recursive: true });
+      const path = `.tmp/playground-${name}.png`;
+      await page.screenshot({ path, fullPage: true });
+      console.error(`screenshot of the failed playground test: ${path}`);
+    });
+
+  async function say(text: string): Promise<void> {
+    const before = await page.locator('.turn .status').count();
+    await page.fill('#prompt', text);
+    await page.click('#send');
+    await page.locator('.turn .status').nth(before).waitFor();
+  }
+
+  it('is served as a page with its script and style, under a strict CSP', async () => {
+    const res = await fetch(`${h.baseUrl}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await res.text()).toContain('<script type="module" src="/playground/playground.js">');
+    expect((await fetch(`${h.baseUrl}/playground/playground.js`)).status).toBe(200);
+    expect((await fetch(`${h.baseUrl}/playground/../package.json`)).status).toBe(404);
+  });
+
+  it('chats with streaming: thoughts and the answer appear as steps, with the usage; the key stays in localStorage', async () => {
+    screenshotOnFailure('chat');
+    await page.goto(`${h.baseUrl}/`);
+    await page.fill('#api-key', KEY_A);
+    await page.dispatchEvent('#api-key', 'change');
+    await say('hello playground');
+    const turn = page.locator('.turn').nth(0);
+    expect(await turn.locator('.user').textContent()).toBe('hello playground');
+    expect(await turn.locator('.step.thought .body').textContent()).toBe(
+      'Thinking about "hello playground"',
+    );
+    expect(await turn.locator('.step.model_output .body').textContent()).toBe(
+      'You said: hello playground',
+    );
+    const status = await turn.locator('.status').textContent();
+    expect(status).toMatch(
+      /^completed · input 11 · output 4 · thought 3 · cached 0 · total 18 · \S+$/,
+    );
+    expect(await page.locator('#usage').textContent()).toContain('total 18');
+    expect(
+      await page.evaluate(() => localStorage.getItem('open-interactions.playground.api-key')),
+    ).toBe(KEY_A);
+    // After a reload the key is still there, and only in this browser (the server keeps no session).
+    await page.reload();
+    expect(await page.inputValue('#api-key')).toBe(KEY_A);
+  });
+
+  it('shows the answer while it streams (the upstream pauses mid-answer)', async () => {
+    screenshotOnFailure('streaming');
+    await page.goto(`${h.baseUrl}/`);
+    const held = h.upstream.requests.length;
+    h.upstream.script = (body, index) => ({ ...script(body, index), holdAfterChunks: 4 });
+    try {
+      await page.fill('#prompt', 'slowly');
+      await page.click('#send');
+      await h.upstream.waitForHeld(1);
+      const output = page.locator('.turn .step.model_output .body');
+      await output.filter({ hasText: 'You said:' }).waitFor();
+      expect(await output.textContent()).toBe('You said: ');
+      expect(await page.locator('.turn .status').count()).toBe(0);
+      expect(await page.locator('.turn .meta').textContent()).toBe('running…');
+      h.upstream.release();
+      await page.locator('.turn .status').waitFor();
+      expect(await output.textContent()).toBe('You said: slowly');
+      expect(h.upstream.requests.length).toBe(held + 1);
+    } finally {
+      h.upstream.script = script;
+      h.upstream.release();
+    }
+  });
+
+  it('continues a conversation, and branches from an earlier turn (previous_interaction_id)', async () => {
+    screenshotOnFailure('branch');
+    await page.goto(`${h.baseUrl}/`);
+    await say('first');
+    await say('second');
+    const firstId = await page.locator('.turn').nth(0).getAttribute('data-interaction-id');
+    const secondId = await page.locator('.turn').nth(1).getAttribute('data-interaction-id');
+    expect(await page.locator('#previous').textContent()).toBe(secondId);
+    const continued = h.upstream.requests.at(-1)!;
+    expect(JSON.stringify(continued.messages)).toContain('first');
+
+    await page.locator('.turn').nth(0).locator('button.branch').click();
+    expect(await page.locator('#previous').textContent()).toBe(firstId);
+    await say('third, branched');
+    const branched = JSON.stringify(h.upstream.requests.at(-1)!.messages);
+    expect(branched).toContain('first');
+    expect(branched).not.toContain('second');
+    const got = await h.fetch(
+      `/v1beta/interactions/${await page.locator('.turn').nth(2).getAttribute('data-interaction-id')}`,
+    );
+    expect(
+      ((await got.json()) as { previous_interaction_id: string }).previous_interaction_id,
+    ).toBe(firstId);
+  });
+
+  it("sends the built-in tools that are switched on, and shows the server's error", async () => {
+    screenshotOnFailure('tools');
+    await page.goto(`${h.baseUrl}/`);
+    await page.check('#tools input[value="google_search"]');
+    await page.fill('#prompt', 'search something');
+    await page.click('#send');
+    await page.locator('#error').filter({ hasText: 'google_search' }).waitFor();
+    expect(await page.locator('#error').textContent()).toContain(
+      "built-in tool 'google_search' is not configured on this server",
+    );
+  });
+
+  it('a wrong key: the page shows the 401 message', async () => {
+    screenshotOnFailure('wrong-key');
+    await page.goto(`${h.baseUrl}/`);
+    await page.fill('#api-key', 'not-a-valid-key');
+    await page.dispatchEvent('#api-key', 'change');
+    await page.fill('#prompt', 'hello');
+    await page.click('#send');
+    await page.locator('#error').filter({ hasText: 'API key' }).waitFor();
+    expect(await page.locator('#error').textContent()).toBe('x-goog-api-key: API key not valid');
+  });
+});
