@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KEY_A, startHarness, type Harness } from '../support/harness.js';
 import { lastUserText, type UpstreamScript } from '../support/fake-upstream.js';
+import { startFileSearchHarness, type FileSearchHarness } from '../support/file-search.js';
 
 const CHROMIUM = process.env.OI_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -159,5 +160,48 @@ describe('the playground at /', () => {
     await page.click('#send');
     await page.locator('#error').filter({ hasText: 'API key' }).waitFor();
     expect(await page.locator('#error').textContent()).toBe('x-goog-api-key: API key not valid');
+  });
+});
+
+describe('the playground uploads a file for file search', () => {
+  let fs: FileSearchHarness;
+  let browser: Browser;
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(`Chromium is not installed at ${CHROMIUM} (apt-get install -y chromium)`);
+    fs = await startFileSearchHarness('sqlite');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await fs?.close();
+  });
+
+  it('creates a File Search store, uploads the chosen file into it, and switches file_search on', async () => {
+    const page = await browser.newPage();
+    onTestFailed(async () => {
+      mkdirSync('.tmp', { recursive: true });
+      await page.screenshot({ path: '.tmp/playground-upload.png', fullPage: true });
+      console.error('screenshot of the failed playground test: .tmp/playground-upload.png');
+    });
+    await page.goto(`${fs.h.baseUrl}/`);
+    await page.fill('#api-key', KEY_A);
+    await page.dispatchEvent('#api-key', 'change');
+    await page.setInputFiles('#file', {
+      name: 'handbook.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('Holidays: every employee has 30 days of leave per year.'),
+    });
+    await page.click('#upload');
+    const status = page.locator('#upload-status');
+    await status.filter({ hasText: /uploaded|failed/ }).waitFor();
+    const text = (await status.textContent())!;
+    expect(text).toMatch(/^uploaded handbook\.txt to fileSearchStores\/\S+$/);
+    expect(await page.isChecked('#tools input[value="file_search"]')).toBe(true);
+    const store = text.split(' to ')[1]!;
+    const docs = await fs.h.fetch(`/v1beta/${store}/documents`);
+    expect(docs.status).toBe(200);
+    const body = (await docs.json()) as { documents?: { displayName?: string }[] };
+    expect(body.documents?.map((d) => d.displayName)).toEqual(['handbook.txt']);
   });
 });
