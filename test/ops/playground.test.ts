@@ -7,13 +7,49 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KEY_A, startHarness, type Harness } from '../support/harness.js';
+import type { BuiltInTool } from '../../src/tools/types.js';
 import { lastUserText, type UpstreamScript } from '../support/fake-upstream.js';
 import { startFileSearchHarness, type FileSearchHarness } from '../support/file-search.js';
 
 const CHROMIUM = process.env.OI_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
+/** A scripted google_search: one source, cited by the answer. */
+const scriptedSearch: BuiltInTool = {
+  type: 'google_search',
+  async open() {
+    return {
+      type: 'google_search',
+      steps: { call: 'google_search_call', result: 'google_search_result' },
+      declarations: [
+        {
+          name: 'google_search',
+          description: 'Searches the web.',
+          parameters: {
+            type: 'object',
+            properties: { queries: { type: 'array', items: { type: 'string' } } },
+          },
+        },
+      ],
+      citationMarkers: true,
+      async execute(_name, args) {
+        return {
+          call: { arguments: args },
+          result: { result: [{ search_suggestions: 'capital of France' }] },
+          modelOutput: '[1] Paris facts: Paris is the capital of France.',
+          sources: [{ url: 'https://example.org/paris', title: 'Paris facts' }],
+        };
+      },
+    };
+  },
+};
+
 const script: UpstreamScript = (body) => {
   const said = lastUserText(body);
+  if (said === 'search it') {
+    return body.messages.some((m) => m.role === 'tool')
+      ? { text: ['Paris is the capital of France [1].'] }
+      : { toolCalls: [{ name: 'google_search', arguments: '{"queries":["capital of France"]}' }] };
+  }
   return {
     reasoning: ['Thinking about ', `"${said}"`],
     text: ['You said: ', said],
@@ -29,7 +65,7 @@ describe('the playground at /', () => {
   beforeAll(async () => {
     if (!existsSync(CHROMIUM))
       throw new Error(`Chromium is not installed at ${CHROMIUM} (apt-get install -y chromium)`);
-    h = await startHarness({ store: 'sqlite', script });
+    h = await startHarness({ store: 'sqlite', script, tools: [scriptedSearch] });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     page = await browser.newPage();
   });
@@ -46,11 +82,19 @@ describe('the playground at /', () => {
       console.error(`screenshot of the failed playground test: ${path}`);
     });
 
+  /** Opens the page with key A entered (each test stands alone). */
+  async function open(): Promise<void> {
+    await page.goto(`${h.baseUrl}/`);
+    await page.fill('#api-key', KEY_A);
+    await page.dispatchEvent('#api-key', 'change');
+  }
+
   async function say(text: string): Promise<void> {
     const before = await page.locator('.turn .status').count();
     await page.fill('#prompt', text);
     await page.click('#send');
-    await page.locator('.turn .status').nth(before).waitFor();
+    // Answered (a status line) or refused (the error line): whichever comes first.
+    await page.locator('.turn .status, #error:not(:empty)').nth(before).waitFor();
   }
 
   it('is served as a page with its script and style, under a strict CSP', async () => {
@@ -92,7 +136,7 @@ describe('the playground at /', () => {
 
   it('shows the answer while it streams (the upstream pauses mid-answer)', async () => {
     screenshotOnFailure('streaming');
-    await page.goto(`${h.baseUrl}/`);
+    await open();
     const held = h.upstream.requests.length;
     h.upstream.script = (body, index) => ({ ...script(body, index), holdAfterChunks: 4 });
     try {
@@ -116,7 +160,7 @@ describe('the playground at /', () => {
 
   it('continues a conversation, and branches from an earlier turn (previous_interaction_id)', async () => {
     screenshotOnFailure('branch');
-    await page.goto(`${h.baseUrl}/`);
+    await open();
     await say('first');
     await say('second');
     const firstId = await page.locator('.turn').nth(0).getAttribute('data-interaction-id');
@@ -139,21 +183,49 @@ describe('the playground at /', () => {
     ).toBe(firstId);
   });
 
-  it("sends the built-in tools that are switched on, and shows the server's error", async () => {
+  it('with google_search switched on: the tool call, its result and the cited answer appear as steps', async () => {
     screenshotOnFailure('tools');
-    await page.goto(`${h.baseUrl}/`);
+    await open();
     await page.check('#tools input[value="google_search"]');
-    await page.fill('#prompt', 'search something');
+    await say('search it');
+    const turn = page.locator('.turn').last();
+    const kinds = await turn
+      .locator('.step')
+      .evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.type));
+    expect(kinds.filter((k) => k !== 'thought')).toEqual([
+      'google_search_call',
+      'google_search_result',
+      'model_output',
+    ]);
+    expect(
+      await turn.locator('.step[data-type="google_search_call"] .body').textContent(),
+    ).toContain('capital of France');
+    expect(
+      await turn.locator('.step[data-type="google_search_result"] .body').textContent(),
+    ).toContain('search_suggestions');
+    const answer = turn.locator('.step.model_output');
+    expect(await answer.locator('.body').textContent()).toContain('Paris is the capital of France');
+    const link = answer.locator('.citations a');
+    expect(await link.textContent()).toBe('Paris facts');
+    expect(await link.getAttribute('href')).toBe('https://example.org/paris');
+    expect(JSON.stringify(h.upstream.requests.at(-2)!.tools)).toContain('google_search');
+  });
+
+  it("a built-in tool the server does not offer: the page shows the server's error", async () => {
+    screenshotOnFailure('tools-error');
+    await open();
+    await page.check('#tools input[value="google_maps"]');
+    await page.fill('#prompt', 'fetch something');
     await page.click('#send');
-    await page.locator('#error').filter({ hasText: 'google_search' }).waitFor();
+    await page.locator('#error').filter({ hasText: 'google_maps' }).waitFor();
     expect(await page.locator('#error').textContent()).toContain(
-      "built-in tool 'google_search' is not configured on this server",
+      "built-in tool 'google_maps' is not configured on this server",
     );
   });
 
   it('a wrong key: the page shows the 401 message', async () => {
     screenshotOnFailure('wrong-key');
-    await page.goto(`${h.baseUrl}/`);
+    await open();
     await page.fill('#api-key', 'not-a-valid-key');
     await page.dispatchEvent('#api-key', 'change');
     await page.fill('#prompt', 'hello');

@@ -36,6 +36,8 @@ export interface HarnessOptions {
   clock?: () => number;
   /** Told of each request a key or project limit refuses. */
   onLimitRejected?: import('../../src/api/limits.js').LimitRejectedHook;
+  /** Built-in tools added to the configured ones (scripted tools in tests). */
+  tools?: import('../../src/tools/types.js').BuiltInTool[];
 }
 
 export function testConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Config {
@@ -72,6 +74,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     pollMs: 50,
     clock: options.clock,
     onLimitRejected: options.onLimitRejected,
+    tools: options.tools,
   });
   const address = await server.listen('127.0.0.1', 0);
   const baseUrl = address.replace('[::1]', '127.0.0.1');
