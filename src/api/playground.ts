@@ -4,10 +4,20 @@
  * (no path from the request reaches the file system). The page talks to this server's own API
  * with a key the user types in; the key stays in the browser.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 
-const DIRECTORY = new URL('../../public/playground/', import.meta.url);
+/**
+ * public/playground/ of the package: two levels above this module in src/ and dist/; other
+ * builds (a test's outDir) sit deeper, so look upwards. Undefined when the files are missing.
+ */
+function findDirectory(): URL | undefined {
+  for (let depth = 2; depth <= 6; depth++) {
+    const dir = new URL(`${'../'.repeat(depth)}public/playground/`, import.meta.url);
+    if (existsSync(new URL('index.html', dir))) return dir;
+  }
+  return undefined;
+}
 
 const FILES = {
   'index.html': 'text/html; charset=utf-8',
@@ -20,10 +30,13 @@ const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export function playgroundRoutes(app: FastifyInstance): void {
+  const directory = findDirectory();
+  // A package without the page still serves the API (`/` is then 404).
+  if (!directory) return;
   const files = Object.entries(FILES).map(([name, type]) => ({
     name,
     type,
-    body: readFileSync(new URL(name, DIRECTORY)),
+    body: readFileSync(new URL(name, directory)),
   }));
   for (const file of files) {
     const paths = file.name === 'index.html' ? ['/', '/playground/'] : [`/playground/${file.name}`];
