@@ -4,6 +4,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
 } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { InteractionEngine } from '../engine/engine.js';
@@ -253,6 +254,14 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
 
+  // Upload requests are authenticated in their own scope; they count against rpm all the same.
+  const uploadKeys = {
+    authorize: async (request: FastifyRequest) => {
+      const project = await options.keys.authorize(request);
+      if (options.limiter) await options.limiter.checkRequest(request.principal!);
+      return project;
+    },
+  };
   const admin = options.admin;
   if (admin) await app.register(async (scope) => adminRoutes(scope, admin), { prefix: '/admin' });
 
@@ -304,7 +313,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           uploadRoutes(scope, {
             files: files.service,
             uploads: files.uploads,
-            keys: options.keys,
+            keys: uploadKeys,
             version,
             fileSearch: options.fileSearch,
           }),

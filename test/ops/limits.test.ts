@@ -129,6 +129,27 @@ describe.each(STORE_KINDS)('limits of keys and projects across two nodes (%s)', 
     expect((await create(b, KEY_B)).status).toBe(200);
   });
 
+  it('rpm counts upload requests too (they authenticate in their own scope)', async () => {
+    const key = await newKey({ rpm: 1 });
+    expect((await a.fetch('/v1beta/interactions/v1_none', { key })).status).toBe(404);
+    const res = await b.fetch('/upload/v1beta/files', {
+      method: 'POST',
+      key,
+      headers: {
+        'x-goog-upload-protocol': 'resumable',
+        'x-goog-upload-command': 'start',
+        'x-goog-upload-header-content-length': '5',
+        'x-goog-upload-header-content-type': 'text/plain',
+      },
+      body: JSON.stringify({ file: { displayName: 'x.txt' } }),
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('30');
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe(
+      'API key is over its limit of 1 requests per minute',
+    );
+  });
+
   it('tpm: counted from the stored usage of finished interactions; over it → 429 on the other node', async () => {
     const key = await newKey({ tpm: 10 });
     const first = await create(a, key);

@@ -32,7 +32,8 @@ import { single, type Query } from './query.js';
 export interface UploadRoutesOptions {
   files: FileService;
   uploads: UploadService;
-  keys: KeyRing;
+  /** Authenticates (and counts against the requests-per-minute limits) a request. */
+  keys: Pick<KeyRing, 'authorize'>;
   version: string;
   /** File Search store uploads (§9.3), when File Search is enabled. */
   fileSearch?: FileSearchService;
@@ -130,7 +131,7 @@ async function continueUpload(
   reply: FastifyReply,
   o: {
     uploads: UploadService;
-    keys: KeyRing;
+    keys: Pick<KeyRing, 'authorize'>;
     uploadId: string;
     belongs: (upload: UploadRecord) => boolean;
     finalBody: FinalBody;
