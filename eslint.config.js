@@ -14,4 +14,16 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The playground page runs in the browser.
+    files: ['public/**/*.js'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        localStorage: 'readonly',
+        fetch: 'readonly',
+        TextDecoderStream: 'readonly',
+      },
+    },
+  },
 );

@@ -71,6 +71,14 @@ function typedAsYaml(text: string): unknown {
   return text;
 }
 
+/** Limits of a key or a project (src/api/limits.ts); absent = unlimited. */
+const usageLimitFields = {
+  rpm: z.number().int().positive().optional(),
+  tpm: z.number().int().positive().optional(),
+  concurrent_runs: z.number().int().positive().optional(),
+  stored_bytes: z.number().int().positive().optional(),
+};
+
 const modelEntry = z.looseObject({
   name: z.string().min(1),
   backend: z.string().min(1),
@@ -120,7 +128,23 @@ export const configSchema = z.strictObject({
    * reasons with; the entries' own settings are checked by src/agents/config.ts.
    */
   agents: z.array(z.looseObject({ name: z.string().min(1) })).default([]),
-  keys: z.array(z.strictObject({ key: z.string().min(8), project: z.string().min(1) })).optional(),
+  keys: z
+    .array(
+      z.strictObject({
+        key: z.string().min(8),
+        project: z.string().min(1),
+        name: z.string().min(1).optional(),
+        ...usageLimitFields,
+      }),
+    )
+    .optional(),
+  /**
+   * Limits per project (docs/operations.md): `"*"` applies to every project not named. Keys
+   * carry their own limits (`keys:` entries, `keys create --rpm …`); a request must pass both.
+   */
+  projects: z.record(z.string().min(1), z.strictObject(usageLimitFields)).default({}),
+  /** The admin API (`/admin/usage`): off unless a token is set; sent as `Authorization: Bearer`. */
+  admin: z.strictObject({ token: z.string().min(16).optional() }).prefault({}),
   limits: z
     .strictObject({
       unary_deadline_seconds: z.number().positive().default(600),

@@ -13,8 +13,17 @@ import { ModelRegistry } from './models/registry.js';
 import type { BackendEnvironment, BackendFactory, ModelEntry } from './models/types.js';
 import { EventLog } from './store/event-log.js';
 import { SqlStore } from './store/sql-store.js';
+import { KeyStore } from './store/key-store.js';
+import { UsageStore } from './store/usage-store.js';
+import { LimitStore } from './store/limit-store.js';
+import { Limiter, type LimitRejectedHook } from './api/limits.js';
 import { createBlobStore } from './store/blob-store.js';
-import { openDatabase, sqliteFilePath, type DatabaseHandle } from './store/database.js';
+import {
+  DEFAULT_DATABASE_URL,
+  openDatabase,
+  sqliteFilePath,
+  type DatabaseHandle,
+} from './store/database.js';
 import { FileStore } from './store/file-store.js';
 import { FileService } from './files/file-service.js';
 import { UploadService } from './files/uploads.js';
@@ -49,6 +58,8 @@ export interface ServerOptions {
   tools?: BuiltInTool[];
   /** The Files API's clock in ms (tests move it forward to expire files). */
   clock?: () => number;
+  /** Called for each request a key or project limit refuses (the metrics registry counts them). */
+  onLimitRejected?: LimitRejectedHook;
 }
 
 export interface Server {
@@ -66,7 +77,7 @@ export interface Server {
   close(graceMs?: number): Promise<void>;
 }
 
-export const DEFAULT_DATABASE_URL = 'sqlite:open-interactions.db';
+export { DEFAULT_DATABASE_URL } from './store/database.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -74,10 +85,10 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  * Without API keys the server is open to whoever reaches it, so it listens only on a loopback
  * address. The CLI checks this before it downloads or opens anything; listen() checks it again.
  */
-export function checkListenAddress(host: string, keys: Config['keys']): void {
-  if ((keys ?? []).length === 0 && !LOOPBACK.has(host)) {
+export function checkListenAddress(host: string, keys: Config['keys'], managedKeys = false): void {
+  if ((keys ?? []).length === 0 && !managedKeys && !LOOPBACK.has(host)) {
     throw new Error(
-      `refusing to listen on ${host} without API keys: configure keys: or bind to 127.0.0.1`,
+      `refusing to listen on ${host} without API keys: configure keys:, create one with 'open-interactions keys create', or bind to 127.0.0.1`,
     );
   }
 }
@@ -216,6 +227,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   });
   const store = SqlStore.over(database);
   await store.migrate();
+  const keyStore = new KeyStore(database);
+  const limitStore = new LimitStore(database);
+  // Leases of runs this node held before it restarted: those runs are gone.
+  await limitStore.releaseNode(nodeId);
   const files = createFileService(database, databaseUrl, config.files, options.clock, log);
 
   const eventLog = new EventLog(store, {
@@ -317,6 +332,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
         .finally(() => (sweepingFiles = false));
     }
     store.heartbeat(nodeId, heartbeatAt()).catch((err) => log.warn({ err }, 'heartbeat failed'));
+    // Request counters of past minutes are no longer read.
+    limitStore
+      .sweepWindows(Math.floor(Date.now() / 60_000) - 1)
+      .catch((err) => log.warn({ err }, 'limit counter sweep failed'));
     // Runs of nodes that stopped heartbeating for a minute are failed by whoever notices.
     const stale = new Date(Date.now() - 60_000).toISOString();
     service
@@ -341,7 +360,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   heartbeat.unref();
 
   let draining = false;
-  const keys = new KeyRing(config.keys);
+  const keys = new KeyRing(config.keys, keyStore);
   const app = await createApp({
     service,
     engine,
@@ -360,6 +379,16 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     files,
     agents: new CustomAgents({ registry: agents, store: agentStore, configuredTools }),
     fileSearch: fileSearch.service,
+    ...(config.admin.token
+      ? { admin: { token: config.admin.token, usage: new UsageStore(database) } }
+      : {}),
+    limiter: new Limiter({
+      store: limitStore,
+      projects: config.projects,
+      nodeId,
+      onRejected: options.onLimitRejected,
+      clock: options.clock,
+    }),
   });
 
   return {
@@ -372,7 +401,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     embeddings,
     nodeId,
     async listen(host = config.server.host, port = config.server.port) {
-      checkListenAddress(host, config.keys);
+      checkListenAddress(host, config.keys, !(await keys.isOpen()));
       return app.listen({ host, port });
     },
     async close(graceMs = config.server.shutdown_grace_seconds * 1000) {

@@ -4,6 +4,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
 } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { InteractionEngine } from '../engine/engine.js';
@@ -13,6 +14,9 @@ import { API_REVISION } from '../protocol/types.js';
 import { MAX_BODY_VALUES, MAX_DEPTH } from '../protocol/validate.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './auth.js';
+import type { Limiter } from './limits.js';
+import { playgroundRoutes } from './playground.js';
+import { adminRoutes, type AdminRoutesOptions } from './routes/admin.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
 import { fileSearchRoutes } from './routes/file-search-stores.js';
 import { fileRoutes } from './routes/files.js';
@@ -51,6 +55,10 @@ export interface AppOptions {
   agents?: CustomAgents;
   /** File Search stores, documents and operations (§9.3). */
   fileSearch?: FileSearchService;
+  /** Limits of keys and projects (src/api/limits.ts). */
+  limiter?: Limiter;
+  /** The admin API (`/admin/usage`), when an admin token is configured. */
+  admin?: AdminRoutesOptions;
 }
 
 export interface ConnectionLimits {
@@ -235,6 +243,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  playgroundRoutes(app);
   app.get('/readyz', async (_request, reply) => {
     if (options.isDraining?.()) return reply.code(503).send({ status: 'draining' });
     try {
@@ -244,6 +253,17 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       return reply.code(503).send({ status: 'store unavailable' });
     }
   });
+
+  // Upload requests are authenticated in their own scope; they count against rpm all the same.
+  const uploadKeys = {
+    authorize: async (request: FastifyRequest) => {
+      const project = await options.keys.authorize(request);
+      if (options.limiter) await options.limiter.checkRequest(request.principal!);
+      return project;
+    },
+  };
+  const admin = options.admin;
+  if (admin) await app.register(async (scope) => adminRoutes(scope, admin), { prefix: '/admin' });
 
   for (const version of API_VERSIONS) {
     await app.register(
@@ -263,7 +283,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         });
         scope.addHook('onRequest', async (request) => {
           checkRevision(request.headers['api-revision']);
-          request.project = options.keys.authenticate(request);
+          await options.keys.authorize(request);
+          if (options.limiter) await options.limiter.checkRequest(request.principal!);
           if (
             options.isDraining?.() &&
             request.method === 'POST' &&
@@ -276,6 +297,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           service: options.service,
           engine: options.engine,
           keepAliveMs: options.keepAliveMs,
+          limiter: options.limiter,
         });
         if (options.files) fileRoutes(scope, { files: options.files.service, version });
         if (options.agents) agentRoutes(scope, { agents: options.agents });
@@ -291,7 +313,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           uploadRoutes(scope, {
             files: files.service,
             uploads: files.uploads,
-            keys: options.keys,
+            keys: uploadKeys,
             version,
             fileSearch: options.fileSearch,
           }),

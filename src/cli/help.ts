@@ -28,6 +28,10 @@ const ENVIRONMENT = `Environment:
   ${TIMEOUT_VARIABLES.idleMs}     seconds a download may send no data (default ${DEFAULT_DOWNLOAD_TIMEOUTS.idleMs / 1000})
 `;
 
+const DATABASE = `  -c, --config FILE       YAML configuration whose database: is used (default ./open-interactions.yaml)
+      --db URL            sqlite:PATH or postgres://… (default: the config's, else sqlite:open-interactions.db)
+`;
+
 const COMMON = `  -h, --help          show this help
       --version       show the version
 `;
@@ -39,6 +43,10 @@ Usage:
   open-interactions serve [options]                 run the server
   open-interactions models pull <ref> [options]     download a GGUF model
   open-interactions models list [options]           list downloaded models
+  open-interactions keys create --project P [...]   create a managed API key
+  open-interactions keys list [options]             list managed API keys
+  open-interactions keys revoke <id>...             revoke managed API keys
+  open-interactions usage [options]                 tokens and tool calls per project, key, model, day
   open-interactions help [command]                  this text, or a command's
   open-interactions --version
 
@@ -90,6 +98,62 @@ Lists the GGUF files in the models directory.
 Options:
       --dir DIR       models directory (default $OI_MODELS_DIR, else ~/.local/share/open-interactions/models)
 ${COMMON}`,
+
+  keys: `Usage:
+  open-interactions keys create --project P [--name N] [--rpm N] [--tpm N] [--expires D]
+  open-interactions keys list [--project P] [--all] [--format table|json]
+  open-interactions keys revoke <id>...
+
+Managed API keys live in the database (every node sharing it accepts them; a revoked key is
+refused by all of them at once). Keys in the config file's keys: keep working beside them.
+Run 'open-interactions keys <command> --help' for details.
+`,
+
+  'keys create': `Usage: open-interactions keys create --project P [options]
+
+Creates an API key for project P and prints it once: the database keeps only its SHA-256.
+
+Options:
+      --project P         the project the key acts for (required)
+      --name N            a name to recognise the key by
+      --rpm N             requests per minute
+      --tpm N             tokens per minute (input + output + thought, from the stored usage)
+      --concurrent-runs N interactions running at once
+      --stored-bytes N    bytes of stored interactions
+      --expires D         a date (2027-01-31), a time (2027-01-31T12:00:00Z) or a duration (30d, 12h)
+      --format F          text (default) or json
+${DATABASE}${COMMON}`,
+
+  'keys list': `Usage: open-interactions keys list [options]
+
+Lists managed API keys (id, project, name, the key's first characters, limits, status).
+
+Options:
+      --project P         only this project's keys
+      --all               revoked keys too
+      --format F          table (default) or json
+${DATABASE}${COMMON}`,
+
+  'keys revoke': `Usage: open-interactions keys revoke <id>... [options]
+
+Revokes keys by id (key_…, from 'keys list'). Every node refuses them from the next request on.
+Exits 1 when an id names no active key.
+
+Options:
+${DATABASE}${COMMON}`,
+
+  usage: `Usage: open-interactions usage [--project P] [--since D] [--until D] [--format table|json|csv]
+
+Tokens (input, output, cached, thought) and tool calls per day, project, key and model, summed
+from the stored interactions' usage (exact; interactions created with store: false are not kept
+and not counted). Days are UTC days of creation.
+
+Options:
+      --project P         only this project
+      --since D           from this day (2026-12-01) or this long ago (7d); default: everything
+      --until D           before this day (exclusive)
+      --format F          table (default), json or csv
+${DATABASE}${COMMON}`,
 } as const;
 
 export type HelpTopic = keyof typeof HELP;

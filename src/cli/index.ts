@@ -1,5 +1,5 @@
 /**
- * The `open-interactions` command: `serve`, `models pull`, `models list`. Every command and
+ * The `open-interactions` command: `serve`, `models pull|list`, `keys create|list|revoke`, `usage`. Every command and
  * subcommand answers `--help` (exit 0, stdout) and `--version`; a command line it cannot run exits 2
  * with the reason and a pointer to the command's help.
  */
@@ -11,6 +11,10 @@ const RUNNERS: Partial<Record<HelpTopic, (args: string[]) => Promise<number>>> =
   serve: async (args) => (await import('./serve.js')).serve(args),
   'models pull': async (args) => (await import('./models.js')).modelsPull(args),
   'models list': async (args) => (await import('./models.js')).modelsList(args),
+  'keys create': async (args) => (await import('./keys.js')).keysCreate(args),
+  'keys list': async (args) => (await import('./keys.js')).keysList(args),
+  'keys revoke': async (args) => (await import('./keys.js')).keysRevoke(args),
+  usage: async (args) => (await import('./usage.js')).usage(args),
 };
 
 /** The command named by the leading words of `argv` (`models pull`), and the arguments after them. */
@@ -18,6 +22,13 @@ function findCommand(argv: string[]): { topic: HelpTopic; args: string[] } | und
   const [first, second] = argv;
   if (first === undefined || first.startsWith('-')) return { topic: 'main', args: argv };
   if (first === 'serve') return { topic: 'serve', args: argv.slice(1) };
+  if (first === 'usage') return { topic: 'usage', args: argv.slice(1) };
+  if (first === 'keys') {
+    if (second === 'create' || second === 'list' || second === 'revoke')
+      return { topic: `keys ${second}`, args: argv.slice(2) };
+    if (second === undefined || second.startsWith('-'))
+      return { topic: 'keys', args: argv.slice(1) };
+  }
   if (first === 'models') {
     if (second === 'pull' || second === 'list')
       return { topic: `models ${second}`, args: argv.slice(2) };

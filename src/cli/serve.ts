@@ -11,6 +11,8 @@ import {
 } from '../models/download/index.js';
 import { checkListenAddress, createServer } from '../server.js';
 import { UsageError } from './usage-error.js';
+import { KeyStore } from '../store/key-store.js';
+import { DEFAULT_DATABASE_URL, openDatabase, sqliteFilePath } from '../store/database.js';
 
 function loadConfig(path: string | undefined): Config {
   if (path) return loadConfigFile(path);
@@ -38,8 +40,12 @@ export async function serve(args: string[]): Promise<number> {
     config.server.port = port;
   }
   if (values.host !== undefined) config.server.host = values.host;
-  // Before anything is downloaded or opened: an open server on a public address is refused anyway.
-  checkListenAddress(config.server.host, config.keys);
+  // Before anything is downloaded: an open server on a public address is refused anyway.
+  checkListenAddress(
+    config.server.host,
+    config.keys,
+    (config.keys ?? []).length === 0 && (await hasManagedKeys(config, values.db)),
+  );
   const offline = values.offline === true;
   if (config.models.length === 0)
     config.models = [
@@ -78,6 +84,22 @@ export async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   return 0;
+}
+
+/** Whether the database holds managed keys (then the server is not open even without keys:). */
+async function hasManagedKeys(config: Config, db: string | undefined): Promise<boolean> {
+  const url = db ?? config.database?.url ?? DEFAULT_DATABASE_URL;
+  // A database that does not exist yet holds no keys: don't create it just to look.
+  const file = sqliteFilePath(url);
+  if (file !== undefined && !existsSync(file)) return false;
+  const database = openDatabase(url);
+  try {
+    return await new KeyStore(database).any();
+  } catch {
+    return false; // not migrated yet (no api_keys table): no managed keys
+  } finally {
+    await database.db.destroy();
+  }
 }
 
 /** `tools.file_search` is configured and not switched off (`false` or `enabled: false`). */

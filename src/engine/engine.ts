@@ -83,6 +83,8 @@ export interface StartParams {
   requestId?: string;
   /** Set for an agent interaction (src/agents/ resolved it). */
   agent?: AgentRun;
+  /** The API key the request came with (usage per key); null on an open server. */
+  apiKeyId?: string | null;
 }
 
 export interface RunHandle {
@@ -231,6 +233,7 @@ export class InteractionEngine {
           request: echoedRequest(request),
           usage: null,
           errors: null,
+          apiKeyId: params.apiKeyId ?? null,
         },
         initial,
       );

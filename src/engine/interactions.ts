@@ -117,7 +117,7 @@ export class InteractionService {
   async create(
     project: string,
     body: unknown,
-    options: { forceStream?: boolean; requestId?: string } = {},
+    options: { forceStream?: boolean; requestId?: string; apiKeyId?: string | null } = {},
   ): Promise<CreateResult> {
     let request = validateCreateBody(body);
     if (options.forceStream) request.stream = true;
@@ -232,6 +232,7 @@ export class InteractionService {
         toolSessions,
         admission,
         requestId: options.requestId,
+        apiKeyId: options.apiKeyId ?? null,
         agent,
       })
       .catch(async (err: unknown) => {

@@ -22,6 +22,37 @@ export interface InteractionsTable {
   usage: string | null;
   errors: string | null;
   cancel_requested: number;
+  /** The API key that created the interaction (`key_…` managed, `yaml:…` configured); null when open. */
+  api_key_id?: string | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  project: string;
+  name: string | null;
+  /** Hex SHA-256 of the key: the key itself is never stored. */
+  key_hash: string;
+  /** The first characters of the key, to recognise it in listings. */
+  key_prefix: string;
+  /** JSON of the key's limits (rpm, tpm, concurrent_runs, stored_bytes). */
+  limits: string;
+  created: string;
+  expires: string | null;
+  revoked: string | null;
+}
+
+export interface LimitWindowsTable {
+  scope: string;
+  window_start: number | string;
+  requests: number | string;
+}
+
+export interface RunLeasesTable {
+  id: string;
+  project: string;
+  api_key_id: string | null;
+  node_id: string;
+  started: string;
 }
 
 export interface EventsTable {
@@ -39,9 +70,15 @@ export interface DatabaseSchema {
   interactions: InteractionsTable;
   events: EventsTable;
   nodes: NodesTable;
+  api_keys: ApiKeysTable;
+  limit_windows: LimitWindowsTable;
+  run_leases: RunLeasesTable;
 }
 
 export type DatabaseKind = 'sqlite' | 'postgres';
+
+/** The database `serve` and the operator commands open when none is configured. */
+export const DEFAULT_DATABASE_URL = 'sqlite:open-interactions.db';
 
 export interface DatabaseHandle {
   kind: DatabaseKind;

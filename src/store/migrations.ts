@@ -318,6 +318,62 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Operating a shared server (docs/operations.md): managed API keys (only a SHA-256 of each
+  // key is stored), which key created an interaction (usage per key), per-minute request
+  // counters, and the leases of running interactions (concurrent-run limits across nodes).
+  '0007_keys_limits_usage': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('key_prefix', 'text', (c) => c.notNull())
+        .addColumn('limits', 'text', (c) => c.notNull())
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('expires', 'text')
+        .addColumn('revoked', 'text')
+        .execute();
+      await db.schema
+        .createIndex('api_keys_project')
+        .on('api_keys')
+        .columns(['project', 'created'])
+        .execute();
+      await db.schema.alterTable('interactions').addColumn('api_key_id', 'text').execute();
+      await db.schema
+        .createIndex('interactions_project_updated')
+        .on('interactions')
+        .columns(['project', 'updated'])
+        .execute();
+      await db.schema
+        .createIndex('interactions_key_updated')
+        .on('interactions')
+        .columns(['api_key_id', 'updated'])
+        .execute();
+      await db.schema
+        .createTable('limit_windows')
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('window_start', 'bigint', (c) => c.notNull())
+        .addColumn('requests', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('limit_windows_pk', ['scope', 'window_start'])
+        .execute();
+      await db.schema
+        .createTable('run_leases')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('api_key_id', 'text')
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('started', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('run_leases_project')
+        .on('run_leases')
+        .column('project')
+        .execute();
+      await db.schema.createIndex('run_leases_key').on('run_leases').column('api_key_id').execute();
+    },
+  },
 };
 
 class CodeMigrationProvider implements MigrationProvider {

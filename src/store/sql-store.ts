@@ -42,6 +42,7 @@ function toRow(r: InteractionRecord): InteractionsTable {
     usage: r.usage ? JSON.stringify(r.usage) : null,
     errors: r.errors ? JSON.stringify(r.errors) : null,
     cancel_requested: 0,
+    api_key_id: r.apiKeyId ?? null,
   };
 }
 

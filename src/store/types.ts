@@ -24,6 +24,8 @@ export interface InteractionRecord {
   request: JsonObject;
   usage: Usage | null;
   errors: InteractionError[] | null;
+  /** The API key that created it (usage per key); written on create, not read back. */
+  apiKeyId?: string | null;
 }
 
 /** An event exactly as it went over the wire: `data` is the JSON text of the SSE data line. */

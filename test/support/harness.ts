@@ -32,8 +32,12 @@ export interface HarnessOptions {
   db?: TestDatabase;
   /** A pino logger (logging tests); default: no logs. */
   logger?: import('pino').Logger;
-  /** The Files API's clock (expiry tests move it forward). */
+  /** The Files API's clock (expiry tests move it forward); also the limits' clock. */
   clock?: () => number;
+  /** Told of each request a key or project limit refuses. */
+  onLimitRejected?: import('../../src/api/limits.js').LimitRejectedHook;
+  /** Built-in tools added to the configured ones (scripted tools in tests). */
+  tools?: import('../../src/tools/types.js').BuiltInTool[];
 }
 
 export function testConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Config {
@@ -69,6 +73,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     logger: options.logger ?? false,
     pollMs: 50,
     clock: options.clock,
+    onLimitRejected: options.onLimitRejected,
+    tools: options.tools,
   });
   const address = await server.listen('127.0.0.1', 0);
   const baseUrl = address.replace('[::1]', '127.0.0.1');

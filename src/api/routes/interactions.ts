@@ -3,6 +3,7 @@ import { invalid } from '../../protocol/errors.js';
 import type { InteractionService } from '../../engine/interactions.js';
 import type { InteractionEngine } from '../../engine/engine.js';
 import { writeSse } from '../sse.js';
+import type { Limiter, RunPermit } from '../limits.js';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -31,6 +32,7 @@ export interface InteractionRoutesOptions {
   service: InteractionService;
   engine: InteractionEngine;
   keepAliveMs?: number;
+  limiter?: Limiter;
 }
 
 /** §1.2 operation map: create, get, delete, cancel. Mounted under /v1 and /v1beta. */
@@ -42,10 +44,22 @@ export function interactionRoutes(app: FastifyInstance, opts: InteractionRoutesO
     const alt = queryString(query, 'alt');
     if (alt !== undefined && alt !== 'sse' && alt !== 'json')
       throw invalid(`alt: expected sse or json`);
-    const result = await service.create(request.project, request.body, {
-      forceStream: alt === 'sse',
-      requestId: request.id,
-    });
+    // Limits first: a refused request stores nothing.
+    const permit: RunPermit | undefined =
+      opts.limiter && request.principal
+        ? await opts.limiter.admitRun(request.principal)
+        : undefined;
+    const result = await service
+      .create(request.project, request.body, {
+        forceStream: alt === 'sse',
+        requestId: request.id,
+        apiKeyId: request.principal?.keyId ?? null,
+      })
+      .catch((err: unknown) => {
+        permit?.release();
+        throw err;
+      });
+    if (permit) void result.handle.done.finally(() => permit.release());
     request.interactionId = result.handle.id;
     if (result.stream) {
       await writeSse(reply, service.tail(result.handle.id, 0), {

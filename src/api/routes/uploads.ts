@@ -32,7 +32,8 @@ import { single, type Query } from './query.js';
 export interface UploadRoutesOptions {
   files: FileService;
   uploads: UploadService;
-  keys: KeyRing;
+  /** Authenticates (and counts against the requests-per-minute limits) a request. */
+  keys: Pick<KeyRing, 'authorize'>;
   version: string;
   /** File Search store uploads (§9.3), when File Search is enabled. */
   fileSearch?: FileSearchService;
@@ -130,7 +131,7 @@ async function continueUpload(
   reply: FastifyReply,
   o: {
     uploads: UploadService;
-    keys: KeyRing;
+    keys: Pick<KeyRing, 'authorize'>;
     uploadId: string;
     belongs: (upload: UploadRecord) => boolean;
     finalBody: FinalBody;
@@ -144,8 +145,7 @@ async function continueUpload(
     request.headers['x-goog-api-key'] !== undefined ||
     query.key !== undefined ||
     request.headers.authorization !== undefined;
-  const project = hasKey ? o.keys.authenticate(request) : undefined;
-  if (project) request.project = project;
+  const project = hasKey ? await o.keys.authorize(request) : undefined;
   if (!o.belongs(await uploads.session(uploadId, project))) {
     throw notFound('upload_id: no such upload session (it may have expired or been cancelled)');
   }
@@ -246,7 +246,7 @@ export async function uploadRoutes(scope: FastifyInstance, opts: UploadRoutesOpt
         finalBody: fileBody,
       });
     }
-    request.project = keys.authenticate(request);
+    await keys.authorize(request);
     const protocol = uploadProtocol(request);
     if (protocol === 'resumable') {
       requireStart(request);
@@ -305,7 +305,7 @@ export async function uploadRoutes(scope: FastifyInstance, opts: UploadRoutesOpt
         finalBody: operationBody,
       });
     }
-    request.project = keys.authenticate(request);
+    await keys.authorize(request);
     const protocol = uploadProtocol(request);
     if (protocol !== 'resumable') refuseProtocol(protocol, false);
     requireStart(request);
