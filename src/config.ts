@@ -77,6 +77,14 @@ const modelEntry = z.looseObject({
   aliases: z.array(z.string().min(1)).optional(),
 });
 
+/** A `models:` entry: its backend's fields plus what `GET /{v}/models` shows of it. */
+const chatModelEntry = modelEntry.extend({
+  display_name: z.string().min(1).optional(),
+  description: z.string().optional(),
+  input_token_limit: z.number().int().positive().optional(),
+  output_token_limit: z.number().int().positive().optional(),
+});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -109,7 +117,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   database: z.strictObject({ url: z.string().min(1) }).optional(),
-  models: z.array(modelEntry).default([]),
+  models: z.array(chatModelEntry).default([]),
   /**
    * Embedding models for file search, same entry fields as `models:` (each backend's own are
    * checked by the registry, src/models/embeddings/registry.ts). The first entry is the default.

@@ -347,6 +347,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     files,
     agents: new CustomAgents({ registry: agents, store: agentStore, configuredTools }),
     fileSearch: fileSearch.service,
+    models,
   });
 
   return {

@@ -21,6 +21,8 @@ import { interactionRoutes } from './routes/interactions.js';
 import { agentRoutes } from './routes/agents.js';
 import type { CustomAgents } from '../agents/custom-agents.js';
 import { uploadRoutes } from './routes/uploads.js';
+import { modelRoutes } from './routes/models.js';
+import type { ModelRegistry } from '../models/registry.js';
 import type { FileSearchService } from '../files/file-search-service.js';
 import type { FileService } from '../files/file-service.js';
 import type { UploadService } from '../files/uploads.js';
@@ -51,6 +53,8 @@ export interface AppOptions {
   agents?: CustomAgents;
   /** File Search stores, documents and operations (§9.3). */
   fileSearch?: FileSearchService;
+  /** The Models API (`GET /{v}/models`) lists these. */
+  models?: ModelRegistry;
 }
 
 export interface ConnectionLimits {
@@ -280,6 +284,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         if (options.files) fileRoutes(scope, { files: options.files.service, version });
         if (options.agents) agentRoutes(scope, { agents: options.agents });
         if (options.fileSearch) fileSearchRoutes(scope, { fileSearch: options.fileSearch });
+        if (options.models) modelRoutes(scope, { models: options.models });
       },
       { prefix: `/${version}` },
     );

@@ -77,6 +77,7 @@ export const createLlamaCppBackend: BackendFactory = (entry) => {
     backend: 'llama-cpp',
     model,
     inputModalities: new Set(['text']),
+    ...(config.context_size ? { inputTokenLimit: config.context_size } : {}),
     dispose: () => model.dispose(),
     admit: () => model.admit(),
     providerOptions: ({ thinkingLevel }): Record<string, Record<string, number>> => {
