@@ -194,6 +194,14 @@ export const configSchema = z.strictObject({
       parse_workers: z.number().int().min(1).max(32).default(2),
     })
     .prefault({}),
+  /** `GET /metrics` (Prometheus text), outside the API keys; see README "Deploy". */
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** When set, scrapers must send `Authorization: Bearer <token>`. */
+      token: z.string().min(16).optional(),
+    })
+    .prefault({}),
   retention_days: z.number().positive().default(55),
   signature_secret: z.string().min(16).optional(),
 });

@@ -348,6 +348,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     agents: new CustomAgents({ registry: agents, store: agentStore, configuredTools }),
     fileSearch: fileSearch.service,
     models,
+    ...(config.metrics.enabled ? { metrics: { token: config.metrics.token } } : {}),
   });
 
   return {

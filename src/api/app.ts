@@ -22,6 +22,8 @@ import { agentRoutes } from './routes/agents.js';
 import type { CustomAgents } from '../agents/custom-agents.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { modelRoutes } from './routes/models.js';
+import { metricsRoute } from './routes/metrics.js';
+import { countHttpRequest } from '../metrics/index.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { FileSearchService } from '../files/file-search-service.js';
 import type { FileService } from '../files/file-service.js';
@@ -55,6 +57,13 @@ export interface AppOptions {
   fileSearch?: FileSearchService;
   /** The Models API (`GET /{v}/models`) lists these. */
   models?: ModelRegistry;
+  /** `GET /metrics` (config `metrics:`); off when absent. */
+  metrics?: MetricsOptions;
+}
+
+export interface MetricsOptions {
+  /** When set, `/metrics` needs `Authorization: Bearer <token>` (it is not behind the API keys). */
+  token?: string;
 }
 
 export interface ConnectionLimits {
@@ -208,6 +217,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    countHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
     request.log.info(
       {
         method: request.method,
@@ -238,6 +248,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(status).type('application/json').send(body);
   });
 
+  const metrics = options.metrics;
+  if (metrics) app.get('/metrics', (request, reply) => metricsRoute(metrics, request, reply));
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (options.isDraining?.()) return reply.code(503).send({ status: 'draining' });
