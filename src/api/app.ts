@@ -23,6 +23,9 @@ import type { CustomAgents } from '../agents/custom-agents.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { modelRoutes } from './routes/models.js';
 import { metricsRoute } from './routes/metrics.js';
+import { API_VERSIONS } from './versions.js';
+import { openApiDocument } from './openapi.js';
+import { DOCS_PAGE } from './docs-page.js';
 import { countHttpRequest } from '../metrics/index.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { FileSearchService } from '../files/file-search-service.js';
@@ -75,7 +78,14 @@ export interface ConnectionLimits {
   idleTimeoutMs: number;
 }
 
-export const API_VERSIONS = ['v1', 'v1beta'] as const;
+export { API_VERSIONS };
+
+/** The routes each app registered (method, full path): the OpenAPI test checks the document against them. */
+const routesOf = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
+
+export function registeredRoutes(app: FastifyInstance): { method: string; url: string }[] {
+  return routesOf.get(app) ?? [];
+}
 
 /** Sockets whose current request was answered before its body had arrived (see clientError). */
 const answeredEarly = new WeakSet<object>();
@@ -164,6 +174,12 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     },
   });
 
+  const routes: { method: string; url: string }[] = [];
+  routesOf.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
+
   await app.register(cors, {
     origin: options.corsOrigins,
     methods: ['GET', 'POST', 'DELETE', 'PATCH'],
@@ -250,6 +266,10 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
 
   const metrics = options.metrics;
   if (metrics) app.get('/metrics', (request, reply) => metricsRoute(metrics, request, reply));
+  app.get('/openapi.json', async () => openApiDocument());
+  app.get('/docs', async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').send(DOCS_PAGE),
+  );
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (options.isDraining?.()) return reply.code(503).send({ status: 'draining' });
