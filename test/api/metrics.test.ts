@@ -1,6 +1,7 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireStoriesGguf } from '../support/gguf.js';
+import { createStoreOutage } from '../support/store-outage.js';
 import type { ChatRequest } from '../support/fake-upstream.js';
 import { KEY_B, noRetry, startHarness, type Harness } from '../support/harness.js';
 
@@ -155,6 +156,34 @@ describe('GET /metrics', () => {
     expect(after.families.map((f) => f.name)).toContain('oi_interaction_duration_seconds');
     // Default process metrics are there too.
     expect(sample(after, 'oi_process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+});
+
+describe('GET /metrics counts store errors', () => {
+  it('a create refused because the store is locked counts one unavailable createInteraction', async () => {
+    const h = await startHarness({ store: 'sqlite' });
+    const outage = await createStoreOutage('sqlite', h.db);
+    try {
+      const series = { operation: 'createInteraction', fault: 'unavailable' };
+      const read = async () =>
+        sample(
+          readScrape(await (await h.fetch('/metrics', { key: null })).text()),
+          'oi_store_errors_total',
+          series,
+        );
+      const before = await read();
+      outage.cut();
+      const refused = await h.fetch('/v1beta/interactions', {
+        method: 'POST',
+        body: JSON.stringify({ model: 'gemini-3.5-flash', input: 'x' }),
+      });
+      outage.restore();
+      expect(refused.status).toBe(503);
+      expect((await read()) - before).toBe(1);
+    } finally {
+      await outage.close();
+      await h.close();
+    }
   });
 });
 
