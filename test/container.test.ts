@@ -28,7 +28,10 @@ interface Instruction {
   line: number;
 }
 
-/** Dockerfile instructions: comments dropped, `\` continuations joined. */
+/**
+ * Dockerfile instructions: comments dropped, `\` continuations joined. Hand-written (a dozen
+ * lines): the checks below need only each instruction and its arguments, not a full AST.
+ */
 function readDockerfile(text: string): Instruction[] {
   const out: Instruction[] = [];
   let pending: Instruction | undefined;
