@@ -85,6 +85,14 @@ const modelEntry = z.looseObject({
   aliases: z.array(z.string().min(1)).optional(),
 });
 
+/** A `models:` entry: its backend's fields plus what `GET /{v}/models` shows of it. */
+const chatModelEntry = modelEntry.extend({
+  display_name: z.string().min(1).optional(),
+  description: z.string().optional(),
+  input_token_limit: z.number().int().positive().optional(),
+  output_token_limit: z.number().int().positive().optional(),
+});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -117,7 +125,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   database: z.strictObject({ url: z.string().min(1) }).optional(),
-  models: z.array(modelEntry).default([]),
+  models: z.array(chatModelEntry).default([]),
   /**
    * Embedding models for file search, same entry fields as `models:` (each backend's own are
    * checked by the registry, src/models/embeddings/registry.ts). The first entry is the default.
@@ -208,6 +216,14 @@ export const configSchema = z.strictObject({
       parse_timeout_seconds: z.number().positive().default(300),
       parse_memory_mb: z.number().int().min(64).max(65_536).default(1024),
       parse_workers: z.number().int().min(1).max(32).default(2),
+    })
+    .prefault({}),
+  /** `GET /metrics` (Prometheus text), outside the API keys; see README "Deploy". */
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** When set, scrapers must send `Authorization: Bearer <token>`. */
+      token: z.string().min(16).optional(),
     })
     .prefault({}),
   retention_days: z.number().positive().default(55),

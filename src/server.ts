@@ -44,6 +44,7 @@ import { CustomAgents } from './agents/custom-agents.js';
 import { AgentStore } from './store/agent-store.js';
 import type { BuiltInTool } from './tools/types.js';
 import { createUpstreamFetch } from './net/upstream-fetch.js';
+import { countLimitRejection } from './metrics/index.js';
 
 export interface ServerOptions {
   config: Config;
@@ -58,7 +59,7 @@ export interface ServerOptions {
   tools?: BuiltInTool[];
   /** The Files API's clock in ms (tests move it forward to expire files). */
   clock?: () => number;
-  /** Called for each request a key or project limit refuses (the metrics registry counts them). */
+  /** Also called for each request a key or project limit refuses (the metrics count them anyway). */
   onLimitRejected?: LimitRejectedHook;
 }
 
@@ -386,9 +387,14 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       store: limitStore,
       projects: config.projects,
       nodeId,
-      onRejected: options.onLimitRejected,
+      onRejected: (kind, project, scope) => {
+        countLimitRejection(kind);
+        options.onLimitRejected?.(kind, project, scope);
+      },
       clock: options.clock,
     }),
+    models,
+    ...(config.metrics.enabled ? { metrics: { token: config.metrics.token } } : {}),
   });
 
   return {

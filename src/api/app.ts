@@ -25,6 +25,13 @@ import { interactionRoutes } from './routes/interactions.js';
 import { agentRoutes } from './routes/agents.js';
 import type { CustomAgents } from '../agents/custom-agents.js';
 import { uploadRoutes } from './routes/uploads.js';
+import { modelRoutes } from './routes/models.js';
+import { metricsRoute } from './routes/metrics.js';
+import { API_VERSIONS } from './versions.js';
+import { openApiDocument } from './openapi.js';
+import { DOCS_PAGE } from './docs-page.js';
+import { countHttpRequest } from '../metrics/index.js';
+import type { ModelRegistry } from '../models/registry.js';
 import type { FileSearchService } from '../files/file-search-service.js';
 import type { FileService } from '../files/file-service.js';
 import type { UploadService } from '../files/uploads.js';
@@ -59,6 +66,15 @@ export interface AppOptions {
   limiter?: Limiter;
   /** The admin API (`/admin/usage`), when an admin token is configured. */
   admin?: AdminRoutesOptions;
+  /** The Models API (`GET /{v}/models`) lists these. */
+  models?: ModelRegistry;
+  /** `GET /metrics` (config `metrics:`); off when absent. */
+  metrics?: MetricsOptions;
+}
+
+export interface MetricsOptions {
+  /** When set, `/metrics` needs `Authorization: Bearer <token>` (it is not behind the API keys). */
+  token?: string;
 }
 
 export interface ConnectionLimits {
@@ -70,7 +86,14 @@ export interface ConnectionLimits {
   idleTimeoutMs: number;
 }
 
-export const API_VERSIONS = ['v1', 'v1beta'] as const;
+export { API_VERSIONS };
+
+/** The routes each app registered (method, full path): the OpenAPI test checks the document against them. */
+const routesOf = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
+
+export function registeredRoutes(app: FastifyInstance): { method: string; url: string }[] {
+  return routesOf.get(app) ?? [];
+}
 
 /** Sockets whose current request was answered before its body had arrived (see clientError). */
 const answeredEarly = new WeakSet<object>();
@@ -159,6 +182,12 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     },
   });
 
+  const routes: { method: string; url: string }[] = [];
+  routesOf.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
+
   await app.register(cors, {
     origin: options.corsOrigins,
     methods: ['GET', 'POST', 'DELETE', 'PATCH'],
@@ -212,6 +241,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    countHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
     request.log.info(
       {
         method: request.method,
@@ -242,6 +272,12 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(status).type('application/json').send(body);
   });
 
+  const metrics = options.metrics;
+  if (metrics) app.get('/metrics', (request, reply) => metricsRoute(metrics, request, reply));
+  app.get('/openapi.json', async () => openApiDocument());
+  app.get('/docs', async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').send(DOCS_PAGE),
+  );
   app.get('/healthz', async () => ({ status: 'ok' }));
   playgroundRoutes(app);
   app.get('/readyz', async (_request, reply) => {
@@ -302,6 +338,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         if (options.files) fileRoutes(scope, { files: options.files.service, version });
         if (options.agents) agentRoutes(scope, { agents: options.agents });
         if (options.fileSearch) fileSearchRoutes(scope, { fileSearch: options.fileSearch });
+        if (options.models) modelRoutes(scope, { models: options.models });
       },
       { prefix: `/${version}` },
     );

@@ -1,7 +1,8 @@
 import { ApiError, ERROR_CODES, type ErrorCode } from '../protocol/errors.js';
 
 /** Google serves Files, FileSearchStores and Operations with RPC-shaped errors (spec §1.7). */
-const RPC_SHAPED = /^(?:\/upload)?\/v1(?:beta)?\/(?:files|fileSearchStores|operations)(?:[/:?]|$)/;
+const RPC_SHAPED =
+  /^(?:\/upload)?\/v1(?:beta)?\/(?:files|fileSearchStores|operations|models)(?:[/:?]|$)/;
 
 /**
  * The error envelope (spec §1.7): `{code: "not_found", status, message}` everywhere, including

@@ -19,7 +19,7 @@ export type LimitRejectedHook = (
   scope: 'key' | 'project',
 ) => void;
 
-/** The default hook: nothing. The server passes its metrics' counter instead (ServerOptions.onLimitRejected). */
+/** The default hook: nothing. The server counts rejections in its metrics (src/server.ts). */
 export const onLimitRejected: LimitRejectedHook = () => {};
 
 export interface RunPermit {

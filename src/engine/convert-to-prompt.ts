@@ -139,7 +139,7 @@ export function convertToPrompt(
           type: 'tool-result',
           toolCallId: step.call_id,
           toolName: step.name ?? callNames.get(step.call_id) ?? 'function',
-          output: convertResult(step.result, step.is_error === true),
+          output: convertResult(step.result as JsonValue, step.is_error === true),
         });
         break;
       default: {

@@ -41,6 +41,7 @@ import {
 import { Scrubber, collectSecrets } from './scrub.js';
 import { StepWriter } from './step-writer.js';
 import { UsageMeter } from './usage.js';
+import { countInteraction, countToolCall, observeFirstStep } from '../metrics/index.js';
 
 export interface EngineLogger {
   info(obj: object, msg?: string): void;
@@ -158,7 +159,14 @@ async function executeToolCall(
   writer: StepWriter,
   sourceOffset: number,
 ): Promise<{ id: string; output: LanguageModelV3ToolResultOutput; sources: ToolSource[] }> {
-  const outcome = await session.execute(name, args, signal);
+  let outcome: Awaited<ReturnType<ToolSession['execute']>>;
+  try {
+    outcome = await session.execute(name, args, signal);
+  } catch (err) {
+    countToolCall(session.type, 'failed');
+    throw err;
+  }
+  countToolCall(session.type, outcome.result.is_error === true ? 'error' : 'ok');
   if (signal.aborted) throw signal.reason;
   const id = newCallId();
   writer.start({ type: session.steps.call, id, signature: '' } as never);
@@ -301,6 +309,8 @@ export class InteractionEngine {
       : params.model;
     const sessions = params.toolSessions ?? [];
     const gc = request.generation_config ?? {};
+    const startedAt = performance.now();
+    const metricsModel = params.agent?.name ?? model.entryName;
     const sources: ToolSource[] = [];
     const writer = new StepWriter(log, this.options.signatureSecret, {
       summaries: (gc.thinking_summaries ?? THINKING_SUMMARIES_DEFAULT) === 'auto',
@@ -310,6 +320,7 @@ export class InteractionEngine {
         request.responseFormat?.mimeType !== 'application/json'
           ? () => sources
           : undefined,
+      onFirstStep: () => observeFirstStep(metricsModel, (performance.now() - startedAt) / 1000),
     });
     const meter = new UsageMeter();
     const errors: InteractionError[] = [];
@@ -437,7 +448,24 @@ export class InteractionEngine {
     } finally {
       await Promise.all(sessions.map((s) => s.close?.().catch(() => {})));
     }
-    this.finish(log, header, status, meter.toUsage(), errors);
+    const usage = meter.toUsage();
+    countInteraction({
+      model: metricsModel,
+      project: params.project,
+      status,
+      seconds: (performance.now() - startedAt) / 1000,
+      ...(usage
+        ? {
+            usage: {
+              input: usage.total_input_tokens ?? 0,
+              output: usage.total_output_tokens ?? 0,
+              thought: usage.total_thought_tokens ?? 0,
+              cached: usage.total_cached_tokens ?? 0,
+            },
+          }
+        : {}),
+    });
+    this.finish(log, header, status, usage, errors);
   }
 
   /**

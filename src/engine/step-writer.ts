@@ -16,6 +16,8 @@ export interface StepWriterOptions {
    * against the sources the run's tools returned so far (numbered from 1).
    */
   citationSources?: () => readonly ToolSource[];
+  /** Called when the first step starts (time-to-first-step metric). */
+  onFirstStep?: () => void;
 }
 
 /**
@@ -51,6 +53,7 @@ export class StepWriter {
 
   start(step: Step): number {
     this.stop();
+    if (this.index === -1) this.options.onFirstStep?.();
     this.index += 1;
     this.open = step.type;
     this.thoughtMetadata = undefined;

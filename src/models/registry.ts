@@ -13,6 +13,19 @@ const builtInFactories: Record<string, BackendFactory> = {
   google: createGoogleBackend,
 };
 
+/** What the Models API shows of one configured name or alias. */
+export interface ModelListing {
+  /** The configured name, alias or glob (or, for a lookup, the name asked for). */
+  name: string;
+  /** The name of the entry it belongs to. */
+  entryName: string;
+  displayName?: string;
+  description?: string;
+  inputTokenLimit?: number;
+  outputTokenLimit?: number;
+  inputModalities: string[];
+}
+
 interface RegistryEntry {
   entry: ModelEntry;
   matches: (name: string) => boolean;
@@ -44,7 +57,15 @@ export class ModelRegistry {
       if (!factory) {
         throw new Error(`models: unknown backend '${entry.backend}' for model '${entry.name}'`);
       }
-      const { aliases: _aliases, ...backendEntry } = entry;
+      // Listing fields (GET /{v}/models) are the registry's, not the backend's.
+      const {
+        aliases: _aliases,
+        display_name: _displayName,
+        description: _description,
+        input_token_limit: _inputTokenLimit,
+        output_token_limit: _outputTokenLimit,
+        ...backendEntry
+      } = entry;
       try {
         registered.instance = factory(backendEntry as ModelEntry, this.env);
       } catch (err) {
@@ -70,5 +91,38 @@ export class ModelRegistry {
 
   names(): string[] {
     return this.entries.map((e) => e.entry.name);
+  }
+
+  /**
+   * Every configured name and alias, in configuration order (globs as configured), with what
+   * the Models API shows of it.
+   */
+  list(): ModelListing[] {
+    return this.entries.flatMap((e) =>
+      [e.entry.name, ...((e.entry.aliases as string[] | undefined) ?? [])].map((name) =>
+        this.describe(e, name),
+      ),
+    );
+  }
+
+  /** The listing of the entry a client's model name resolves to, under that name. */
+  find(name: string): ModelListing | undefined {
+    const found = this.entries.find((e) => e.matches(name));
+    return found && this.describe(found, name);
+  }
+
+  private describe(registered: RegistryEntry, name: string): ModelListing {
+    const { entry, instance } = registered;
+    const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    const count = (value: unknown) => (typeof value === 'number' ? value : undefined);
+    return {
+      name,
+      entryName: entry.name,
+      displayName: text(entry.display_name),
+      description: text(entry.description),
+      inputTokenLimit: count(entry.input_token_limit) ?? instance!.inputTokenLimit,
+      outputTokenLimit: count(entry.output_token_limit),
+      inputModalities: [...instance!.inputModalities],
+    };
   }
 }

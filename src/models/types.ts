@@ -13,6 +13,8 @@ export interface ResolvedModel {
   providerOptions(options: { thinkingLevel?: string }): SharedV3ProviderOptions;
   /** Input modalities the backend accepts. */
   inputModalities: ReadonlySet<string>;
+  /** Tokens of input the model takes, when the backend knows it (llama-cpp: `context_size`). */
+  inputTokenLimit?: number;
   /**
    * Reserves a place for one interaction on a backend with bounded capacity (local models),
    * synchronously, before anything is stored; `undefined` when none is free (the API answers 503).

@@ -4,36 +4,40 @@
  */
 import { z } from 'zod';
 
-export interface FileStatus {
-  code: number;
-  message: string;
-  details?: Record<string, unknown>[];
-}
+export const fileStatusSchema = z.object({
+  code: z.number().int(),
+  message: z.string(),
+  details: z.array(z.record(z.string(), z.unknown())).optional(),
+});
 
-export interface FileResource {
+export const fileResourceSchema = z.object({
   /** `files/{id}` */
-  name: string;
-  displayName?: string;
-  mimeType: string;
+  name: z.string(),
+  displayName: z.string().optional(),
+  mimeType: z.string(),
   /** int64 as a string */
-  sizeBytes: string;
-  createTime: string;
-  updateTime: string;
-  expirationTime?: string;
+  sizeBytes: z.string(),
+  createTime: z.string(),
+  updateTime: z.string(),
+  expirationTime: z.string().optional(),
   /** Base64 of the lowercase hex SHA-256 digest (what Google returns; see file-service.ts). */
-  sha256Hash?: string;
+  sha256Hash: z.string().optional(),
   /** `{base}/{v}/files/{id}`: what clients put into content `uri`. */
-  uri: string;
-  downloadUri?: string;
-  state: 'STATE_UNSPECIFIED' | 'PROCESSING' | 'ACTIVE' | 'FAILED';
-  source: 'SOURCE_UNSPECIFIED' | 'UPLOADED' | 'GENERATED' | 'REGISTERED';
-  error?: FileStatus;
-}
+  uri: z.string(),
+  downloadUri: z.string().optional(),
+  state: z.enum(['STATE_UNSPECIFIED', 'PROCESSING', 'ACTIVE', 'FAILED']),
+  source: z.enum(['SOURCE_UNSPECIFIED', 'UPLOADED', 'GENERATED', 'REGISTERED']),
+  error: fileStatusSchema.optional(),
+});
 
-export interface ListFilesResponse {
-  files?: FileResource[];
-  nextPageToken?: string;
-}
+export const listFilesResponseSchema = z.object({
+  files: z.array(fileResourceSchema).optional(),
+  nextPageToken: z.string().optional(),
+});
+
+export type FileStatus = z.infer<typeof fileStatusSchema>;
+export type FileResource = z.infer<typeof fileResourceSchema>;
+export type ListFilesResponse = z.infer<typeof listFilesResponseSchema>;
 
 /** File ids: up to 40 of `[a-z0-9-]`, no dash at either end (the `File.name` rule of the SDK). */
 export const FILE_ID = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;

@@ -13,7 +13,17 @@ export type ContentType = (typeof CONTENT_TYPES)[number];
 
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
-const annotation = z.looseObject({ type: z.string() });
+/** Any JSON value (tool arguments, results, free-form fields of tool steps). */
+export const jsonValueSchema = z.json();
+
+/** A citation over `[start_index, end_index)` of a text; the other fields depend on `type`. */
+const annotation = z
+  .object({
+    type: z.string(),
+    start_index: z.number().int().optional(),
+    end_index: z.number().int().optional(),
+  })
+  .catchall(jsonValueSchema);
 
 const textContent = z.strictObject({
   type: z.literal('text'),
@@ -79,67 +89,119 @@ export const STEP_TYPES = [
 ] as const;
 export type InputStepType = (typeof STEP_TYPES)[number];
 
-/** Content lists are validated item by item (see validate.ts), so here they are plain arrays. */
-const contentList = z.array(z.unknown());
+/** Content items of a request are validated one by one (see validate.ts): anything here. */
+const requestContentItem = z.unknown();
 
-const builtInCall = z.looseObject({
-  type: z.string(),
-  id: z.string().min(1),
-  signature: z.string().optional(),
-});
-const builtInResult = z.looseObject({
-  type: z.string(),
-  call_id: z.string().min(1),
-  is_error: z.boolean().optional(),
-  signature: z.string().optional(),
-});
+/** One content item of a response (text, or media by `data` or `uri`). */
+export const contentSchema = z.discriminatedUnion('type', [
+  textContent,
+  mediaContent.image,
+  mediaContent.audio,
+  mediaContent.document,
+  mediaContent.video,
+]);
 
-export const stepSchemas: Record<InputStepType, z.ZodType> = {
-  user_input: z.strictObject({ type: z.literal('user_input'), content: contentList.optional() }),
-  model_output: z.strictObject({
-    type: z.literal('model_output'),
-    content: contentList.optional(),
-    error: z.looseObject({}).optional(),
-  }),
-  thought: z.strictObject({
-    type: z.literal('thought'),
-    signature: z.string().optional(),
-    summary: contentList.optional(),
-  }),
-  function_call: z.strictObject({
-    type: z.literal('function_call'),
-    id: z.string().min(1),
-    name: z.string().min(1),
-    arguments: z.record(z.string(), z.unknown()),
-    signature: z.string().optional(),
-  }),
-  function_result: z.strictObject({
-    type: z.literal('function_result'),
-    call_id: z.string().min(1),
-    result: z.union([z.string(), z.array(z.unknown()), z.record(z.string(), z.unknown())], {
-      error: 'must be a string, an object or a list of content items',
+const BUILT_IN_CALL_STEPS = [
+  'code_execution_call',
+  'google_search_call',
+  'url_context_call',
+  'file_search_call',
+  'google_maps_call',
+  'retrieval_call',
+  'processing_call',
+] as const;
+const BUILT_IN_RESULT_STEPS = [
+  'code_execution_result',
+  'google_search_result',
+  'url_context_result',
+  'file_search_result',
+  'google_maps_result',
+  'mcp_server_tool_result',
+  'retrieval_result',
+  'processing_result',
+] as const;
+
+/** A built-in tool's call step: its id, and the tool's own fields (free-form JSON). */
+const builtInCall = <T extends string>(type: T) =>
+  z
+    .object({ type: z.literal(type), id: z.string().min(1), signature: z.string().optional() })
+    .catchall(jsonValueSchema);
+/** A built-in tool's result step: the call it answers, and the tool's own fields. */
+const builtInResult = <T extends string>(type: T) =>
+  z
+    .object({
+      type: z.literal(type),
+      call_id: z.string().min(1),
+      is_error: z.boolean().optional(),
+      signature: z.string().optional(),
+    })
+    .catchall(jsonValueSchema);
+
+/**
+ * The steps, once for requests and responses: `content` is the item of content lists (a
+ * request's items are validated one by one for exact error paths; a response's are `Content`).
+ */
+function defineSteps<C extends z.ZodType>(content: C) {
+  const list = z.array(content);
+  const calls = Object.fromEntries(BUILT_IN_CALL_STEPS.map((t) => [t, builtInCall(t)])) as {
+    [T in (typeof BUILT_IN_CALL_STEPS)[number]]: ReturnType<typeof builtInCall<T>>;
+  };
+  const results = Object.fromEntries(BUILT_IN_RESULT_STEPS.map((t) => [t, builtInResult(t)])) as {
+    [T in (typeof BUILT_IN_RESULT_STEPS)[number]]: ReturnType<typeof builtInResult<T>>;
+  };
+  return {
+    user_input: z.strictObject({ type: z.literal('user_input'), content: list.optional() }),
+    model_output: z.strictObject({
+      type: z.literal('model_output'),
+      content: list.optional(),
+      error: z
+        .object({ code: z.number().optional(), message: z.string().optional() })
+        .catchall(jsonValueSchema)
+        .optional(),
     }),
-    name: z.string().optional(),
-    is_error: z.boolean().optional(),
-    signature: z.string().optional(),
-  }),
-  code_execution_call: builtInCall,
-  code_execution_result: builtInResult,
-  google_search_call: builtInCall,
-  google_search_result: builtInResult,
-  url_context_call: builtInCall,
-  url_context_result: builtInResult,
-  file_search_call: builtInCall,
-  file_search_result: builtInResult,
-  google_maps_call: builtInCall,
-  google_maps_result: builtInResult,
-  mcp_server_tool_call: builtInCall.extend({ name: z.string(), server_name: z.string() }),
-  mcp_server_tool_result: builtInResult,
-  retrieval_call: builtInCall,
-  retrieval_result: builtInResult,
-  processing_call: builtInCall,
-  processing_result: builtInResult,
-};
+    thought: z.strictObject({
+      type: z.literal('thought'),
+      signature: z.string().optional(),
+      summary: list.optional(),
+    }),
+    function_call: z.strictObject({
+      type: z.literal('function_call'),
+      id: z.string().min(1),
+      name: z.string().min(1),
+      arguments: z.record(z.string(), jsonValueSchema),
+      signature: z.string().optional(),
+    }),
+    function_result: z.strictObject({
+      type: z.literal('function_result'),
+      call_id: z.string().min(1),
+      result: z.union([z.string(), list, z.record(z.string(), jsonValueSchema)], {
+        error: 'must be a string, an object or a list of content items',
+      }),
+      name: z.string().optional(),
+      is_error: z.boolean().optional(),
+      signature: z.string().optional(),
+    }),
+    ...calls,
+    ...results,
+    mcp_server_tool_call: builtInCall('mcp_server_tool_call').extend({
+      name: z.string(),
+      server_name: z.string(),
+    }),
+  };
+}
+
+/** Request steps by type (validate.ts picks one by `type`, so errors name the exact field). */
+export const stepSchemas: Record<InputStepType, z.ZodType> = defineSteps(requestContentItem);
+
+const responseSteps = defineSteps(contentSchema);
+/** A step as stored and returned. */
+export const stepSchema = z.discriminatedUnion(
+  'type',
+  Object.values(responseSteps) as unknown as [
+    (typeof responseSteps)[keyof typeof responseSteps],
+    ...(typeof responseSteps)[keyof typeof responseSteps][],
+  ],
+);
 
 export const FUNCTION_NAME = /^[a-zA-Z_][a-zA-Z0-9_.-]{0,63}$/;
 
@@ -284,4 +346,125 @@ export const textResponseFormatSchema = z.strictObject({
   type: z.literal('text'),
   mime_type: z.enum(['text/plain', 'application/json']).optional(),
   schema: z.looseObject({}).optional(),
+});
+
+// ---- Responses: the interaction resource and its events (types.ts infers the types from these).
+
+export const INTERACTION_STATUSES = [
+  'queued',
+  'in_progress',
+  'requires_action',
+  'completed',
+  'failed',
+  'cancelled',
+  'incomplete',
+  'budget_exceeded',
+  'requires_continuation',
+] as const;
+export const interactionStatusSchema = z.enum(INTERACTION_STATUSES);
+
+const modalityTokens = z.array(z.object({ modality: z.string(), tokens: z.number().int() }));
+
+export const usageSchema = z.object({
+  total_input_tokens: z.number().int().optional(),
+  total_output_tokens: z.number().int().optional(),
+  total_thought_tokens: z.number().int().optional(),
+  total_cached_tokens: z.number().int().optional(),
+  total_tool_use_tokens: z.number().int().optional(),
+  total_tokens: z.number().int().optional(),
+  input_tokens_by_modality: modalityTokens.optional(),
+  /** Sent by Google; this server does not count tool-use tokens by modality. */
+  tool_use_tokens_by_modality: modalityTokens.optional(),
+  grounding_tool_count: z.array(z.object({ type: z.string(), count: z.number().int() })).optional(),
+});
+
+export const interactionErrorSchema = z.object({
+  code: z.string().optional(),
+  message: z.string().optional(),
+});
+
+/** The fields of an interaction that lifecycle events carry. */
+const interactionHeaderFields = {
+  id: z.string(),
+  object: z.literal('interaction'),
+  status: interactionStatusSchema,
+  model: z.string().optional(),
+  agent: z.string().optional(),
+  created: z.string().optional(),
+  updated: z.string().optional(),
+  service_tier: z.string().optional(),
+  usage: usageSchema.optional(),
+  previous_interaction_id: z.string().optional(),
+};
+
+/** The partial interaction of `interaction.created` / `interaction.completed`. */
+export const eventInteractionSchema = z.object(interactionHeaderFields);
+
+/**
+ * The interaction resource (create, get). Further echoed request fields may follow. Google omits
+ * `id` on an interaction created with `store: false` (recorded); this server always sends one.
+ */
+export const interactionSchema = z.looseObject({
+  ...interactionHeaderFields,
+  id: z.string().optional(),
+  created: z.string(),
+  updated: z.string(),
+  steps: z.array(stepSchema),
+  errors: z.array(interactionErrorSchema).optional(),
+});
+
+/** What a `step.delta` adds to the open step: `type` says which field it extends. */
+export const deltaSchema = z.object({ type: z.string() }).catchall(jsonValueSchema);
+
+/**
+ * SSE payloads. This server always sends `event_id` (also as the SSE `id:`); the schema marks it
+ * optional because Google's recorded streams carry it only as the SSE `id:` line.
+ */
+const eventId = z.string().optional();
+export const interactionEventSchema = z.discriminatedUnion('event_type', [
+  z.object({
+    event_type: z.literal('interaction.created'),
+    event_id: eventId,
+    interaction: eventInteractionSchema,
+  }),
+  z.object({
+    event_type: z.literal('interaction.status_update'),
+    event_id: eventId,
+    interaction_id: z.string(),
+    status: interactionStatusSchema,
+  }),
+  z.object({
+    event_type: z.literal('step.start'),
+    event_id: eventId,
+    index: z.number().int(),
+    step: stepSchema,
+  }),
+  z.object({
+    event_type: z.literal('step.delta'),
+    event_id: eventId,
+    index: z.number().int(),
+    delta: deltaSchema,
+  }),
+  z.object({
+    event_type: z.literal('step.stop'),
+    event_id: eventId,
+    index: z.number().int(),
+    usage: usageSchema.optional(),
+  }),
+  z.object({
+    event_type: z.literal('interaction.completed'),
+    event_id: eventId,
+    interaction: eventInteractionSchema,
+  }),
+  z.object({ event_type: z.literal('error'), event_id: eventId, error: interactionErrorSchema }),
+]);
+
+/** The error envelope of every non-2xx answer (Google's). */
+export const errorEnvelopeSchema = z.object({
+  // `code`: the HTTP status on RPC-shaped routes (Files, Models …), our error code elsewhere.
+  error: z.object({
+    code: z.union([z.number().int(), z.string()]),
+    status: z.string(),
+    message: z.string(),
+  }),
 });

@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { JsonObject } from '../protocol/types.js';
 import type { DatabaseHandle } from './database.js';
-import { toStoreError } from './store-errors.js';
+import { classifyStoreError, toStoreError } from './store-errors.js';
+import { countStoreError } from '../metrics/index.js';
 
 /**
  * Rows of custom agents (`/agents`, spec §10.2): one per project and id, the definition as JSON.
@@ -113,6 +114,7 @@ async function guard<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (err) {
+    countStoreError('agents', classifyStoreError(err));
     throw toStoreError(err);
   }
 }

@@ -3,6 +3,7 @@ import type { ErrorCode } from '../protocol/errors.js';
 import type { Delta, InteractionEvent, NewEvent } from '../protocol/types.js';
 import { isTerminalEventData, serializeEvent } from './event-data.js';
 import { writeFailedTerminal } from './failed-terminal.js';
+import { observeEventLogFlush } from '../metrics/index.js';
 import { classifyStoreError, StoreUnavailableError, type StoreFault } from './store-errors.js';
 import type { InteractionUpdate, Store, StoredEvent } from './types.js';
 
@@ -327,9 +328,11 @@ export class EventLog {
     this.pending = new Map();
     for (const p of batch.values()) p.log.seal();
     this.urgentPending = false;
+    const began = performance.now();
     this.flushing = this.write([...batch.values()]);
     try {
       await this.flushing;
+      observeEventLogFlush((performance.now() - began) / 1000);
     } finally {
       this.flushing = null;
       this.lastFlushEnd = performance.now();

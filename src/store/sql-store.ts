@@ -8,7 +8,8 @@ import {
 } from './database.js';
 import { historyQuery } from './history-query.js';
 import { migrateToLatest } from './migrations.js';
-import { toStoreError } from './store-errors.js';
+import { classifyStoreError, toStoreError } from './store-errors.js';
+import { countStoreError } from '../metrics/index.js';
 import type {
   EventBatch,
   HistoryChain,
@@ -287,6 +288,7 @@ function reportingStoreErrors(store: SqlStore): SqlStore {
         try {
           return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         } catch (err) {
+          countStoreError(String(key), classifyStoreError(err));
           throw toStoreError(err);
         }
       };

@@ -1166,10 +1166,10 @@ export const TABLE: Row[] = [
   },
   {
     name: 'unknown route under /v1beta, also for pg',
-    path: '/v1beta/models',
+    path: '/v1beta/tunedModels',
     status: 404,
     code: 'not_found',
-    message: /^GET \/v1beta\/models: no such route$/,
+    message: /^GET \/v1beta\/tunedModels: no such route$/,
     pg: true,
   },
   // Google answers these APIs in its RPC shape (spec §1.7); this server does not serve them.

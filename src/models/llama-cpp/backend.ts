@@ -18,6 +18,7 @@ import { DEFAULT_MODEL, defaultModelsDir } from '../download/models.js';
 import type { BackendFactory } from '../types.js';
 import type { LlamaCppProviderOptions } from './model.js';
 import { createLlamaCppWorkerModel } from './worker-model.js';
+import { registerLocalModel } from '../../metrics/index.js';
 
 export const llamaCppEntrySchema = z.strictObject({
   name: z.string().min(1),
@@ -73,11 +74,16 @@ export const createLlamaCppBackend: BackendFactory = (entry) => {
     ...(config.cache_bytes !== undefined ? { cacheBytes: config.cache_bytes } : {}),
     ...(config.stream_batch_ms !== undefined ? { streamBatchMs: config.stream_batch_ms } : {}),
   });
+  const unregister = registerLocalModel(config.name, () => model.stats());
   return {
     backend: 'llama-cpp',
     model,
     inputModalities: new Set(['text']),
-    dispose: () => model.dispose(),
+    ...(config.context_size ? { inputTokenLimit: config.context_size } : {}),
+    dispose: () => {
+      unregister();
+      return model.dispose();
+    },
     admit: () => model.admit(),
     providerOptions: ({ thinkingLevel }): Record<string, Record<string, number>> => {
       const budget = thinkingLevel ? THOUGHT_BUDGETS[thinkingLevel] : undefined;
