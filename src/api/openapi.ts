@@ -265,6 +265,25 @@ export const OPERATIONS: Operation[] = [
     response: { contentType: 'text/html' },
     open: true,
   },
+  {
+    method: 'get',
+    path: '/',
+    mount: 'root',
+    tag: 'Operations',
+    summary: 'The playground page (also at /playground/, with its script and style sheet)',
+    response: { contentType: 'text/html' },
+    open: true,
+  },
+  {
+    method: 'get',
+    path: '/admin/usage',
+    mount: 'root',
+    tag: 'Operations',
+    summary:
+      'Usage per project, key, model and day (Bearer admin.token; query project, since, until, format json|csv; served only when admin.token is set)',
+    response: Resource,
+    open: true,
+  },
 ];
 
 /** The full paths (Fastify syntax) one operation is served at. */
