@@ -33,6 +33,8 @@ import { AgentRegistry } from './agents/registry.js';
 import { CustomAgents } from './agents/custom-agents.js';
 import { AgentStore } from './store/agent-store.js';
 import type { BuiltInTool } from './tools/types.js';
+import { InProcessRunQueue, PgRunQueue, type RunQueue } from './engine/run-queue.js';
+import { RunStore } from './store/run-store.js';
 
 export interface ServerOptions {
   config: Config;
@@ -260,6 +262,21 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     configuredTools,
     store: agentStore,
   });
+  const runQueue: RunQueue =
+    database.kind === 'postgres'
+      ? new PgRunQueue({
+          connectionString: databaseUrl,
+          concurrency: config.run_queue.concurrency,
+          pollMs: config.run_queue.poll_ms,
+          // pg-boss's own limit only backs up ours (the claim counts attempts and fails first).
+          retryLimit: config.run_queue.max_attempts + 2,
+          // A last resort when no node noticed the owner died: longer than any run may take.
+          expireInSeconds:
+            Math.max(config.limits.unary_deadline_seconds, config.limits.stream_deadline_seconds) +
+            300,
+          onError: (err) => log.warn({ err }, 'run queue error'),
+        })
+      : new InProcessRunQueue();
   const service = new InteractionService({
     store,
     eventLog,
@@ -269,13 +286,24 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     tailPollMs: options.pollMs,
     files: files.service,
     agents,
+    runQueue,
+    runs: new RunStore(database),
+    nodeId,
+    maxRunAttempts: config.run_queue.max_attempts,
+    onWarning: (obj, msg) => log.warn(obj, msg),
   });
 
-  // Runs this node left behind when it died get a terminal state before we serve anything.
+  // Runs this node left behind when it died: background runs go back to the queue (another node,
+  // or this one, continues them); the others get a terminal state before we serve anything.
   const heartbeatAt = () => new Date().toISOString();
+  const staleMs = config.server.node_stale_seconds * 1000;
+  const staleBefore = () => new Date(Date.now() - staleMs).toISOString();
+  const retaken = await service.retakeOrphans({ staleBefore: staleBefore(), deadNode: nodeId });
+  if (retaken > 0) log.warn({ count: retaken }, 'gave interrupted background runs back to the queue');
   const recovered = await service.recover({ ownerNode: nodeId });
   if (recovered > 0) log.warn({ count: recovered }, 'marked interrupted interactions as failed');
   await store.heartbeat(nodeId, heartbeatAt());
+  await runQueue.start((job) => service.runQueued(job));
   // Documents this node was ingesting when it died are taken again (ingestion-runner.ts).
   await fileSearch.runner.start();
   let lastRetentionSweep = 0;
@@ -304,10 +332,13 @@ export async function createServer(options: ServerOptions): Promise<Server> {
         .finally(() => (sweepingFiles = false));
     }
     store.heartbeat(nodeId, heartbeatAt()).catch((err) => log.warn({ err }, 'heartbeat failed'));
-    // Runs of nodes that stopped heartbeating for a minute are failed by whoever notices.
-    const stale = new Date(Date.now() - 60_000).toISOString();
+    // Runs of nodes that stopped heartbeating are noticed by whoever looks first: background
+    // runs go back to the queue and continue elsewhere; the others fail with the reason.
+    const stale = staleBefore();
     service
-      .recover({ staleBefore: stale })
+      .retakeOrphans({ staleBefore: stale })
+      .then((n) => n > 0 && log.warn({ count: n }, 'took over background runs of a stopped node'))
+      .then(() => service.recover({ staleBefore: stale }))
       .catch((err) => log.warn({ err }, 'stale-run sweep failed'));
     if (Date.now() - lastRetentionSweep > 3_600_000) {
       lastRetentionSweep = Date.now();
@@ -324,7 +355,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
         )
         .catch((err) => log.warn({ err }, 'retention sweep failed'));
     }
-  }, 10_000);
+  }, config.server.heartbeat_seconds * 1000);
   heartbeat.unref();
 
   let draining = false;
@@ -365,10 +396,12 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     async close(graceMs = config.server.shutdown_grace_seconds * 1000) {
       draining = true;
       clearInterval(heartbeat);
+      await runQueue.stop().catch((err) => log.warn({ err }, 'run queue stop failed'));
       const deadline = Date.now() + graceMs;
       while (engine.activeRuns > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       await engine.abortAll('shutdown');
+      await runQueue.close().catch((err) => log.warn({ err }, 'run queue close failed'));
       await fileSearch.close();
       await eventLog.close();
       await app.close();

@@ -14,8 +14,9 @@ import type {
   NewEvent,
   Step,
 } from '../protocol/types.js';
-import { serializeEvent, type EventLog, type InteractionLog } from '../store/event-log.js';
-import type { Store } from '../store/types.js';
+import { InteractionLog, serializeEvent, type EventLog } from '../store/event-log.js';
+import type { Store, StoredEvent } from '../store/types.js';
+import type { ResumePoint } from './resume-point.js';
 import type { ValidateFunction } from 'ajv';
 import { ECHOED_REQUEST_FIELDS } from '../protocol/echo.js';
 import { THINKING_SUMMARIES_DEFAULT } from '../protocol/schemas.js';
@@ -190,7 +191,11 @@ export class InteractionEngine {
     return this.runs.size;
   }
 
-  async start(params: StartParams): Promise<RunHandle> {
+  /**
+   * Creates the interaction and runs it here; `deferred` only creates it (owner: none) for the
+   * run queue to hand to a node (src/engine/run-queue.ts), which then calls `resume`.
+   */
+  async start(params: StartParams, options: { deferred?: boolean } = {}): Promise<RunHandle> {
     const { id, project, request, model } = params;
     const persist = request.store !== false;
     const created = nowIso();
@@ -225,7 +230,7 @@ export class InteractionEngine {
           created,
           updated: created,
           background: request.background === true,
-          ownerNode: this.options.nodeId,
+          ownerNode: options.deferred ? null : this.options.nodeId,
           inputSteps: request.inputSteps,
           outputSteps: null,
           request: echoedRequest(request),
@@ -235,7 +240,32 @@ export class InteractionEngine {
         initial,
       );
     }
+    if (options.deferred) {
+      // Not live here: readers follow it through the store until a node runs it.
+      const log = new InteractionLog(this.options.eventLog, id, persist, initial);
+      return { id, log, done: Promise.resolve() };
+    }
     const log = this.options.eventLog.open(id, initial, persist);
+    return this.launch(params, log, header);
+  }
+
+  /**
+   * Continues a queued run on this node from its stored events (the first two, for a run not
+   * started yet; more, for a run taken over from a node that died: see resume-point.ts).
+   */
+  resume(params: StartParams, stored: StoredEvent[], point: ResumePoint): RunHandle {
+    const log = this.options.eventLog.open(params.id, stored, true);
+    return this.launch(params, log, point.header, point);
+  }
+
+  private launch(
+    params: StartParams,
+    log: InteractionLog,
+    header: EventInteraction,
+    point?: ResumePoint,
+  ): RunHandle {
+    const { id, request } = params;
+    const persist = log.persist;
     const controller = new AbortController();
     const deadlineMs =
       params.agent?.deadlineMs ??
@@ -257,7 +287,7 @@ export class InteractionEngine {
     cancelPoll?.unref();
     const handle: RunHandle = { id, log, done: Promise.resolve() };
     this.runs.set(id, { handle, controller });
-    handle.done = this.run(params, log, header, controller.signal)
+    handle.done = this.run(params, log, header, controller.signal, point)
       .catch((err) => this.options.logger.error({ err, interaction_id: id }, 'run crashed'))
       .then(() => log.whenClosed())
       .finally(() => {
@@ -291,6 +321,7 @@ export class InteractionEngine {
     log: InteractionLog,
     header: EventInteraction,
     signal: AbortSignal,
+    point?: ResumePoint,
   ): Promise<void> {
     const { request } = params;
     const model = params.admission
@@ -311,6 +342,11 @@ export class InteractionEngine {
     const meter = new UsageMeter();
     const errors: InteractionError[] = [];
     let status: InteractionStatus = 'completed';
+    if (point) {
+      // Taken over: the step the dead node left open is closed; new steps follow the stored ones.
+      if (point.openStep !== null) log.append({ event_type: 'step.stop', index: point.openStep });
+      writer.continueAfter(point.steps.length);
+    }
 
     try {
       const toolByName = new Map<string, ToolSession>();
@@ -321,7 +357,7 @@ export class InteractionEngine {
         request,
         model,
         prompt: convertToPrompt(
-          [...params.history, ...request.inputSteps],
+          [...params.history, ...request.inputSteps, ...(point?.kept ?? [])],
           request.system_instruction,
           params.files,
         ),
@@ -373,7 +409,7 @@ export class InteractionEngine {
       // An agent's recipe drives its own rounds (src/agents/); every other run is the tool loop.
       status = params.agent?.program
         ? await params.agent.program.run(ctx)
-        : await this.toolLoop(ctx, params, log);
+        : await this.toolLoop(ctx, params, log, point?.rounds ?? 0);
       writer.stop();
     } catch (err) {
       const aborted =
@@ -445,6 +481,7 @@ export class InteractionEngine {
     ctx: RunContext,
     params: StartParams,
     log: InteractionLog,
+    roundsDone = 0,
   ): Promise<InteractionStatus> {
     const { request, model, prompt, tools, toolChoice: firstChoice } = ctx;
     const gc = request.generation_config ?? {};
@@ -453,7 +490,7 @@ export class InteractionEngine {
       : undefined;
     const maxRounds = params.agent?.maxRounds ?? this.options.maxToolRounds ?? 10;
 
-    for (let round = 1; ; round++) {
+    for (let round = roundsDone + 1; ; round++) {
       const outcome = await runModelRound({
         model,
         writer: ctx.writer,

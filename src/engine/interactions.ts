@@ -21,6 +21,10 @@ import { compileResponseSchema } from './structured-output.js';
 import { computerUseFunctions } from '../tools/computer-use.js';
 import type { BuiltInTool, ToolSession } from '../tools/types.js';
 import type { AgentResolver, AgentRun } from './agent-run.js';
+import type { StartParams } from './engine.js';
+import type { QueuedRun, RunQueue } from './run-queue.js';
+import type { RunStore } from '../store/run-store.js';
+import { findResumePoint } from './resume-point.js';
 
 export interface InteractionServiceOptions {
   store: Store;
@@ -35,7 +39,19 @@ export interface InteractionServiceOptions {
   files?: FileService;
   /** Agents a request may name in `agent` (src/agents/). */
   agents?: AgentResolver;
+  /** Background runs go through this queue (any node may take them; run-queue.ts). */
+  runQueue?: RunQueue;
+  /** Claims of queued runs; required with `runQueue`. */
+  runs?: RunStore;
+  /** This node (the owner recorded when it takes a run). */
+  nodeId?: string;
+  /** Times a run may be taken (a takeover after a node died counts) before it fails. */
+  maxRunAttempts?: number;
+  onWarning?: (obj: object, msg: string) => void;
 }
+
+/** Everything a run needs besides its id, prepared from the create request. */
+type PreparedRun = Omit<StartParams, 'id'>;
 
 export interface CreateResult {
   handle: RunHandle;
@@ -119,6 +135,127 @@ export class InteractionService {
     body: unknown,
     options: { forceStream?: boolean; requestId?: string } = {},
   ): Promise<CreateResult> {
+    const prepared = await this.prepare(project, body, options, 'refuse');
+    const { request, toolSessions, admission } = prepared;
+    const queued = request.background === true && this.o.runQueue !== undefined;
+    const handle = await this.o.engine
+      .start({ id: newInteractionId(), ...prepared }, { deferred: queued })
+      .catch(async (err: unknown) => {
+        await Promise.all((toolSessions ?? []).map((t) => t.close?.().catch(() => {})));
+        admission?.release();
+        throw err;
+      });
+    if (queued) await this.enqueue(handle.id, project, body, prepared);
+    return {
+      handle,
+      stream: request.stream === true,
+      background: request.background === true,
+      persist: request.store !== false,
+    };
+  }
+
+  /** Runs prepared at create, kept for this node's own queue to take (no second MCP connect). */
+  private readonly prepared = new Map<string, { run: PreparedRun; expire: NodeJS.Timeout }>();
+
+  private async enqueue(
+    id: string,
+    project: string,
+    body: unknown,
+    run: PreparedRun,
+  ): Promise<void> {
+    // Another node may take the job: then what was opened here is let go after a while.
+    const expire = setTimeout(() => this.takePrepared(id, true), 60_000);
+    expire.unref();
+    this.prepared.set(id, { run, expire });
+    try {
+      await this.o.runQueue!.enqueue({
+        interactionId: id,
+        project,
+        body: body as JsonObject,
+        requestId: run.requestId,
+      });
+    } catch (err) {
+      this.takePrepared(id, true);
+      // The interaction exists (its id is answered): it fails with the reason instead.
+      await writeFailedTerminal(this.o.store, id, {
+        code: 'unavailable',
+        message: 'the background run could not be queued (the store did not answer); create it again',
+      }).catch(() => {});
+      this.o.onWarning?.({ err, interaction_id: id }, 'could not queue a background run');
+    }
+  }
+
+  private takePrepared(id: string, discard = false): PreparedRun | undefined {
+    const entry = this.prepared.get(id);
+    if (!entry) return undefined;
+    this.prepared.delete(id);
+    clearTimeout(entry.expire);
+    if (!discard) return entry.run;
+    for (const t of entry.run.toolSessions ?? []) void t.close?.().catch(() => {});
+    entry.run.admission?.release();
+    return undefined;
+  }
+
+  /**
+   * Runs a queued background interaction on this node (the run queue's job handler): claims it,
+   * then continues after its stored events. A run that was taken too often (every node it lands
+   * on dies) fails with the reason; a run cancelled while queued is stopped at once.
+   */
+  async runQueued(job: QueuedRun): Promise<void> {
+    const id = job.interactionId;
+    const runs = this.o.runs!;
+    const claim = await runs.claim(id, this.o.nodeId ?? 'node');
+    if (claim.kind !== 'claimed') {
+      this.takePrepared(id, true);
+      return;
+    }
+    const stored = await this.o.store.listEvents(id);
+    if (stored.length === 0 || isTerminalEventData(stored.at(-1)!.data)) {
+      this.takePrepared(id, true);
+      return;
+    }
+    const max = this.o.maxRunAttempts ?? 3;
+    if (claim.attempt > max) {
+      this.takePrepared(id, true);
+      await writeFailedTerminal(this.o.store, id, {
+        code: 'internal_error',
+        message: `the run was started ${claim.attempt - 1} times and each time the server running it stopped (interrupted); giving up`,
+      });
+      return;
+    }
+    let run = this.takePrepared(id);
+    if (!run) {
+      try {
+        run = await this.prepare(job.project, job.body, { requestId: job.requestId }, 'wait');
+      } catch (err) {
+        // The request no longer prepares here (a model or tool removed from the configuration).
+        await writeFailedTerminal(this.o.store, id, {
+          code: err instanceof ApiError ? err.code : 'internal_error',
+          message: `the run could not be continued on node ${this.o.nodeId}: ${err instanceof Error ? err.message : String(err)}`,
+        });
+        return;
+      }
+    }
+    const point = findResumePoint(stored);
+    const handle = this.o.engine.resume({ id, ...run }, stored, point);
+    if (claim.cancelRequested) this.o.engine.abort(id, 'cancelled');
+    await handle.done;
+    if (handle.log.failure?.cause === 'conflict') {
+      // Another node wrote this run's events meanwhile: the queue gives it to one node again.
+      throw new Error(`another node wrote events of interaction ${id}`);
+    }
+  }
+
+  /**
+   * Checks a create request and prepares its run: the model, history, files, tool sessions and
+   * a place on the model (`refuse`: 503 at capacity; `wait`: a queued run waits for one).
+   */
+  private async prepare(
+    project: string,
+    body: unknown,
+    options: { forceStream?: boolean; requestId?: string },
+    admit: 'refuse' | 'wait',
+  ): Promise<PreparedRun> {
     let request = validateCreateBody(body);
     if (options.forceStream) request.stream = true;
     let agent: AgentRun | undefined;
@@ -196,7 +333,13 @@ export class InteractionService {
 
     // Admitted after the checks (a request that is wrong gets its 400 rather than a 503 to
     // retry) and before anything is opened or stored; every path from here releases the place.
-    const admission = model.admit?.();
+    let admission = model.admit?.();
+    if (admit === 'wait' && model.admit) {
+      for (let i = 0; !admission && i < 600; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        admission = model.admit();
+      }
+    }
     if (model.admit && !admission) {
       // Nothing was created yet, so a retry (which the SDKs do on 503) is safe.
       throw new ApiError(
@@ -220,30 +363,17 @@ export class InteractionService {
       throw err;
     }
 
-    const handle = await this.o.engine
-      .start({
-        id: newInteractionId(),
-        project,
-        request,
-        model,
-        history,
-        files,
-        validateOutput,
-        toolSessions,
-        admission,
-        requestId: options.requestId,
-        agent,
-      })
-      .catch(async (err: unknown) => {
-        await Promise.all(toolSessions.map((t) => t.close?.().catch(() => {})));
-        admission?.release();
-        throw err;
-      });
     return {
-      handle,
-      stream: request.stream === true,
-      background: request.background === true,
-      persist: request.store !== false,
+      project,
+      request,
+      model,
+      history,
+      files,
+      validateOutput,
+      toolSessions,
+      admission,
+      requestId: options.requestId,
+      agent,
     };
   }
 
@@ -433,6 +563,35 @@ export class InteractionService {
   }
 
   /**
+   * Background runs whose node died (its heartbeat is older than `staleBefore`, or it is
+   * `deadNode`: this node, just restarted) go back to the queue, and another node continues
+   * them. Only the node that takes the run from its dead owner (a compare-and-set) retakes the
+   * job, so two sweeping nodes never start it twice. A run taken too often fails instead.
+   */
+  async retakeOrphans(filter: { staleBefore: string; deadNode?: string }): Promise<number> {
+    const queue = this.o.runQueue;
+    if (!queue?.durable || !this.o.runs) return 0;
+    const orphans = await this.o.runs.findOrphaned(filter);
+    let retaken = 0;
+    for (const orphan of orphans) {
+      if (this.o.eventLog.get(orphan.id)) continue;
+      if (!(await this.o.runs.disown(orphan.id, orphan.ownerNode))) continue;
+      const max = this.o.maxRunAttempts ?? 3;
+      if (orphan.attempts >= max) {
+        await writeFailedTerminal(this.o.store, orphan.id, {
+          code: 'internal_error',
+          message: `the run was started ${orphan.attempts} times and each time the server running it stopped (interrupted); giving up`,
+        });
+        await queue.drop(orphan.id).catch(() => {});
+        continue;
+      }
+      await queue.retake(orphan.id, `node ${orphan.ownerNode} stopped while running it`);
+      retaken += 1;
+    }
+    return retaken;
+  }
+
+  /**
    * Gives unfinished runs a terminal state with a reason: on start, this node's own runs (it just
    * started, so none of them can still be running); periodically, runs of nodes whose heartbeat
    * went stale. Each is one transaction; if another node recovered it first, the insert of the
@@ -443,6 +602,11 @@ export class InteractionService {
     let recovered = 0;
     for (const item of unfinished) {
       if (this.o.eventLog.get(item.id)) continue;
+      if (this.o.runQueue?.durable) {
+        // Background runs are the queue's: another node takes them over (retakeOrphans).
+        const record = await this.o.store.getInteraction(item.project, item.id);
+        if (record?.background) continue;
+      }
       const outcome = await writeFailedTerminal(this.o.store, item.id, {
         code: 'unavailable',
         message: 'the server stopped while the interaction was running (interrupted)',
@@ -452,3 +616,4 @@ export class InteractionService {
     return recovered;
   }
 }
+

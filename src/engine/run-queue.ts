@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import PgBoss from 'pg-boss';
+import type { JsonObject } from '../protocol/types.js';
+
+/**
+ * Background runs go through a queue so that any node may take one, and a run whose node died
+ * is taken again by another (design §5). On PostgreSQL the queue is pg-boss (jobs are rows, taken
+ * with SKIP LOCKED, retried with back-off); on SQLite, one process serves the file, so the same
+ * interface hands the run to this process at once.
+ *
+ * A job only names the run; the run's state is its event log. Whoever takes a job claims the
+ * interaction (run-store.ts), reads its stored events and continues after them.
+ */
+
+/** What a job carries: enough to prepare the run again on any node. */
+export interface QueuedRun {
+  interactionId: string;
+  project: string;
+  /** The create request's body, as the client sent it (it may hold MCP credentials). */
+  body: JsonObject;
+  requestId?: string;
+}
+
+export type RunJobHandler = (run: QueuedRun) => Promise<void>;
+
+export interface RunQueue {
+  /** True when a job outlives the process that sent it (PostgreSQL). */
+  readonly durable: boolean;
+  start(handler: RunJobHandler): Promise<void>;
+  enqueue(run: QueuedRun): Promise<void>;
+  /** Makes the job of a run whose node died available again (a retry, with back-off). */
+  retake(interactionId: string, reason: string): Promise<void>;
+  /** Gives up the job of a run for good (its terminal state was written). */
+  drop(interactionId: string): Promise<void>;
+  /** Stops taking jobs; jobs running here keep running (their runs end on their own). */
+  stop(): Promise<void>;
+  /** Lets go of the queue (after the runs here ended). */
+  close(): Promise<void>;
+}
+
+/** SQLite: no other node exists, so a run is handed to this process at once. */
+export class InProcessRunQueue implements RunQueue {
+  readonly durable = false;
+  private handler: RunJobHandler | undefined;
+  private stopped = false;
+
+  async start(handler: RunJobHandler): Promise<void> {
+    this.handler = handler;
+  }
+
+  async enqueue(run: QueuedRun): Promise<void> {
+    if (!this.handler || this.stopped) throw new Error('the run queue is not running');
+    void this.handler(run).catch(() => {});
+  }
+
+  async retake(): Promise<void> {}
+  async drop(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+
+  async close(): Promise<void> {}
+}
+
+export interface PgRunQueueOptions {
+  connectionString: string;
+  /** Runs this node executes at once. */
+  concurrency: number;
+  /** How often an idle node asks for jobs. */
+  pollMs: number;
+  /** Retries pg-boss allows a job (our own attempt count stops a poisoned run first). */
+  retryLimit: number;
+  /** A job active this long is failed by pg-boss's supervisor (a last resort: the run's deadline plus a margin). */
+  expireInSeconds: number;
+  onError: (err: unknown) => void;
+}
+
+export const RUN_QUEUE = 'interaction-runs';
+
+/** pg-boss job ids are UUIDs: one per interaction, derived from its id, so any node can name it. */
+export function runJobId(interactionId: string): string {
+  const h = createHash('sha256').update(interactionId).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * pg-boss 10 (the newest line that runs on Node 20). Its `work()` takes one batch at a time and
+ * waits for the whole batch, so this node asks with `fetch()` for as many jobs as it has free
+ * places, runs each on its own, and completes or fails each as it ends.
+ */
+export class PgRunQueue implements RunQueue {
+  readonly durable = true;
+  private readonly boss: PgBoss;
+  private handler: RunJobHandler | undefined;
+  private active = 0;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+
+  constructor(private readonly o: PgRunQueueOptions) {
+    this.boss = new PgBoss({
+      connectionString: o.connectionString,
+      max: 4,
+      schema: 'pgboss',
+      // Expired jobs (the last resort after a node died) are failed by whichever node supervises.
+      supervise: true,
+      maintenanceIntervalSeconds: 30,
+      schedule: false,
+    });
+    this.boss.on('error', (err) => o.onError(err));
+  }
+
+  async start(handler: RunJobHandler): Promise<void> {
+    this.handler = handler;
+    await this.boss.start();
+    await this.boss.createQueue(RUN_QUEUE, {
+      name: RUN_QUEUE,
+      retryLimit: this.o.retryLimit,
+      retryDelay: 1,
+      retryBackoff: true,
+      expireInSeconds: this.o.expireInSeconds,
+    });
+    this.loop = this.takeJobs();
+  }
+
+  async enqueue(run: QueuedRun): Promise<void> {
+    await this.boss.send(RUN_QUEUE, run as unknown as object, { id: runJobId(run.interactionId) });
+    this.wake?.();
+  }
+
+  async retake(interactionId: string, reason: string): Promise<void> {
+    await this.boss.fail(RUN_QUEUE, runJobId(interactionId), { message: reason });
+  }
+
+  async drop(interactionId: string): Promise<void> {
+    await this.boss.cancel(RUN_QUEUE, runJobId(interactionId));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    await this.boss.stop({ graceful: false, wait: true, close: true });
+  }
+
+  private async takeJobs(): Promise<void> {
+    while (!this.stopped) {
+      const free = this.o.concurrency - this.active;
+      let taken = 0;
+      if (free > 0) {
+        try {
+          const jobs = await this.boss.fetch<QueuedRun>(RUN_QUEUE, { batchSize: free });
+          taken = jobs.length;
+          for (const job of jobs) this.runJob(job.id, job.data);
+        } catch (err) {
+          this.o.onError(err);
+        }
+      }
+      if (this.stopped) break;
+      if (taken === 0 || this.active >= this.o.concurrency) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.o.pollMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = null;
+      }
+    }
+  }
+
+  private runJob(id: string, run: QueuedRun): void {
+    this.active += 1;
+    this.handler!(run)
+      .then(
+        () => this.boss.complete(RUN_QUEUE, id),
+        (err: unknown) =>
+          this.boss.fail(RUN_QUEUE, id, {
+            message: err instanceof Error ? err.message : String(err),
+          }),
+      )
+      .catch((err) => this.o.onError(err))
+      .finally(() => {
+        this.active -= 1;
+        this.wake?.();
+      });
+  }
+}
