@@ -50,6 +50,13 @@ export interface InteractionServiceOptions {
   onWarning?: (obj: object, msg: string) => void;
 }
 
+/** A queued run that needs no run (already finished, or deleted). */
+class RunNotClaimed extends Error {
+  constructor() {
+    super('the run needs no node');
+  }
+}
+
 /** Everything a run needs besides its id, prepared from the create request. */
 type PreparedRun = Omit<StartParams, 'id'>;
 
@@ -145,7 +152,7 @@ export class InteractionService {
         admission?.release();
         throw err;
       });
-    if (queued) await this.enqueue(handle.id, project, body, prepared);
+    if (queued) await this.enqueue(handle, project, body, prepared);
     return {
       handle,
       stream: request.stream === true,
@@ -154,76 +161,86 @@ export class InteractionService {
     };
   }
 
-  /** Runs prepared at create, kept for this node's own queue to take (no second MCP connect). */
-  private readonly prepared = new Map<string, { run: PreparedRun; expire: NodeJS.Timeout }>();
-
+  /**
+   * A queued background run: its job is recorded first (so it survives this node), then this node
+   * takes it at once like any node would (a claim), and runs it with what create prepared.
+   */
   private async enqueue(
-    id: string,
+    handle: RunHandle,
     project: string,
     body: unknown,
     run: PreparedRun,
   ): Promise<void> {
-    // Another node may take the job: then what was opened here is let go after a while.
-    const expire = setTimeout(() => this.takePrepared(id, true), 60_000);
-    expire.unref();
-    this.prepared.set(id, { run, expire });
+    const id = handle.id;
+    const release = () => {
+      for (const t of run.toolSessions ?? []) void t.close?.().catch(() => {});
+      run.admission?.release();
+    };
+    const job = { interactionId: id, project, body: body as JsonObject, requestId: run.requestId };
     try {
-      await this.o.runQueue!.enqueue({
-        interactionId: id,
-        project,
-        body: body as JsonObject,
-        requestId: run.requestId,
-      });
+      await this.o.runQueue!.enqueue(job, { heldBy: this.o.nodeId });
     } catch (err) {
-      this.takePrepared(id, true);
+      release();
       // The interaction exists (its id is answered): it fails with the reason instead.
       await writeFailedTerminal(this.o.store, id, {
         code: 'unavailable',
-        message: 'the background run could not be queued (the store did not answer); create it again',
+        message:
+          'the background run could not be queued (the store did not answer); create it again',
       }).catch(() => {});
       this.o.onWarning?.({ err, interaction_id: id }, 'could not queue a background run');
+      return;
     }
-  }
-
-  private takePrepared(id: string, discard = false): PreparedRun | undefined {
-    const entry = this.prepared.get(id);
-    if (!entry) return undefined;
-    this.prepared.delete(id);
-    clearTimeout(entry.expire);
-    if (!discard) return entry.run;
-    for (const t of entry.run.toolSessions ?? []) void t.close?.().catch(() => {});
-    entry.run.admission?.release();
-    return undefined;
+    void this.runHere(job, handle.log.events, run)
+      // Finished here: its job is let go (a run that did not finish keeps it, to be taken over).
+      .then(async (finished) => {
+        if (finished) await this.o.runQueue!.drop(id);
+      })
+      .catch((err: unknown) => {
+        release();
+        this.o.onWarning?.({ err, interaction_id: id }, 'background run not started here');
+      });
   }
 
   /**
-   * Runs a queued background interaction on this node (the run queue's job handler): claims it,
-   * then continues after its stored events. A run that was taken too often (every node it lands
-   * on dies) fails with the reason; a run cancelled while queued is stopped at once.
+   * Runs a queued background interaction taken from the queue (a run whose node died, or one
+   * sent without an owner): claims it, then continues after its stored events.
    */
   async runQueued(job: QueuedRun): Promise<void> {
+    await this.runHere(job).catch((err: unknown) => {
+      if (!(err instanceof RunNotClaimed)) throw err;
+      return true;
+    });
+  }
+
+  /**
+   * Claims a queued run and runs it here after its stored events. A run that was taken too
+   * often (every node it lands on dies) fails with the reason; a run cancelled while nobody ran
+   * it is stopped at once.
+   */
+  private async runHere(
+    job: QueuedRun,
+    knownEvents?: StoredEvent[],
+    prepared?: PreparedRun,
+  ): Promise<boolean> {
     const id = job.interactionId;
     const runs = this.o.runs!;
     const claim = await runs.claim(id, this.o.nodeId ?? 'node');
-    if (claim.kind !== 'claimed') {
-      this.takePrepared(id, true);
-      return;
+    if (claim.kind === 'owned') {
+      // Not ours to run (its owner lives): the queue offers it again later.
+      throw new Error(`interaction ${id} is being run by node ${claim.ownerNode}`);
     }
-    const stored = await this.o.store.listEvents(id);
-    if (stored.length === 0 || isTerminalEventData(stored.at(-1)!.data)) {
-      this.takePrepared(id, true);
-      return;
-    }
+    if (claim.kind !== 'claimed') throw new RunNotClaimed();
+    const stored = knownEvents ?? (await this.o.store.listEvents(id));
+    if (stored.length === 0 || isTerminalEventData(stored.at(-1)!.data)) throw new RunNotClaimed();
     const max = this.o.maxRunAttempts ?? 3;
     if (claim.attempt > max) {
-      this.takePrepared(id, true);
       await writeFailedTerminal(this.o.store, id, {
         code: 'internal_error',
         message: `the run was started ${claim.attempt - 1} times and each time the server running it stopped (interrupted); giving up`,
       });
-      return;
+      throw new RunNotClaimed();
     }
-    let run = this.takePrepared(id);
+    let run = prepared;
     if (!run) {
       try {
         run = await this.prepare(job.project, job.body, { requestId: job.requestId }, 'wait');
@@ -233,7 +250,7 @@ export class InteractionService {
           code: err instanceof ApiError ? err.code : 'internal_error',
           message: `the run could not be continued on node ${this.o.nodeId}: ${err instanceof Error ? err.message : String(err)}`,
         });
-        return;
+        return true;
       }
     }
     const point = findResumePoint(stored);
@@ -244,6 +261,7 @@ export class InteractionService {
       // Another node wrote this run's events meanwhile: the queue gives it to one node again.
       throw new Error(`another node wrote events of interaction ${id}`);
     }
+    return handle.log.finished && !handle.log.failure;
   }
 
   /**

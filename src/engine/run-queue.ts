@@ -27,7 +27,11 @@ export interface RunQueue {
   /** True when a job outlives the process that sent it (PostgreSQL). */
   readonly durable: boolean;
   start(handler: RunJobHandler): Promise<void>;
-  enqueue(run: QueuedRun): Promise<void>;
+  /**
+   * Records the run's job. `heldBy`: the node that sends it runs it at once, so the job waits
+   * (for a day) and is only handed out when `retake` says that node died.
+   */
+  enqueue(run: QueuedRun, options?: { heldBy?: string }): Promise<void>;
   /** Makes the job of a run whose node died available again (a retry, with back-off). */
   retake(interactionId: string, reason: string): Promise<void>;
   /** Gives up the job of a run for good (its terminal state was written). */
@@ -48,7 +52,8 @@ export class InProcessRunQueue implements RunQueue {
     this.handler = handler;
   }
 
-  async enqueue(run: QueuedRun): Promise<void> {
+  async enqueue(run: QueuedRun, options: { heldBy?: string } = {}): Promise<void> {
+    if (options.heldBy !== undefined) return;
     if (!this.handler || this.stopped) throw new Error('the run queue is not running');
     void this.handler(run).catch(() => {});
   }
@@ -77,6 +82,8 @@ export interface PgRunQueueOptions {
 }
 
 export const RUN_QUEUE = 'interaction-runs';
+/** How long the job of a run its own node runs waits before anyone else may take it. */
+const HELD_MS = 24 * 3_600_000;
 
 /** pg-boss job ids are UUIDs: one per interaction, derived from its id, so any node can name it. */
 export function runJobId(interactionId: string): string {
@@ -124,13 +131,20 @@ export class PgRunQueue implements RunQueue {
     this.loop = this.takeJobs();
   }
 
-  async enqueue(run: QueuedRun): Promise<void> {
-    await this.boss.send(RUN_QUEUE, run as unknown as object, { id: runJobId(run.interactionId) });
+  async enqueue(run: QueuedRun, options: { heldBy?: string } = {}): Promise<void> {
+    await this.boss.send(RUN_QUEUE, run as unknown as object, {
+      id: runJobId(run.interactionId),
+      ...(options.heldBy !== undefined ? { startAfter: new Date(Date.now() + HELD_MS) } : {}),
+    });
     this.wake?.();
   }
 
   async retake(interactionId: string, reason: string): Promise<void> {
-    await this.boss.fail(RUN_QUEUE, runJobId(interactionId), { message: reason });
+    const id = runJobId(interactionId);
+    // A held or active job goes to `retry` (handed out after the retry delay); one that used
+    // up pg-boss's retries is given one more.
+    await this.boss.fail(RUN_QUEUE, id, { message: reason });
+    await this.boss.retry(RUN_QUEUE, id);
   }
 
   async drop(interactionId: string): Promise<void> {

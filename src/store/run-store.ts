@@ -31,6 +31,7 @@ const UNFINISHED = ['queued', 'in_progress'];
 export type ClaimOutcome =
   | { kind: 'claimed'; attempt: number; cancelRequested: boolean }
   | { kind: 'finished' }
+  | { kind: 'owned'; ownerNode: string }
   | { kind: 'gone' };
 
 export interface OrphanedRun {
@@ -47,7 +48,10 @@ export class RunStore {
     this.db = handle.db as unknown as Kysely<Schema>;
   }
 
-  /** Makes `node` the owner of an unfinished run and counts the attempt. */
+  /**
+   * Makes `node` the owner of an unfinished run that has none (queued, or disowned after its
+   * node died) and counts the attempt: a compare-and-set, so only one node ever takes it.
+   */
   async claim(id: string, node: string): Promise<ClaimOutcome> {
     return guard(async () => {
       const row = await this.db
@@ -55,6 +59,7 @@ export class RunStore {
         .set({ owner_node: node, run_attempts: sql`run_attempts + 1` })
         .where('id', '=', id)
         .where('status', 'in', UNFINISHED)
+        .where('owner_node', 'is', null)
         .returning(['run_attempts', 'cancel_requested'])
         .executeTakeFirst();
       if (row) {
@@ -66,10 +71,13 @@ export class RunStore {
       }
       const exists = await this.db
         .selectFrom('interactions')
-        .select('id')
+        .select(['status', 'owner_node'])
         .where('id', '=', id)
         .executeTakeFirst();
-      return exists ? { kind: 'finished' } : { kind: 'gone' };
+      if (!exists) return { kind: 'gone' };
+      return UNFINISHED.includes(exists.status) && exists.owner_node !== null
+        ? { kind: 'owned', ownerNode: exists.owner_node }
+        : { kind: 'finished' };
     });
   }
 
