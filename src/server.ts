@@ -299,7 +299,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const staleMs = config.server.node_stale_seconds * 1000;
   const staleBefore = () => new Date(Date.now() - staleMs).toISOString();
   const retaken = await service.retakeOrphans({ staleBefore: staleBefore(), deadNode: nodeId });
-  if (retaken > 0) log.warn({ count: retaken }, 'gave interrupted background runs back to the queue');
+  if (retaken > 0)
+    log.warn({ count: retaken }, 'gave interrupted background runs back to the queue');
   const recovered = await service.recover({ ownerNode: nodeId });
   if (recovered > 0) log.warn({ count: recovered }, 'marked interrupted interactions as failed');
   await store.heartbeat(nodeId, heartbeatAt());

@@ -192,8 +192,9 @@ export class InteractionEngine {
   }
 
   /**
-   * Creates the interaction and runs it here; `deferred` only creates it (owner: none) for the
-   * run queue to hand to a node (src/engine/run-queue.ts), which then calls `resume`.
+   * Creates the interaction and runs it here; `deferred` only creates it (owned by this node,
+   * so that a takeover finds it if this node dies now) for the run queue's caller to run with
+   * `resume` (src/engine/run-queue.ts).
    */
   async start(params: StartParams, options: { deferred?: boolean } = {}): Promise<RunHandle> {
     const { id, project, request, model } = params;
@@ -230,7 +231,7 @@ export class InteractionEngine {
           created,
           updated: created,
           background: request.background === true,
-          ownerNode: options.deferred ? null : this.options.nodeId,
+          ownerNode: this.options.nodeId,
           inputSteps: request.inputSteps,
           outputSteps: null,
           request: echoedRequest(request),

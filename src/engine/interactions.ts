@@ -145,14 +145,30 @@ export class InteractionService {
     const prepared = await this.prepare(project, body, options, 'refuse');
     const { request, toolSessions, admission } = prepared;
     const queued = request.background === true && this.o.runQueue !== undefined;
-    const handle = await this.o.engine
-      .start({ id: newInteractionId(), ...prepared }, { deferred: queued })
-      .catch(async (err: unknown) => {
-        await Promise.all((toolSessions ?? []).map((t) => t.close?.().catch(() => {})));
-        admission?.release();
+    const id = newInteractionId();
+    const release = async () => {
+      await Promise.all((toolSessions ?? []).map((t) => t.close?.().catch(() => {})));
+      admission?.release();
+    };
+    const job = {
+      interactionId: id,
+      project,
+      body: body as JsonObject,
+      requestId: options.requestId,
+    };
+    // The job first: an interaction whose node dies from here on is always found in the queue.
+    if (queued)
+      await this.o.runQueue!.enqueue(job, { heldBy: this.o.nodeId }).catch(async (err) => {
+        await release();
         throw err;
       });
-    if (queued) await this.enqueue(handle, project, body, prepared);
+    const handle = await this.o.engine
+      .start({ id, ...prepared }, { deferred: queued })
+      .catch(async (err: unknown) => {
+        await release();
+        throw err;
+      });
+    if (queued) this.runCreated(job, handle, prepared);
     return {
       handle,
       stream: request.stream === true,
@@ -161,44 +177,19 @@ export class InteractionService {
     };
   }
 
-  /**
-   * A queued background run: its job is recorded first (so it survives this node), then this node
-   * takes it at once like any node would (a claim), and runs it with what create prepared.
-   */
-  private async enqueue(
-    handle: RunHandle,
-    project: string,
-    body: unknown,
-    run: PreparedRun,
-  ): Promise<void> {
+  /** Runs a queued background run on the node that created it (and owns it). */
+  private runCreated(job: QueuedRun, handle: RunHandle, run: PreparedRun): void {
     const id = handle.id;
-    const release = () => {
-      for (const t of run.toolSessions ?? []) void t.close?.().catch(() => {});
-      run.admission?.release();
-    };
-    const job = { interactionId: id, project, body: body as JsonObject, requestId: run.requestId };
-    try {
-      await this.o.runQueue!.enqueue(job, { heldBy: this.o.nodeId });
-    } catch (err) {
-      release();
-      // The interaction exists (its id is answered): it fails with the reason instead.
-      await writeFailedTerminal(this.o.store, id, {
-        code: 'unavailable',
-        message:
-          'the background run could not be queued (the store did not answer); create it again',
-      }).catch(() => {});
-      this.o.onWarning?.({ err, interaction_id: id }, 'could not queue a background run');
-      return;
-    }
-    void this.runHere(job, handle.log.events, run)
-      // Finished here: its job is let go (a run that did not finish keeps it, to be taken over).
-      .then(async (finished) => {
-        if (finished) await this.o.runQueue!.drop(id);
+    const events = handle.log.events;
+    const resumed = this.o.engine.resume({ id, ...run }, events, findResumePoint(events));
+    void resumed.done
+      .then(async () => {
+        // Finished here: its job is let go (a run that did not finish keeps it, for a takeover).
+        if (resumed.log.finished && !resumed.log.failure) await this.o.runQueue!.drop(id);
       })
-      .catch((err: unknown) => {
-        release();
-        this.o.onWarning?.({ err, interaction_id: id }, 'background run not started here');
-      });
+      .catch((err: unknown) =>
+        this.o.onWarning?.({ err, interaction_id: job.interactionId }, 'run queue error'),
+      );
   }
 
   /**
@@ -217,11 +208,7 @@ export class InteractionService {
    * often (every node it lands on dies) fails with the reason; a run cancelled while nobody ran
    * it is stopped at once.
    */
-  private async runHere(
-    job: QueuedRun,
-    knownEvents?: StoredEvent[],
-    prepared?: PreparedRun,
-  ): Promise<boolean> {
+  private async runHere(job: QueuedRun): Promise<boolean> {
     const id = job.interactionId;
     const runs = this.o.runs!;
     const claim = await runs.claim(id, this.o.nodeId ?? 'node');
@@ -230,7 +217,7 @@ export class InteractionService {
       throw new Error(`interaction ${id} is being run by node ${claim.ownerNode}`);
     }
     if (claim.kind !== 'claimed') throw new RunNotClaimed();
-    const stored = knownEvents ?? (await this.o.store.listEvents(id));
+    const stored = await this.o.store.listEvents(id);
     if (stored.length === 0 || isTerminalEventData(stored.at(-1)!.data)) throw new RunNotClaimed();
     const max = this.o.maxRunAttempts ?? 3;
     if (claim.attempt > max) {
@@ -240,18 +227,16 @@ export class InteractionService {
       });
       throw new RunNotClaimed();
     }
-    let run = prepared;
-    if (!run) {
-      try {
-        run = await this.prepare(job.project, job.body, { requestId: job.requestId }, 'wait');
-      } catch (err) {
-        // The request no longer prepares here (a model or tool removed from the configuration).
-        await writeFailedTerminal(this.o.store, id, {
-          code: err instanceof ApiError ? err.code : 'internal_error',
-          message: `the run could not be continued on node ${this.o.nodeId}: ${err instanceof Error ? err.message : String(err)}`,
-        });
-        return true;
-      }
+    let run: PreparedRun;
+    try {
+      run = await this.prepare(job.project, job.body, { requestId: job.requestId }, 'wait');
+    } catch (err) {
+      // The request no longer prepares here (a model or tool removed from the configuration).
+      await writeFailedTerminal(this.o.store, id, {
+        code: err instanceof ApiError ? err.code : 'internal_error',
+        message: `the run could not be continued on node ${this.o.nodeId}: ${err instanceof Error ? err.message : String(err)}`,
+      });
+      return true;
     }
     const point = findResumePoint(stored);
     const handle = this.o.engine.resume({ id, ...run }, stored, point);
@@ -634,4 +619,3 @@ export class InteractionService {
     return recovered;
   }
 }
-

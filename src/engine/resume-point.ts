@@ -21,7 +21,8 @@ export interface ResumePoint {
   rounds: number;
 }
 
-const isToolResult = (step: Step) => step.type.endsWith('_result') && step.type !== 'function_result';
+const isToolResult = (step: Step) =>
+  step.type.endsWith('_result') && step.type !== 'function_result';
 const isToolStep = (step: Step) =>
   (step.type.endsWith('_call') && step.type !== 'function_call') || isToolResult(step);
 

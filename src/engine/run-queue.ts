@@ -124,8 +124,9 @@ export class PgRunQueue implements RunQueue {
     await this.boss.createQueue(RUN_QUEUE, {
       name: RUN_QUEUE,
       retryLimit: this.o.retryLimit,
+      // Takeovers should be prompt; a poisoned run is stopped by our own attempt count.
       retryDelay: 1,
-      retryBackoff: true,
+      retryBackoff: false,
       expireInSeconds: this.o.expireInSeconds,
     });
     this.loop = this.takeJobs();

@@ -26,9 +26,7 @@ function nodeConfig(dir: string, nodeId: string, upstreamUrl: string): string {
   return writeConfig(mkdtempSync(join(dir, `${nodeId}-`)), {
     server: { node_id: nodeId, heartbeat_seconds: 0.5, node_stale_seconds: 3 },
     run_queue: { poll_ms: 200 },
-    models: [
-      { name: 'gemini-*', backend: 'openai-compatible', base_url: upstreamUrl, model: 'm' },
-    ],
+    models: [{ name: 'gemini-*', backend: 'openai-compatible', base_url: upstreamUrl, model: 'm' }],
     keys: [{ key: KEY_A, project: 'team-a' }],
   });
 }
@@ -43,9 +41,7 @@ describe('background run takeover (postgres, real processes)', () => {
   beforeAll(async () => {
     // The first answer stops half-way for good (its node dies during it); the one asked again ends.
     upstream = await startFakeUpstream((body, index) => ({
-      text: Array.from({ length: 20 }, (_, i) => `w${i} `).concat([
-        `[${lastUserText(body)} done]`,
-      ]),
+      text: Array.from({ length: 20 }, (_, i) => `w${i} `).concat([`[${lastUserText(body)} done]`]),
       delayMs: 5,
       // the first answer pauses half-way for good: its node dies during it
       ...(index === 0 ? { holdAfterChunks: 10 } : {}),
