@@ -298,13 +298,20 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const heartbeatAt = () => new Date().toISOString();
   const staleMs = config.server.node_stale_seconds * 1000;
   const staleBefore = () => new Date(Date.now() - staleMs).toISOString();
-  const retaken = await service.retakeOrphans({ staleBefore: staleBefore(), deadNode: nodeId });
+  // The queue first: giving runs back to it needs it started.
+  await runQueue.start((job) => service.runQueued(job));
+  const retaken = await service
+    .retakeOrphans({ staleBefore: staleBefore(), deadNode: nodeId })
+    .catch((err: unknown) => {
+      // The periodic sweep tries again.
+      log.warn({ err }, 'could not give interrupted background runs back to the queue');
+      return 0;
+    });
   if (retaken > 0)
     log.warn({ count: retaken }, 'gave interrupted background runs back to the queue');
   const recovered = await service.recover({ ownerNode: nodeId });
   if (recovered > 0) log.warn({ count: recovered }, 'marked interrupted interactions as failed');
   await store.heartbeat(nodeId, heartbeatAt());
-  await runQueue.start((job) => service.runQueued(job));
   // Documents this node was ingesting when it died are taken again (ingestion-runner.ts).
   await fileSearch.runner.start();
   let lastRetentionSweep = 0;

@@ -588,7 +588,12 @@ export class InteractionService {
         await queue.drop(orphan.id).catch(() => {});
         continue;
       }
-      await queue.retake(orphan.id, `node ${orphan.ownerNode} stopped while running it`);
+      try {
+        await queue.retake(orphan.id, `node ${orphan.ownerNode} stopped while running it`);
+      } catch (err) {
+        await this.o.runs.restoreOwner(orphan.id, orphan.ownerNode);
+        throw err;
+      }
       retaken += 1;
     }
     return retaken;

@@ -124,6 +124,19 @@ export class RunStore {
     });
   }
 
+  /** Gives a disowned run back to `ownerNode` (its job could not be retaken: the next sweep tries again). */
+  async restoreOwner(id: string, ownerNode: string): Promise<void> {
+    await guard(() =>
+      this.db
+        .updateTable('interactions')
+        .set({ owner_node: ownerNode })
+        .where('id', '=', id)
+        .where('owner_node', 'is', null)
+        .where('status', 'in', UNFINISHED)
+        .execute(),
+    );
+  }
+
   /** Takes an orphaned run away from its dead owner (only if it still is the owner). */
   async disown(id: string, ownerNode: string): Promise<boolean> {
     return guard(async () => {
