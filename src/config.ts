@@ -113,6 +113,11 @@ export const configSchema = z.strictObject({
        * to the run queue (PostgreSQL) and continue on another node; its other runs fail.
        */
       node_stale_seconds: z.number().positive().max(86400).default(60),
+      /**
+       * PostgreSQL: tell other nodes through LISTEN/NOTIFY about new events and cancels (one
+       * extra connection per node); polling stays the fallback either way.
+       */
+      notify: z.boolean().default(true),
     })
     .prefault({}),
   /** Background runs (spec §8.1) on a job queue: pg-boss on PostgreSQL, in-process on SQLite. */

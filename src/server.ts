@@ -35,6 +35,7 @@ import { AgentStore } from './store/agent-store.js';
 import type { BuiltInTool } from './tools/types.js';
 import { InProcessRunQueue, PgRunQueue, type RunQueue } from './engine/run-queue.js';
 import { RunStore } from './store/run-store.js';
+import { LocalWakeUps, PgWakeUps, type WakeUps } from './store/wake-ups.js';
 
 export interface ServerOptions {
   config: Config;
@@ -212,10 +213,27 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   await store.migrate();
   const files = createFileService(database, databaseUrl, config.files, options.clock, log);
 
+  // Cross-node wake-ups: PostgreSQL LISTEN/NOTIFY (polling stays the fallback).
+  let wakeUps: WakeUps = new LocalWakeUps();
+  if (database.kind === 'postgres' && config.server.notify) {
+    const pgWakeUps = new PgWakeUps({
+      connectionString: databaseUrl,
+      onError: (err) => log.warn({ err }, 'wake-up connection error (polling meanwhile)'),
+    });
+    await pgWakeUps.start();
+    wakeUps = pgWakeUps;
+  }
   const eventLog = new EventLog(store, {
     batchWindowMs: config.server.event_batch_ms,
     retryWindowMs: storeRetryMs,
     logger: log,
+    // Only other nodes need telling: readers here follow the live log.
+    onDurable:
+      wakeUps instanceof PgWakeUps
+        ? (ids) => {
+            for (const id of ids) wakeUps.publish('events', id);
+          }
+        : undefined,
   });
   const models = new ModelRegistry(
     config.models as ModelEntry[],
@@ -291,7 +309,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     nodeId,
     maxRunAttempts: config.run_queue.max_attempts,
     onWarning: (obj, msg) => log.warn(obj, msg),
+    wakeUps,
   });
+  // A cancel (or delete) asked on another node stops the run here at once.
+  wakeUps.on('cancel', (id) => engine.abort(id, 'cancelled'));
 
   // Runs this node left behind when it died: background runs go back to the queue (another node,
   // or this one, continues them); the others get a terminal state before we serve anything.
@@ -416,6 +437,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       await models.dispose();
       await embeddings.dispose();
       await Promise.all([...tools.values()].map((t) => t.close?.()));
+      await wakeUps.close();
       await store.close();
     },
   };

@@ -25,6 +25,7 @@ import type { StartParams } from './engine.js';
 import type { QueuedRun, RunQueue } from './run-queue.js';
 import type { RunStore } from '../store/run-store.js';
 import { findResumePoint } from './resume-point.js';
+import type { WakeUps } from '../store/wake-ups.js';
 
 export interface InteractionServiceOptions {
   store: Store;
@@ -48,6 +49,8 @@ export interface InteractionServiceOptions {
   /** Times a run may be taken (a takeover after a node died counts) before it fails. */
   maxRunAttempts?: number;
   onWarning?: (obj: object, msg: string) => void;
+  /** Cross-node wake-ups (LISTEN/NOTIFY): readers polling the store wake at once on new events. */
+  wakeUps?: WakeUps;
 }
 
 /** A queued run that needs no run (already finished, or deleted). */
@@ -133,8 +136,57 @@ const parseEvents = (events: StoredEvent[]) =>
 export class InteractionService {
   private readonly tailPollMs: number;
 
+  /** Readers polling the store for an interaction, woken by a wake-up about it. */
+  private readonly watchers = new Map<string, Set<() => void>>();
+
   constructor(private readonly o: InteractionServiceOptions) {
     this.tailPollMs = o.tailPollMs ?? 200;
+    o.wakeUps?.on('events', (id) => {
+      for (const wake of this.watchers.get(id) ?? []) wake();
+    });
+  }
+
+  /**
+   * Watches an interaction for wake-ups from the moment it is called, so that one arriving
+   * between a read of the store and the wait is not lost: `wait(ms)` returns at once then.
+   */
+  private watch(id: string): { wait(ms: number): Promise<void>; close(): void } {
+    let woken = false;
+    let resolveWait: (() => void) | null = null;
+    const wake = () => {
+      woken = true;
+      resolveWait?.();
+    };
+    let set = this.watchers.get(id);
+    if (!set) {
+      set = new Set();
+      this.watchers.set(id, set);
+    }
+    set.add(wake);
+    return {
+      wait: (ms) =>
+        new Promise<void>((resolve) => {
+          if (woken) {
+            woken = false;
+            resolve();
+            return;
+          }
+          const timer = setTimeout(() => {
+            resolveWait = null;
+            resolve();
+          }, ms);
+          resolveWait = () => {
+            clearTimeout(timer);
+            resolveWait = null;
+            woken = false;
+            resolve();
+          };
+        }),
+      close: () => {
+        set.delete(wake);
+        if (set.size === 0 && this.watchers.get(id) === set) this.watchers.delete(id);
+      },
+    };
   }
 
   async create(
@@ -431,6 +483,7 @@ export class InteractionService {
     } else {
       // Running on another node: ask its owner to stop, then wait for the terminal state.
       await this.o.store.requestCancel(project, id);
+      this.o.wakeUps?.publish('cancel', id);
       await this.waitForTerminal(project, id, 30_000);
     }
     return this.get(project, id);
@@ -438,10 +491,15 @@ export class InteractionService {
 
   private async waitForTerminal(project: string, id: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const record = await this.o.store.getInteraction(project, id);
-      if (!record || isTerminalStatus(record.status)) return;
-      await new Promise((r) => setTimeout(r, this.tailPollMs));
+    const watch = this.watch(id);
+    try {
+      while (Date.now() < deadline) {
+        const record = await this.o.store.getInteraction(project, id);
+        if (!record || isTerminalStatus(record.status)) return;
+        await watch.wait(Math.min(this.tailPollMs, Math.max(deadline - Date.now(), 0)));
+      }
+    } finally {
+      watch.close();
     }
     throw new ApiError('gateway_timeout', `interaction '${id}' did not stop in time`);
   }
@@ -457,10 +515,11 @@ export class InteractionService {
         await this.o.eventLog.get(id)?.whenClosed();
       } else {
         await this.o.store.requestCancel(project, id);
+        this.o.wakeUps?.publish('cancel', id);
         await this.waitForTerminal(project, id, 30_000);
       }
     }
-    await this.o.store.deleteInteraction(project, id);
+    if (await this.o.store.deleteInteraction(project, id)) this.o.wakeUps?.publish('delete', id);
   }
 
   /** Checks a resumption request before the stream starts (HTTP errors are still possible). */
@@ -508,6 +567,8 @@ export class InteractionService {
     const store = this.o.store;
     const pollMs = this.tailPollMs;
     const eventLog = this.o.eventLog;
+    // Watched from before the first read of the store (no wake-up can slip in between).
+    const watch = this.watch(id);
 
     async function* iterate(): AsyncGenerator<StoredEvent> {
       let last = after;
@@ -547,7 +608,7 @@ export class InteractionService {
             unsubscribe = nowLive.subscribe(last, push, onFailure);
             continue;
           }
-          await new Promise((r) => setTimeout(r, pollMs));
+          await watch.wait(pollMs);
         } else {
           await new Promise<void>((r) => (wake = r));
           wake = null;
@@ -560,6 +621,7 @@ export class InteractionService {
       close: () => {
         closed = true;
         unsubscribe?.();
+        watch.close();
         wake?.();
       },
     };
@@ -595,6 +657,11 @@ export class InteractionService {
         throw err;
       }
       retaken += 1;
+    }
+    // Jobs taken by a node that died before it claimed the run (nobody owns the run).
+    for (const { id } of await this.o.runs.findUnowned()) {
+      if (this.o.eventLog.get(id)) continue;
+      if (await queue.reviveStalled(id, new Date(filter.staleBefore))) retaken += 1;
     }
     return retaken;
   }

@@ -34,6 +34,11 @@ export interface RunQueue {
   enqueue(run: QueuedRun, options?: { heldBy?: string }): Promise<void>;
   /** Makes the job of a run whose node died available again (a retry, with back-off). */
   retake(interactionId: string, reason: string): Promise<void>;
+  /**
+   * A run nobody owns whose job is stuck: taken (active) since before `staleBefore` by a node
+   * that died before it claimed the run, or failed for good. Its job is made available again.
+   */
+  reviveStalled(interactionId: string, staleBefore: Date): Promise<boolean>;
   /** Gives up the job of a run for good (its terminal state was written). */
   drop(interactionId: string): Promise<void>;
   /** Stops taking jobs; jobs running here keep running (their runs end on their own). */
@@ -59,6 +64,9 @@ export class InProcessRunQueue implements RunQueue {
   }
 
   async retake(): Promise<void> {}
+  async reviveStalled(): Promise<boolean> {
+    return false;
+  }
   async drop(): Promise<void> {}
 
   async stop(): Promise<void> {
@@ -150,6 +158,18 @@ export class PgRunQueue implements RunQueue {
 
   async drop(interactionId: string): Promise<void> {
     await this.boss.cancel(RUN_QUEUE, runJobId(interactionId));
+  }
+
+  async reviveStalled(interactionId: string, staleBefore: Date): Promise<boolean> {
+    const job = await this.boss.getJobById(RUN_QUEUE, runJobId(interactionId));
+    if (!job) return false;
+    const stalled =
+      job.state === 'failed' ||
+      (job.state === 'active' && job.startedOn < staleBefore) ||
+      (job.state === 'created' && job.startAfter.getTime() > Date.now() + HELD_MS / 2);
+    if (!stalled) return false;
+    await this.retake(interactionId, 'the run was taken by a node that stopped before starting it');
+    return true;
   }
 
   async stop(): Promise<void> {

@@ -215,6 +215,8 @@ export interface EventLogOptions {
   batchWindowMs?: number;
   /** How long writes are retried while the store is unavailable. Default 30 s. */
   retryWindowMs?: number;
+  /** Called after a write with the interactions that got new durable events (cross-node wake-ups). */
+  onDurable?: (interactionIds: string[]) => void;
   logger?: EventLogLogger;
 }
 
@@ -230,6 +232,7 @@ export class EventLog {
   readonly retryWindowMs: number;
   private readonly batchWindowMs: number;
   private readonly logger: EventLogLogger;
+  private readonly onDurable: ((interactionIds: string[]) => void) | undefined;
   private readonly live = new Map<string, InteractionLog>();
   private pending = new Map<string, Pending>();
   private flushing: Promise<void> | null = null;
@@ -253,6 +256,7 @@ export class EventLog {
     this.batchWindowMs = options.batchWindowMs ?? 20;
     this.retryWindowMs = options.retryWindowMs ?? 30_000;
     this.logger = options.logger ?? silent;
+    this.onDurable = options.onDurable;
   }
 
   /** Starts the live log of an interaction whose first events are already stored (or not persisted). */
@@ -341,6 +345,7 @@ export class EventLog {
         await this.attempt(parts);
         this.storeAnswered();
         for (const p of parts) p.log.markDurable(p.events.at(-1)!.seq);
+        this.onDurable?.(parts.map((p) => p.log.id));
         return;
       } catch (err) {
         error = err;
@@ -507,6 +512,7 @@ export class EventLog {
       for (const [id, error] of [...this.unfinished]) {
         try {
           await writeFailedTerminal(this.store, id, error);
+          this.onDurable?.([id]);
           this.unfinished.delete(id);
           this.terminalAttempt = 0;
           this.storeAnswered();

@@ -137,6 +137,19 @@ export class RunStore {
     );
   }
 
+  /** Unfinished background runs nobody owns: queued for a takeover, or taken by a node that died before its claim. */
+  async findUnowned(): Promise<{ id: string }[]> {
+    return guard(() =>
+      this.db
+        .selectFrom('interactions')
+        .select('id')
+        .where('status', 'in', UNFINISHED)
+        .where('background', '=', 1)
+        .where('owner_node', 'is', null)
+        .execute(),
+    );
+  }
+
   /** Takes an orphaned run away from its dead owner (only if it still is the owner). */
   async disown(id: string, ownerNode: string): Promise<boolean> {
     return guard(async () => {
