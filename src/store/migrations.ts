@@ -299,7 +299,7 @@ const migrations: Record<string, Migration> = {
     },
   },
   // Background runs on the run queue (src/engine/run-queue.ts): how many times a node took the
-  // run (a takeover after a node died counts), so a run that kills every node it lands on stops.
+  // run over after its node died, so a run that kills every node it lands on stops.
   '0005_run_attempts': {
     async up(db: Kysely<unknown>) {
       await db.schema
