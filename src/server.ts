@@ -426,6 +426,13 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       draining = true;
       clearInterval(heartbeat);
       await runQueue.stop().catch((err) => log.warn({ err }, 'run queue stop failed'));
+      if (runQueue.durable) {
+        // Background runs continue on another node at once instead of holding up the restart.
+        const handed = await service
+          .handOffRuns()
+          .catch((err: unknown) => (log.warn({ err }, 'could not hand back background runs'), 0));
+        if (handed > 0) log.info({ count: handed }, 'handed background runs back to the queue');
+      }
       const deadline = Date.now() + graceMs;
       while (engine.activeRuns > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));

@@ -96,6 +96,8 @@ export interface RunHandle {
 interface ActiveRun {
   handle: RunHandle;
   controller: AbortController;
+  /** A stored background run (it can be handed back to the run queue). */
+  background: boolean;
 }
 
 export const nowIso = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -287,7 +289,11 @@ export class InteractionEngine {
       : undefined;
     cancelPoll?.unref();
     const handle: RunHandle = { id, log, done: Promise.resolve() };
-    this.runs.set(id, { handle, controller });
+    this.runs.set(id, {
+      handle,
+      controller,
+      background: persist && request.background === true,
+    });
     handle.done = this.run(params, log, header, controller.signal, point)
       .catch((err) => this.options.logger.error({ err, interaction_id: id }, 'run crashed'))
       .then(() => log.whenClosed())
@@ -306,6 +312,17 @@ export class InteractionEngine {
     if (!run) return false;
     run.controller.abort(new RunAbort(reason));
     return true;
+  }
+
+  /**
+   * Stops this node's background runs without a terminal state, to be continued by another node
+   * (graceful stop); resolves with their ids once their events are stored.
+   */
+  async handOffBackground(): Promise<string[]> {
+    const background = [...this.runs.values()].filter((r) => r.background);
+    for (const r of background) r.controller.abort(new RunAbort('handoff'));
+    await Promise.all(background.map((r) => r.handle.done));
+    return background.map((r) => r.handle.id);
   }
 
   /** Stops every run (shutdown); each records a terminal state. */
@@ -343,6 +360,7 @@ export class InteractionEngine {
     const meter = new UsageMeter();
     const errors: InteractionError[] = [];
     let status: InteractionStatus = 'completed';
+    let handedOff = false;
     if (point) {
       // Taken over: the step the dead node left open is closed; new steps follow the stored ones.
       if (point.openStep !== null) log.append({ event_type: 'step.stop', index: point.openStep });
@@ -420,7 +438,9 @@ export class InteractionEngine {
             ? signal.reason
             : undefined;
       writer.abandon();
-      if (aborted && aborted.reason !== 'deadline') {
+      if (aborted?.reason === 'handoff') {
+        handedOff = true;
+      } else if (aborted && aborted.reason !== 'deadline') {
         status = 'cancelled';
         if (aborted.reason === 'shutdown') {
           errors.push({
@@ -470,6 +490,11 @@ export class InteractionEngine {
       }
     } finally {
       await Promise.all(sessions.map((s) => s.close?.().catch(() => {})));
+    }
+    if (handedOff) {
+      // Another node continues after the stored events (resume-point.ts).
+      await this.options.eventLog.handOff(log);
+      return;
     }
     this.finish(log, header, status, meter.toUsage(), errors);
   }

@@ -245,6 +245,21 @@ export class InteractionService {
   }
 
   /**
+   * Graceful stop: this node's background runs stop where they are (their events stored) and go
+   * back to the queue; another node continues each after its last stored event.
+   */
+  async handOffRuns(): Promise<number> {
+    const ids = await this.o.engine.handOffBackground();
+    const queue = this.o.runQueue;
+    if (!queue?.durable || !this.o.runs) return 0;
+    for (const id of ids) {
+      if (await this.o.runs.disown(id, this.o.nodeId ?? 'node'))
+        await queue.retake(id, `node ${this.o.nodeId} stopped; handed back to the queue`);
+    }
+    return ids.length;
+  }
+
+  /**
    * Runs a queued background interaction taken from the queue (a run whose node died, or one
    * sent without an owner): claims it, then continues after its stored events.
    */
@@ -294,6 +309,11 @@ export class InteractionService {
     const handle = this.o.engine.resume({ id, ...run }, stored, point);
     if (claim.cancelRequested) this.o.engine.abort(id, 'cancelled');
     await handle.done;
+    if (handle.log.failure?.cause === 'handoff') {
+      // This node is stopping: the job fails into a retry and another node takes the run.
+      await runs.disown(id, this.o.nodeId ?? 'node');
+      throw new Error(`node ${this.o.nodeId} stopped; handed back to the queue`);
+    }
     if (handle.log.failure?.cause === 'conflict') {
       // Another node wrote this run's events meanwhile: the queue gives it to one node again.
       throw new Error(`another node wrote events of interaction ${id}`);

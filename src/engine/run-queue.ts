@@ -180,6 +180,8 @@ export class PgRunQueue implements RunQueue {
 
   async close(): Promise<void> {
     await this.stop();
+    // Jobs whose runs just ended here get their outcome recorded first (bounded wait).
+    for (let i = 0; this.active > 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 50));
     await this.boss.stop({ graceful: false, wait: true, close: true });
   }
 

@@ -34,7 +34,7 @@ export { isTerminalEventData, serializeEvent };
 
 /** Why a live log stopped before its terminal event: the readers' error, the stored error. */
 export interface LogFailure {
-  cause: 'unavailable' | 'conflict' | 'deleted' | 'rejected';
+  cause: 'unavailable' | 'conflict' | 'deleted' | 'rejected' | 'handoff';
   /** Sent to readers as a transport-level error, and recorded in the terminal state. */
   error: { code: ErrorCode; message: string };
 }
@@ -324,6 +324,22 @@ export class EventLog {
       this.lastFlushEnd = performance.now();
     }
     if (this.pending.size > 0) this.schedule(this.urgentPending);
+  }
+
+  /**
+   * A run handed back to the run queue (graceful stop): its pending events are written, then its
+   * log closes without a terminal event and its readers' streams end with an error they can
+   * resume after (`last_event_id`, on another node).
+   */
+  async handOff(log: InteractionLog): Promise<void> {
+    await this.flush();
+    log.fail({
+      cause: 'handoff',
+      error: {
+        code: 'unavailable',
+        message: `this server is restarting; interaction '${log.id}' continues on another node (resume the stream after the last event id)`,
+      },
+    });
   }
 
   /** Stops the background writes of terminal states (shutdown); pending events are flushed. */

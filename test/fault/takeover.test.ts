@@ -127,4 +127,71 @@ describe('background run takeover (postgres, real processes)', () => {
     b.process.kill('SIGTERM');
     expect((await b.exited).code).toBe(0);
   }, 120_000);
+
+  it('SIGTERM of a node running a background run: the run goes back to the queue and finishes on another node; its stream ends resumable', async () => {
+    const c = await startChildServer([
+      '--config',
+      nodeConfig(dir, 'node-c', upstream.url),
+      '--db',
+      db.url,
+    ]);
+    children.push(c);
+    const before = upstream.requests.length;
+    // This first answer pauses half-way for good too (see the script: only index 0 did before).
+    upstream.script = (body, index) => ({
+      text: Array.from({ length: 20 }, (_, i) => `w${i} `).concat([`[${lastUserText(body)} done]`]),
+      delayMs: 5,
+      ...(index === before ? { holdAfterChunks: 10 } : {}),
+    });
+    const res = await fetch(`${c.baseUrl}/v1beta/interactions`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        model: 'gemini-3.5-flash',
+        input: 'rolling restart',
+        stream: true,
+        background: true,
+      }),
+    });
+    const stream = res.text();
+    await upstream.waitForHeld(2);
+    const d = await startChildServer([
+      '--config',
+      nodeConfig(dir, 'node-d', upstream.url),
+      '--db',
+      db.url,
+    ]);
+    children.push(d);
+    c.process.kill('SIGTERM');
+    expect((await c.exited).code).toBe(0);
+    expect(c.output()).toContain('handed background runs back to the queue');
+
+    // The stream of the stopping node ends with an error (no id), not with [DONE].
+    const seen = parseSse(await stream);
+    expect(seen.at(-1)!.data).not.toBe('[DONE]');
+    expect(seen.at(-1)!.id).toBeUndefined();
+    expect(JSON.parse(seen.at(-1)!.data)).toMatchObject({ error: { code: 'unavailable' } });
+    const id = (JSON.parse(seen[0]!.data) as { interaction: { id: string } }).interaction.id;
+    const last = seen.filter((m) => m.id !== undefined).at(-1)!.id!;
+
+    // Resumed on node D after the last event seen: the rest of the story, to completed.
+    const rest = parseSse(
+      await (
+        await fetch(`${d.baseUrl}/v1beta/interactions/${id}?stream=true&last_event_id=${last}`, {
+          headers,
+        })
+      ).text(),
+    );
+    expect(rest.at(-1)!.data).toBe('[DONE]');
+    expect(JSON.parse(rest.at(-2)!.data)).toMatchObject({
+      event_type: 'interaction.completed',
+      interaction: { status: 'completed' },
+    });
+    expect(Number(rest[0]!.id)).toBe(Number(last) + 1);
+    const got = (await (
+      await fetch(`${d.baseUrl}/v1beta/interactions/${id}`, { headers })
+    ).json()) as { status: string };
+    expect(got.status).toBe('completed');
+    expect(upstream.requests.length).toBe(before + 2);
+  }, 120_000);
 });
