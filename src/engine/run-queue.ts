@@ -157,7 +157,8 @@ export class PgRunQueue implements RunQueue {
   }
 
   async drop(interactionId: string): Promise<void> {
-    await this.boss.cancel(RUN_QUEUE, runJobId(interactionId));
+    // Deleted rather than cancelled: the job holds the request body, MCP credentials included.
+    await this.boss.deleteJob(RUN_QUEUE, runJobId(interactionId));
   }
 
   async reviveStalled(interactionId: string, staleBefore: Date): Promise<boolean> {
@@ -216,7 +217,8 @@ export class PgRunQueue implements RunQueue {
     this.active += 1;
     this.handler!(run)
       .then(
-        () => this.boss.complete(RUN_QUEUE, id),
+        // The run ended: its job (and the request body it holds) goes.
+        () => this.boss.deleteJob(RUN_QUEUE, id),
         (err: unknown) =>
           this.boss.fail(RUN_QUEUE, id, {
             message: err instanceof Error ? err.message : String(err),
