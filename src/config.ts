@@ -122,6 +122,29 @@ export const configSchema = z.strictObject({
        * whose events could not be stored fail (their clients get an SSE `error`).
        */
       store_retry_seconds: z.number().positive().max(3600).default(30),
+      /** Each node writes its heartbeat this often (the liveness other nodes judge it by). */
+      heartbeat_seconds: z.number().positive().max(3600).default(10),
+      /**
+       * A node whose heartbeat is older than this is taken for dead: its background runs go back
+       * to the run queue (PostgreSQL) and continue on another node; its other runs fail.
+       */
+      node_stale_seconds: z.number().positive().max(86400).default(60),
+      /**
+       * PostgreSQL: tell other nodes through LISTEN/NOTIFY about new events and cancels (one
+       * extra connection per node); polling stays the fallback either way.
+       */
+      notify: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** Background runs (spec §8.1) on a job queue: pg-boss on PostgreSQL, in-process on SQLite. */
+  run_queue: z
+    .strictObject({
+      /** Background runs one node executes at once (more wait in the queue). */
+      concurrency: z.number().int().min(1).max(10_000).default(64),
+      /** How often an idle node asks the queue for runs. */
+      poll_ms: z.number().int().min(50).max(60_000).default(1000),
+      /** Times a run may be taken (a takeover counts) before it fails as poisoned. */
+      max_attempts: z.number().int().min(1).max(100).default(3),
     })
     .prefault({}),
   database: z.strictObject({ url: z.string().min(1) }).optional(),

@@ -45,6 +45,9 @@ import { AgentStore } from './store/agent-store.js';
 import type { BuiltInTool } from './tools/types.js';
 import { createUpstreamFetch } from './net/upstream-fetch.js';
 import { countLimitRejection } from './metrics/index.js';
+import { InProcessRunQueue, PgRunQueue, type RunQueue } from './engine/run-queue.js';
+import { RunStore } from './store/run-store.js';
+import { LocalWakeUps, PgWakeUps, type WakeUps } from './store/wake-ups.js';
 
 export interface ServerOptions {
   config: Config;
@@ -234,10 +237,27 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   await limitStore.releaseNode(nodeId);
   const files = createFileService(database, databaseUrl, config.files, options.clock, log);
 
+  // Cross-node wake-ups: PostgreSQL LISTEN/NOTIFY (polling stays the fallback).
+  let wakeUps: WakeUps = new LocalWakeUps();
+  if (database.kind === 'postgres' && config.server.notify) {
+    const pgWakeUps = new PgWakeUps({
+      connectionString: databaseUrl,
+      onError: (err) => log.warn({ err }, 'wake-up connection error (polling meanwhile)'),
+    });
+    await pgWakeUps.start();
+    wakeUps = pgWakeUps;
+  }
   const eventLog = new EventLog(store, {
     batchWindowMs: config.server.event_batch_ms,
     retryWindowMs: storeRetryMs,
     logger: log,
+    // Only other nodes need telling: readers here follow the live log.
+    onDurable:
+      wakeUps instanceof PgWakeUps
+        ? (ids) => {
+            for (const id of ids) wakeUps.publish('events', id);
+          }
+        : undefined,
   });
   // Model upstreams are called through `undici.request` rather than the global fetch (CPU per
   // interaction: see src/net/upstream-fetch.ts), unless the caller injects its own fetch.
@@ -289,6 +309,21 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     configuredTools,
     store: agentStore,
   });
+  const runQueue: RunQueue =
+    database.kind === 'postgres'
+      ? new PgRunQueue({
+          connectionString: databaseUrl,
+          concurrency: config.run_queue.concurrency,
+          pollMs: config.run_queue.poll_ms,
+          // pg-boss's own limit only backs up ours (the claim counts attempts and fails first).
+          retryLimit: config.run_queue.max_attempts + 2,
+          // A last resort when no node noticed the owner died: longer than any run may take.
+          expireInSeconds:
+            Math.max(config.limits.unary_deadline_seconds, config.limits.stream_deadline_seconds) +
+            300,
+          onError: (err) => log.warn({ err }, 'run queue error'),
+        })
+      : new InProcessRunQueue();
   const service = new InteractionService({
     store,
     eventLog,
@@ -298,10 +333,32 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     tailPollMs: options.pollMs,
     files: files.service,
     agents,
+    runQueue,
+    runs: new RunStore(database),
+    nodeId,
+    maxRunAttempts: config.run_queue.max_attempts,
+    onWarning: (obj, msg) => log.warn(obj, msg),
+    wakeUps,
   });
+  // A cancel (or delete) asked on another node stops the run here at once.
+  wakeUps.on('cancel', (id) => engine.abort(id, 'cancelled'));
 
-  // Runs this node left behind when it died get a terminal state before we serve anything.
+  // Runs this node left behind when it died: background runs go back to the queue (another node,
+  // or this one, continues them); the others get a terminal state before we serve anything.
   const heartbeatAt = () => new Date().toISOString();
+  const staleMs = config.server.node_stale_seconds * 1000;
+  const staleBefore = () => new Date(Date.now() - staleMs).toISOString();
+  // The queue first: giving runs back to it needs it started.
+  await runQueue.start((job) => service.runQueued(job));
+  const retaken = await service
+    .retakeOrphans({ staleBefore: staleBefore(), deadNode: nodeId })
+    .catch((err: unknown) => {
+      // The periodic sweep tries again.
+      log.warn({ err }, 'could not give interrupted background runs back to the queue');
+      return 0;
+    });
+  if (retaken > 0)
+    log.warn({ count: retaken }, 'gave interrupted background runs back to the queue');
   const recovered = await service.recover({ ownerNode: nodeId });
   if (recovered > 0) log.warn({ count: recovered }, 'marked interrupted interactions as failed');
   await store.heartbeat(nodeId, heartbeatAt());
@@ -337,10 +394,13 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     limitStore
       .sweepWindows(Math.floor(Date.now() / 60_000) - 1)
       .catch((err) => log.warn({ err }, 'limit counter sweep failed'));
-    // Runs of nodes that stopped heartbeating for a minute are failed by whoever notices.
-    const stale = new Date(Date.now() - 60_000).toISOString();
+    // Runs of nodes that stopped heartbeating are noticed by whoever looks first: background
+    // runs go back to the queue and continue elsewhere; the others fail with the reason.
+    const stale = staleBefore();
     service
-      .recover({ staleBefore: stale })
+      .retakeOrphans({ staleBefore: stale })
+      .then((n) => n > 0 && log.warn({ count: n }, 'took over background runs of a stopped node'))
+      .then(() => service.recover({ staleBefore: stale }))
       .catch((err) => log.warn({ err }, 'stale-run sweep failed'));
     if (Date.now() - lastRetentionSweep > 3_600_000) {
       lastRetentionSweep = Date.now();
@@ -357,7 +417,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
         )
         .catch((err) => log.warn({ err }, 'retention sweep failed'));
     }
-  }, 10_000);
+  }, config.server.heartbeat_seconds * 1000);
   heartbeat.unref();
 
   let draining = false;
@@ -413,16 +473,26 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     async close(graceMs = config.server.shutdown_grace_seconds * 1000) {
       draining = true;
       clearInterval(heartbeat);
+      await runQueue.stop().catch((err) => log.warn({ err }, 'run queue stop failed'));
+      if (runQueue.durable) {
+        // Background runs continue on another node at once instead of holding up the restart.
+        const handed = await service
+          .handOffRuns()
+          .catch((err: unknown) => (log.warn({ err }, 'could not hand back background runs'), 0));
+        if (handed > 0) log.info({ count: handed }, 'handed background runs back to the queue');
+      }
       const deadline = Date.now() + graceMs;
       while (engine.activeRuns > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       await engine.abortAll('shutdown');
+      await runQueue.close().catch((err) => log.warn({ err }, 'run queue close failed'));
       await fileSearch.close();
       await eventLog.close();
       await app.close();
       await models.dispose();
       await embeddings.dispose();
       await Promise.all([...tools.values()].map((t) => t.close?.()));
+      await wakeUps.close();
       await store.close();
     },
   };

@@ -14,8 +14,9 @@ import type {
   NewEvent,
   Step,
 } from '../protocol/types.js';
-import { serializeEvent, type EventLog, type InteractionLog } from '../store/event-log.js';
-import type { Store } from '../store/types.js';
+import { InteractionLog, serializeEvent, type EventLog } from '../store/event-log.js';
+import type { Store, StoredEvent } from '../store/types.js';
+import type { ResumePoint } from './resume-point.js';
 import type { ValidateFunction } from 'ajv';
 import { ECHOED_REQUEST_FIELDS } from '../protocol/echo.js';
 import { THINKING_SUMMARIES_DEFAULT } from '../protocol/schemas.js';
@@ -98,6 +99,8 @@ export interface RunHandle {
 interface ActiveRun {
   handle: RunHandle;
   controller: AbortController;
+  /** A stored background run (it can be handed back to the run queue). */
+  background: boolean;
 }
 
 export const nowIso = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -200,7 +203,12 @@ export class InteractionEngine {
     return this.runs.size;
   }
 
-  async start(params: StartParams): Promise<RunHandle> {
+  /**
+   * Creates the interaction and runs it here; `deferred` only creates it (owned by this node,
+   * so that a takeover finds it if this node dies now) for the run queue's caller to run with
+   * `resume` (src/engine/run-queue.ts).
+   */
+  async start(params: StartParams, options: { deferred?: boolean } = {}): Promise<RunHandle> {
     const { id, project, request, model } = params;
     const persist = request.store !== false;
     const created = nowIso();
@@ -246,7 +254,32 @@ export class InteractionEngine {
         initial,
       );
     }
+    if (options.deferred) {
+      // Not live here: readers follow it through the store until a node runs it.
+      const log = new InteractionLog(this.options.eventLog, id, persist, initial);
+      return { id, log, done: Promise.resolve() };
+    }
     const log = this.options.eventLog.open(id, initial, persist);
+    return this.launch(params, log, header);
+  }
+
+  /**
+   * Continues a queued run on this node from its stored events (the first two, for a run not
+   * started yet; more, for a run taken over from a node that died: see resume-point.ts).
+   */
+  resume(params: StartParams, stored: StoredEvent[], point: ResumePoint): RunHandle {
+    const log = this.options.eventLog.open(params.id, stored, true);
+    return this.launch(params, log, point.header, point);
+  }
+
+  private launch(
+    params: StartParams,
+    log: InteractionLog,
+    header: EventInteraction,
+    point?: ResumePoint,
+  ): RunHandle {
+    const { id, request } = params;
+    const persist = log.persist;
     const controller = new AbortController();
     const deadlineMs =
       params.agent?.deadlineMs ??
@@ -267,8 +300,12 @@ export class InteractionEngine {
       : undefined;
     cancelPoll?.unref();
     const handle: RunHandle = { id, log, done: Promise.resolve() };
-    this.runs.set(id, { handle, controller });
-    handle.done = this.run(params, log, header, controller.signal)
+    this.runs.set(id, {
+      handle,
+      controller,
+      background: persist && request.background === true,
+    });
+    handle.done = this.run(params, log, header, controller.signal, point)
       .catch((err) => this.options.logger.error({ err, interaction_id: id }, 'run crashed'))
       .then(() => log.whenClosed())
       .finally(() => {
@@ -288,6 +325,17 @@ export class InteractionEngine {
     return true;
   }
 
+  /**
+   * Stops this node's background runs without a terminal state, to be continued by another node
+   * (graceful stop); resolves with their ids once their events are stored.
+   */
+  async handOffBackground(): Promise<string[]> {
+    const background = [...this.runs.values()].filter((r) => r.background);
+    for (const r of background) r.controller.abort(new RunAbort('handoff'));
+    await Promise.all(background.map((r) => r.handle.done));
+    return background.map((r) => r.handle.id);
+  }
+
   /** Stops every run (shutdown); each records a terminal state. */
   abortAll(reason: StopReason): Promise<void[]> {
     const done = [...this.runs.values()].map((r) => {
@@ -302,6 +350,7 @@ export class InteractionEngine {
     log: InteractionLog,
     header: EventInteraction,
     signal: AbortSignal,
+    point?: ResumePoint,
   ): Promise<void> {
     const { request } = params;
     const model = params.admission
@@ -325,6 +374,12 @@ export class InteractionEngine {
     const meter = new UsageMeter();
     const errors: InteractionError[] = [];
     let status: InteractionStatus = 'completed';
+    let handedOff = false;
+    if (point) {
+      // Taken over: the step the dead node left open is closed; new steps follow the stored ones.
+      if (point.openStep !== null) log.append({ event_type: 'step.stop', index: point.openStep });
+      writer.continueAfter(point.steps.length);
+    }
 
     try {
       const toolByName = new Map<string, ToolSession>();
@@ -335,7 +390,7 @@ export class InteractionEngine {
         request,
         model,
         prompt: convertToPrompt(
-          [...params.history, ...request.inputSteps],
+          [...params.history, ...request.inputSteps, ...(point?.kept ?? [])],
           request.system_instruction,
           params.files,
         ),
@@ -387,7 +442,7 @@ export class InteractionEngine {
       // An agent's recipe drives its own rounds (src/agents/); every other run is the tool loop.
       status = params.agent?.program
         ? await params.agent.program.run(ctx)
-        : await this.toolLoop(ctx, params, log);
+        : await this.toolLoop(ctx, params, log, point?.rounds ?? 0);
       writer.stop();
     } catch (err) {
       const aborted =
@@ -397,7 +452,9 @@ export class InteractionEngine {
             ? signal.reason
             : undefined;
       writer.abandon();
-      if (aborted && aborted.reason !== 'deadline') {
+      if (aborted?.reason === 'handoff') {
+        handedOff = true;
+      } else if (aborted && aborted.reason !== 'deadline') {
         status = 'cancelled';
         if (aborted.reason === 'shutdown') {
           errors.push({
@@ -448,6 +505,11 @@ export class InteractionEngine {
     } finally {
       await Promise.all(sessions.map((s) => s.close?.().catch(() => {})));
     }
+    if (handedOff) {
+      // Another node continues after the stored events (resume-point.ts).
+      await this.options.eventLog.handOff(log);
+      return;
+    }
     const usage = meter.toUsage();
     countInteraction({
       model: metricsModel,
@@ -476,6 +538,7 @@ export class InteractionEngine {
     ctx: RunContext,
     params: StartParams,
     log: InteractionLog,
+    roundsDone = 0,
   ): Promise<InteractionStatus> {
     const { request, model, prompt, tools, toolChoice: firstChoice } = ctx;
     const gc = request.generation_config ?? {};
@@ -484,7 +547,7 @@ export class InteractionEngine {
       : undefined;
     const maxRounds = params.agent?.maxRounds ?? this.options.maxToolRounds ?? 10;
 
-    for (let round = 1; ; round++) {
+    for (let round = roundsDone + 1; ; round++) {
       const outcome = await runModelRound({
         model,
         writer: ctx.writer,

@@ -19,7 +19,14 @@ import { LocalModelError } from '../models/errors.js';
 import { ApiError, type ErrorCode } from '../protocol/errors.js';
 import type { Scrubber } from './scrub.js';
 
-export type StopReason = 'cancelled' | 'deadline' | 'client_gone' | 'shutdown' | 'store_failed';
+export type StopReason =
+  | 'cancelled'
+  | 'deadline'
+  | 'client_gone'
+  | 'shutdown'
+  | 'store_failed'
+  /** A graceful stop gives a background run back to the run queue: no terminal state here. */
+  | 'handoff';
 
 /** Why a run was aborted; set as the AbortController's reason. */
 export class RunAbort extends Error {

@@ -21,6 +21,11 @@ import { compileResponseSchema } from './structured-output.js';
 import { computerUseFunctions } from '../tools/computer-use.js';
 import type { BuiltInTool, ToolSession } from '../tools/types.js';
 import type { AgentResolver, AgentRun } from './agent-run.js';
+import type { StartParams } from './engine.js';
+import type { QueuedRun, RunQueue } from './run-queue.js';
+import type { RunStore } from '../store/run-store.js';
+import { findResumePoint } from './resume-point.js';
+import type { WakeUps } from '../store/wake-ups.js';
 
 export interface InteractionServiceOptions {
   store: Store;
@@ -35,7 +40,28 @@ export interface InteractionServiceOptions {
   files?: FileService;
   /** Agents a request may name in `agent` (src/agents/). */
   agents?: AgentResolver;
+  /** Background runs go through this queue (any node may take them; run-queue.ts). */
+  runQueue?: RunQueue;
+  /** Claims of queued runs; required with `runQueue`. */
+  runs?: RunStore;
+  /** This node (the owner recorded when it takes a run). */
+  nodeId?: string;
+  /** Times a run may be taken (a takeover after a node died counts) before it fails. */
+  maxRunAttempts?: number;
+  onWarning?: (obj: object, msg: string) => void;
+  /** Cross-node wake-ups (LISTEN/NOTIFY): readers polling the store wake at once on new events. */
+  wakeUps?: WakeUps;
 }
+
+/** A queued run that needs no run (already finished, or deleted). */
+class RunNotClaimed extends Error {
+  constructor() {
+    super('the run needs no node');
+  }
+}
+
+/** Everything a run needs besides its id, prepared from the create request. */
+type PreparedRun = Omit<StartParams, 'id'>;
 
 export interface CreateResult {
   handle: RunHandle;
@@ -110,8 +136,57 @@ const parseEvents = (events: StoredEvent[]) =>
 export class InteractionService {
   private readonly tailPollMs: number;
 
+  /** Readers polling the store for an interaction, woken by a wake-up about it. */
+  private readonly watchers = new Map<string, Set<() => void>>();
+
   constructor(private readonly o: InteractionServiceOptions) {
     this.tailPollMs = o.tailPollMs ?? 200;
+    o.wakeUps?.on('events', (id) => {
+      for (const wake of this.watchers.get(id) ?? []) wake();
+    });
+  }
+
+  /**
+   * Watches an interaction for wake-ups from the moment it is called, so that one arriving
+   * between a read of the store and the wait is not lost: `wait(ms)` returns at once then.
+   */
+  private watch(id: string): { wait(ms: number): Promise<void>; close(): void } {
+    let woken = false;
+    let resolveWait: (() => void) | null = null;
+    const wake = () => {
+      woken = true;
+      resolveWait?.();
+    };
+    let set = this.watchers.get(id);
+    if (!set) {
+      set = new Set();
+      this.watchers.set(id, set);
+    }
+    set.add(wake);
+    return {
+      wait: (ms) =>
+        new Promise<void>((resolve) => {
+          if (woken) {
+            woken = false;
+            resolve();
+            return;
+          }
+          const timer = setTimeout(() => {
+            resolveWait = null;
+            resolve();
+          }, ms);
+          resolveWait = () => {
+            clearTimeout(timer);
+            resolveWait = null;
+            woken = false;
+            resolve();
+          };
+        }),
+      close: () => {
+        set.delete(wake);
+        if (set.size === 0 && this.watchers.get(id) === set) this.watchers.delete(id);
+      },
+    };
   }
 
   async create(
@@ -119,6 +194,143 @@ export class InteractionService {
     body: unknown,
     options: { forceStream?: boolean; requestId?: string; apiKeyId?: string | null } = {},
   ): Promise<CreateResult> {
+    const prepared = await this.prepare(project, body, options, 'refuse');
+    const { request, toolSessions, admission } = prepared;
+    const queued = request.background === true && this.o.runQueue !== undefined;
+    const id = newInteractionId();
+    const release = async () => {
+      await Promise.all((toolSessions ?? []).map((t) => t.close?.().catch(() => {})));
+      admission?.release();
+    };
+    const job = {
+      interactionId: id,
+      project,
+      body: body as JsonObject,
+      requestId: options.requestId,
+    };
+    // The job first: an interaction whose node dies from here on is always found in the queue.
+    if (queued)
+      await this.o.runQueue!.enqueue(job, { heldBy: this.o.nodeId }).catch(async (err) => {
+        await release();
+        throw err;
+      });
+    const handle = await this.o.engine
+      .start({ id, ...prepared, apiKeyId: options.apiKeyId ?? null }, { deferred: queued })
+      .catch(async (err: unknown) => {
+        await release();
+        throw err;
+      });
+    if (queued) this.runCreated(job, handle, prepared);
+    return {
+      handle,
+      stream: request.stream === true,
+      background: request.background === true,
+      persist: request.store !== false,
+    };
+  }
+
+  /** Runs a queued background run on the node that created it (and owns it). */
+  private runCreated(job: QueuedRun, handle: RunHandle, run: PreparedRun): void {
+    const id = handle.id;
+    const events = handle.log.events;
+    const resumed = this.o.engine.resume({ id, ...run }, events, findResumePoint(events));
+    void resumed.done
+      .then(async () => {
+        // Finished here: its job is let go (a run that did not finish keeps it, for a takeover).
+        if (resumed.log.finished && !resumed.log.failure) await this.o.runQueue!.drop(id);
+      })
+      .catch((err: unknown) =>
+        this.o.onWarning?.({ err, interaction_id: job.interactionId }, 'run queue error'),
+      );
+  }
+
+  /**
+   * Graceful stop: this node's background runs stop where they are (their events stored) and go
+   * back to the queue; another node continues each after its last stored event.
+   */
+  async handOffRuns(): Promise<number> {
+    const ids = await this.o.engine.handOffBackground();
+    const queue = this.o.runQueue;
+    if (!queue?.durable || !this.o.runs) return 0;
+    for (const id of ids) {
+      if (await this.o.runs.disown(id, this.o.nodeId ?? 'node'))
+        await queue.retake(id, `node ${this.o.nodeId} stopped; handed back to the queue`);
+    }
+    return ids.length;
+  }
+
+  /**
+   * Runs a queued background interaction taken from the queue (a run whose node died, or one
+   * sent without an owner): claims it, then continues after its stored events.
+   */
+  async runQueued(job: QueuedRun): Promise<void> {
+    await this.runHere(job).catch((err: unknown) => {
+      if (!(err instanceof RunNotClaimed)) throw err;
+      return true;
+    });
+  }
+
+  /**
+   * Claims a queued run and runs it here after its stored events. A run that was taken too
+   * often (every node it lands on dies) fails with the reason; a run cancelled while nobody ran
+   * it is stopped at once.
+   */
+  private async runHere(job: QueuedRun): Promise<boolean> {
+    const id = job.interactionId;
+    const runs = this.o.runs!;
+    const claim = await runs.claim(id, this.o.nodeId ?? 'node');
+    if (claim.kind === 'owned') {
+      // Not ours to run (its owner lives): the queue offers it again later.
+      throw new Error(`interaction ${id} is being run by node ${claim.ownerNode}`);
+    }
+    if (claim.kind !== 'claimed') throw new RunNotClaimed();
+    const stored = await this.o.store.listEvents(id);
+    if (stored.length === 0 || isTerminalEventData(stored.at(-1)!.data)) throw new RunNotClaimed();
+    const max = this.o.maxRunAttempts ?? 3;
+    if (claim.attempt > max) {
+      await writeFailedTerminal(this.o.store, id, {
+        code: 'internal_error',
+        message: `the run was started ${claim.attempt - 1} times and each time the server running it stopped (interrupted); giving up`,
+      });
+      throw new RunNotClaimed();
+    }
+    let run: PreparedRun;
+    try {
+      run = await this.prepare(job.project, job.body, { requestId: job.requestId }, 'wait');
+    } catch (err) {
+      // The request no longer prepares here (a model or tool removed from the configuration).
+      await writeFailedTerminal(this.o.store, id, {
+        code: err instanceof ApiError ? err.code : 'internal_error',
+        message: `the run could not be continued on node ${this.o.nodeId}: ${err instanceof Error ? err.message : String(err)}`,
+      });
+      return true;
+    }
+    const point = findResumePoint(stored);
+    const handle = this.o.engine.resume({ id, ...run }, stored, point);
+    if (claim.cancelRequested) this.o.engine.abort(id, 'cancelled');
+    await handle.done;
+    if (handle.log.failure?.cause === 'handoff') {
+      // This node is stopping: the job fails into a retry and another node takes the run.
+      await runs.disown(id, this.o.nodeId ?? 'node');
+      throw new Error(`node ${this.o.nodeId} stopped; handed back to the queue`);
+    }
+    if (handle.log.failure?.cause === 'conflict') {
+      // Another node wrote this run's events meanwhile: the queue gives it to one node again.
+      throw new Error(`another node wrote events of interaction ${id}`);
+    }
+    return handle.log.finished && !handle.log.failure;
+  }
+
+  /**
+   * Checks a create request and prepares its run: the model, history, files, tool sessions and
+   * a place on the model (`refuse`: 503 at capacity; `wait`: a queued run waits for one).
+   */
+  private async prepare(
+    project: string,
+    body: unknown,
+    options: { forceStream?: boolean; requestId?: string },
+    admit: 'refuse' | 'wait',
+  ): Promise<PreparedRun> {
     let request = validateCreateBody(body);
     if (options.forceStream) request.stream = true;
     let agent: AgentRun | undefined;
@@ -196,7 +408,13 @@ export class InteractionService {
 
     // Admitted after the checks (a request that is wrong gets its 400 rather than a 503 to
     // retry) and before anything is opened or stored; every path from here releases the place.
-    const admission = model.admit?.();
+    let admission = model.admit?.();
+    if (admit === 'wait' && model.admit) {
+      for (let i = 0; !admission && i < 600; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        admission = model.admit();
+      }
+    }
     if (model.admit && !admission) {
       // Nothing was created yet, so a retry (which the SDKs do on 503) is safe.
       throw new ApiError(
@@ -220,31 +438,17 @@ export class InteractionService {
       throw err;
     }
 
-    const handle = await this.o.engine
-      .start({
-        id: newInteractionId(),
-        project,
-        request,
-        model,
-        history,
-        files,
-        validateOutput,
-        toolSessions,
-        admission,
-        requestId: options.requestId,
-        apiKeyId: options.apiKeyId ?? null,
-        agent,
-      })
-      .catch(async (err: unknown) => {
-        await Promise.all(toolSessions.map((t) => t.close?.().catch(() => {})));
-        admission?.release();
-        throw err;
-      });
     return {
-      handle,
-      stream: request.stream === true,
-      background: request.background === true,
-      persist: request.store !== false,
+      project,
+      request,
+      model,
+      history,
+      files,
+      validateOutput,
+      toolSessions,
+      admission,
+      requestId: options.requestId,
+      agent,
     };
   }
 
@@ -299,6 +503,7 @@ export class InteractionService {
     } else {
       // Running on another node: ask its owner to stop, then wait for the terminal state.
       await this.o.store.requestCancel(project, id);
+      this.o.wakeUps?.publish('cancel', id);
       await this.waitForTerminal(project, id, 30_000);
     }
     return this.get(project, id);
@@ -306,10 +511,15 @@ export class InteractionService {
 
   private async waitForTerminal(project: string, id: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const record = await this.o.store.getInteraction(project, id);
-      if (!record || isTerminalStatus(record.status)) return;
-      await new Promise((r) => setTimeout(r, this.tailPollMs));
+    const watch = this.watch(id);
+    try {
+      while (Date.now() < deadline) {
+        const record = await this.o.store.getInteraction(project, id);
+        if (!record || isTerminalStatus(record.status)) return;
+        await watch.wait(Math.min(this.tailPollMs, Math.max(deadline - Date.now(), 0)));
+      }
+    } finally {
+      watch.close();
     }
     throw new ApiError('gateway_timeout', `interaction '${id}' did not stop in time`);
   }
@@ -325,10 +535,11 @@ export class InteractionService {
         await this.o.eventLog.get(id)?.whenClosed();
       } else {
         await this.o.store.requestCancel(project, id);
+        this.o.wakeUps?.publish('cancel', id);
         await this.waitForTerminal(project, id, 30_000);
       }
     }
-    await this.o.store.deleteInteraction(project, id);
+    if (await this.o.store.deleteInteraction(project, id)) this.o.wakeUps?.publish('delete', id);
   }
 
   /** Checks a resumption request before the stream starts (HTTP errors are still possible). */
@@ -376,6 +587,8 @@ export class InteractionService {
     const store = this.o.store;
     const pollMs = this.tailPollMs;
     const eventLog = this.o.eventLog;
+    // Watched from before the first read of the store (no wake-up can slip in between).
+    const watch = this.watch(id);
 
     async function* iterate(): AsyncGenerator<StoredEvent> {
       let last = after;
@@ -415,7 +628,7 @@ export class InteractionService {
             unsubscribe = nowLive.subscribe(last, push, onFailure);
             continue;
           }
-          await new Promise((r) => setTimeout(r, pollMs));
+          await watch.wait(pollMs);
         } else {
           await new Promise<void>((r) => (wake = r));
           wake = null;
@@ -428,9 +641,49 @@ export class InteractionService {
       close: () => {
         closed = true;
         unsubscribe?.();
+        watch.close();
         wake?.();
       },
     };
+  }
+
+  /**
+   * Background runs whose node died (its heartbeat is older than `staleBefore`, or it is
+   * `deadNode`: this node, just restarted) go back to the queue, and another node continues
+   * them. Only the node that takes the run from its dead owner (a compare-and-set) retakes the
+   * job, so two sweeping nodes never start it twice. A run taken too often fails instead.
+   */
+  async retakeOrphans(filter: { staleBefore: string; deadNode?: string }): Promise<number> {
+    const queue = this.o.runQueue;
+    if (!queue?.durable || !this.o.runs) return 0;
+    const orphans = await this.o.runs.findOrphaned(filter);
+    let retaken = 0;
+    for (const orphan of orphans) {
+      if (this.o.eventLog.get(orphan.id)) continue;
+      if (!(await this.o.runs.disown(orphan.id, orphan.ownerNode))) continue;
+      const max = this.o.maxRunAttempts ?? 3;
+      if (orphan.attempts >= max) {
+        await writeFailedTerminal(this.o.store, orphan.id, {
+          code: 'internal_error',
+          message: `the run was started ${orphan.attempts} times and each time the server running it stopped (interrupted); giving up`,
+        });
+        await queue.drop(orphan.id).catch(() => {});
+        continue;
+      }
+      try {
+        await queue.retake(orphan.id, `node ${orphan.ownerNode} stopped while running it`);
+      } catch (err) {
+        await this.o.runs.restoreOwner(orphan.id, orphan.ownerNode);
+        throw err;
+      }
+      retaken += 1;
+    }
+    // Jobs taken by a node that died before it claimed the run (nobody owns the run).
+    for (const { id } of await this.o.runs.findUnowned()) {
+      if (this.o.eventLog.get(id)) continue;
+      if (await queue.reviveStalled(id, new Date(filter.staleBefore))) retaken += 1;
+    }
+    return retaken;
   }
 
   /**
@@ -444,6 +697,11 @@ export class InteractionService {
     let recovered = 0;
     for (const item of unfinished) {
       if (this.o.eventLog.get(item.id)) continue;
+      if (this.o.runQueue?.durable) {
+        // Background runs are the queue's: another node takes them over (retakeOrphans).
+        const record = await this.o.store.getInteraction(item.project, item.id);
+        if (record?.background) continue;
+      }
       const outcome = await writeFailedTerminal(this.o.store, item.id, {
         code: 'unavailable',
         message: 'the server stopped while the interaction was running (interrupted)',

@@ -51,6 +51,12 @@ export class StepWriter {
     return this.index + 1;
   }
 
+  /** A run taken over by this node: its next step follows the `count` steps already stored. */
+  continueAfter(count: number): void {
+    this.index = count - 1;
+    this.open = null;
+  }
+
   start(step: Step): number {
     this.stop();
     if (this.index === -1) this.options.onFirstStep?.();

@@ -35,7 +35,7 @@ export { isTerminalEventData, serializeEvent };
 
 /** Why a live log stopped before its terminal event: the readers' error, the stored error. */
 export interface LogFailure {
-  cause: 'unavailable' | 'conflict' | 'deleted' | 'rejected';
+  cause: 'unavailable' | 'conflict' | 'deleted' | 'rejected' | 'handoff';
   /** Sent to readers as a transport-level error, and recorded in the terminal state. */
   error: { code: ErrorCode; message: string };
 }
@@ -231,6 +231,8 @@ export interface EventLogOptions {
   batchWindowMs?: number;
   /** How long writes are retried while the store is unavailable. Default 30 s. */
   retryWindowMs?: number;
+  /** Called after a write with the interactions that got new durable events (cross-node wake-ups). */
+  onDurable?: (interactionIds: string[]) => void;
   logger?: EventLogLogger;
 }
 
@@ -246,6 +248,7 @@ export class EventLog {
   readonly retryWindowMs: number;
   private readonly batchWindowMs: number;
   private readonly logger: EventLogLogger;
+  private readonly onDurable: ((interactionIds: string[]) => void) | undefined;
   private readonly live = new Map<string, InteractionLog>();
   private pending = new Map<string, Pending>();
   private flushing: Promise<void> | null = null;
@@ -269,6 +272,7 @@ export class EventLog {
     this.batchWindowMs = options.batchWindowMs ?? 20;
     this.retryWindowMs = options.retryWindowMs ?? 30_000;
     this.logger = options.logger ?? silent;
+    this.onDurable = options.onDurable;
   }
 
   /** Starts the live log of an interaction whose first events are already stored (or not persisted). */
@@ -340,6 +344,22 @@ export class EventLog {
     if (this.pending.size > 0) this.schedule(this.urgentPending);
   }
 
+  /**
+   * A run handed back to the run queue (graceful stop): its pending events are written, then its
+   * log closes without a terminal event and its readers' streams end with an error they can
+   * resume after (`last_event_id`, on another node).
+   */
+  async handOff(log: InteractionLog): Promise<void> {
+    await this.flush();
+    log.fail({
+      cause: 'handoff',
+      error: {
+        code: 'unavailable',
+        message: `this server is restarting; interaction '${log.id}' continues on another node (resume the stream after the last event id)`,
+      },
+    });
+  }
+
   /** Stops the background writes of terminal states (shutdown); pending events are flushed. */
   async close(): Promise<void> {
     await this.flush();
@@ -359,6 +379,7 @@ export class EventLog {
         await this.attempt(parts);
         this.storeAnswered();
         for (const p of parts) p.log.markDurable(p.events.at(-1)!.seq);
+        this.onDurable?.(parts.map((p) => p.log.id));
         return;
       } catch (err) {
         error = err;
@@ -525,6 +546,7 @@ export class EventLog {
       for (const [id, error] of [...this.unfinished]) {
         try {
           await writeFailedTerminal(this.store, id, error);
+          this.onDurable?.([id]);
           this.unfinished.delete(id);
           this.terminalAttempt = 0;
           this.storeAnswered();

@@ -298,6 +298,16 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  // Background runs on the run queue (src/engine/run-queue.ts): how many times a node took the
+  // run over after its node died, so a run that kills every node it lands on stops.
+  '0005_run_attempts': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('interactions')
+        .addColumn('run_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
   // Custom agents (`/agents`, src/store/agent-store.ts): per project, the definition as JSON;
   // listed in creation order.
   '0006_agents': {
@@ -388,6 +398,8 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
     provider: new CodeMigrationProvider(),
     migrationTableName: 'oi_migrations',
     migrationLockTableName: 'oi_migrations_lock',
+    // Migration numbers are handed out per feature: one may land after a later number ran.
+    allowUnorderedMigrations: true,
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
