@@ -4,14 +4,17 @@
  * reference. Prints a Markdown table.
  *
  *   npx tsx bench/queue-throughput.ts [--runs 200] [--nodes 1,3] [--concurrency 16] [--sqlite true]
+ *                                     [--warmup 10] [--notify true]
  *
  * Per configuration: a fresh database, one scripted-upstream process (it answers each request
  * with a short echo at once) and `nodes` real server processes (bench/support/child.ts, distinct
- * node ids, default settings). This process creates `--runs` background interactions
+ * node ids, default settings; `--notify false` turns off the LISTEN/NOTIFY wake-ups). This process creates `--runs` background interactions
  * (`background: true`, `POST /v1beta/interactions`), `--concurrency` creates in flight, spread
  * round-robin over the nodes, and polls the store (one COUNT query every 25 ms) until every one
  * is terminal. Throughput = runs / (time from the first create sent to all terminal); create
- * latency = time until the create's response (the interaction, `in_progress`) was read.
+ * latency = time until the create's response (the interaction, `in_progress`) was read; server
+ * CPU / run = user + system CPU time of all server processes over the measurement, divided by
+ * the runs (less dependent on a busy machine than the wall times; PostgreSQL's own CPU is not in it).
  *
  * Under the current design the node that accepts a background run runs it at once; its queue
  * job (recorded before the interaction) is only handed out when that node dies. So the 3-node
@@ -35,6 +38,7 @@ const { values: argv } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     sqlite: { type: 'string', default: 'true' },
     warmup: { type: 'string', default: '10' },
+    notify: { type: 'string', default: 'true' },
   },
 });
 const runs = Number(argv.runs);
@@ -72,7 +76,9 @@ async function probe(kind: StoreKind, url: string): Promise<StoreProbe> {
     return {
       terminalCount: async () => (count.get(...terminal) as { n: number }).n,
       breakdown: async () => groups.all() as { status: string; owner: string | null; n: number }[],
-      close: async () => db.close(),
+      close: async () => {
+        db.close();
+      },
     };
   }
   const client = new pg.Client({ connectionString: url });
@@ -114,6 +120,10 @@ async function create(url: string, input: string, background: boolean): Promise<
 interface Row {
   label: string;
   seconds: number;
+  /** When the last create's response was read (seconds after the first was sent). */
+  createdSeconds: number;
+  /** CPU time (user + system) of all server processes during the measurement, per run. */
+  cpuMsPerRun: number;
   createMs: number[];
   breakdown: { status: string; owner: string | null; n: number }[];
   timedOut: boolean;
@@ -138,21 +148,30 @@ async function measure(kind: StoreKind, nodeCount: number): Promise<Row> {
     log(`${label}: ${runs} background runs, ${concurrency} creates in flight`);
     const createMs: number[] = [];
     let next = 0;
+    for (const node of nodes) await node.sample();
     const start = performance.now();
     const client = async () => {
       for (let i = next++; i < runs; i = next++)
         createMs.push(await create(nodes[i % nodeCount]!.url, `run ${i}`, true));
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, runs) }, client));
+    const createdSeconds = (performance.now() - start) / 1000;
     let done = await store.terminalCount();
     while (done < runs && performance.now() - start < TIMEOUT_MS) {
       await new Promise((r) => setTimeout(r, 25));
       done = await store.terminalCount();
     }
     const seconds = (performance.now() - start) / 1000;
+    let cpuMs = 0;
+    for (const node of nodes) {
+      const cpu = await node.sample();
+      cpuMs += cpu.userMs + cpu.systemMs;
+    }
     return {
       label,
       seconds,
+      createdSeconds,
+      cpuMsPerRun: cpuMs / runs,
       createMs,
       breakdown: await store.breakdown(),
       timedOut: done < runs,
@@ -171,13 +190,13 @@ const rows: Row[] = [];
 for (const [kind, n] of configs) rows.push(await measure(kind, n));
 
 console.log(
-  '| store, nodes | runs | wall | runs/s | create p50 | create p99 | outcome (per node) |',
+  '| store, nodes | runs | all created | all terminal | runs/s | create p50 | create p99 | server CPU / run | outcome (per node) |',
 );
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const row of rows) {
   const s = summarize(row.createMs);
   const outcome = row.breakdown.map((b) => `${b.owner ?? '-'}: ${b.n} ${b.status}`).join(', ');
   console.log(
-    `| ${row.label} | ${runs} | ${row.seconds.toFixed(2)} s | ${row.timedOut ? 'timed out' : (runs / row.seconds).toFixed(1)} | ${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${outcome} |`,
+    `| ${row.label} | ${runs} | ${row.createdSeconds.toFixed(2)} s | ${row.seconds.toFixed(2)} s | ${row.timedOut ? 'timed out' : (runs / row.seconds).toFixed(1)} | ${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${row.cpuMsPerRun.toFixed(1)} ms | ${outcome} |`,
   );
 }
