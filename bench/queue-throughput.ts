@@ -142,8 +142,9 @@ async function measure(kind: StoreKind, nodeCount: number): Promise<Row> {
         await BenchChild.start(`node-${i}`, ['server', upstream.url, db.url, `node-${i}`]),
       );
     store = await probe(kind, db.url);
-    // Warm-up: foreground creates on every node (JIT, connection pools), not counted.
-    for (let i = 0; i < warmup; i++) await create(nodes[i % nodeCount]!.url, `warm ${i}`, false);
+    // Warm-up: `--warmup` foreground creates on each node (JIT, connection pools), not counted.
+    for (const node of nodes)
+      for (let i = 0; i < warmup; i++) await create(node.url, `warm ${i}`, false);
 
     log(`${label}: ${runs} background runs, ${concurrency} creates in flight`);
     const createMs: number[] = [];
