@@ -1,7 +1,9 @@
 /**
  * A benchmark child process: `upstream` (the scripted fake upstream), `proxy <upstreamUrl>` (a bare
  * undici.request pass-through, the floor) or `server <upstreamUrl>
- * <databaseUrl>` (the real server). Each runs in its own process so the load generator, the
+ * <databaseUrl> [nodeId] [no-notify]` (the real server; several on one PostgreSQL database need
+ * distinct node ids, the default `<hostname>:<port>` is the same for all; `no-notify` turns off
+ * the LISTEN/NOTIFY wake-ups). Each runs in its own process so the load generator, the
  * server and the upstream do not share one event loop. Talks to the parent over IPC.
  */
 import { createServer as createHttpServer } from 'node:http';
@@ -137,11 +139,16 @@ async function main(): Promise<void> {
     return;
   }
   if (role === 'server') {
-    const [upstreamUrl, databaseUrl] = args as [string, string];
+    const [upstreamUrl, databaseUrl, nodeId, notify] = args as (string | undefined)[];
     // The test config (openai-compatible `gemini-*` → the fake upstream, keys A and B) with the
     // default server settings (the tests shorten the SSE keep-alive).
-    const config = testConfig(upstreamUrl, { server: {} });
-    const server = await createServer({ config, databaseUrl, logger: false });
+    const config = testConfig(upstreamUrl!, {
+      server: {
+        ...(nodeId === undefined ? {} : { node_id: nodeId }),
+        ...(notify === 'no-notify' ? { notify: false } : {}),
+      },
+    });
+    const server = await createServer({ config, databaseUrl: databaseUrl!, logger: false });
     const address = await server.listen('127.0.0.1', 0);
     process.on('message', async (message: ChildRequest) => {
       if (message.type === 'sample') send({ type: 'sample', id: message.id, sample: sample() });
