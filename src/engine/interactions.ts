@@ -65,6 +65,11 @@ type PreparedRun = Omit<StartParams, 'id'>;
 
 export interface CreateResult {
   handle: RunHandle;
+  /**
+   * Settles when the run has ended on this node: `handle.done`, or for a queued background run
+   * the run this node started for it (a concurrent-run permit is held until then).
+   */
+  ran: Promise<unknown>;
   stream: boolean;
   background: boolean;
   persist: boolean;
@@ -220,9 +225,10 @@ export class InteractionService {
         await release();
         throw err;
       });
-    if (queued) this.runCreated(job, handle, prepared);
+    const ran = queued ? this.runCreated(job, handle, prepared) : handle.done;
     return {
       handle,
+      ran,
       stream: request.stream === true,
       background: request.background === true,
       persist: request.store !== false,
@@ -230,11 +236,11 @@ export class InteractionService {
   }
 
   /** Runs a queued background run on the node that created it (and owns it). */
-  private runCreated(job: QueuedRun, handle: RunHandle, run: PreparedRun): void {
+  private runCreated(job: QueuedRun, handle: RunHandle, run: PreparedRun): Promise<void> {
     const id = handle.id;
     const events = handle.log.events;
     const resumed = this.o.engine.resume({ id, ...run }, events, findResumePoint(events));
-    void resumed.done
+    return resumed.done
       .then(async () => {
         // Finished here: its job is let go (a run that did not finish keeps it, for a takeover).
         if (resumed.log.finished && !resumed.log.failure) await this.o.runQueue!.drop(id);

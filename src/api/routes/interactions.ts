@@ -59,7 +59,7 @@ export function interactionRoutes(app: FastifyInstance, opts: InteractionRoutesO
         permit?.release();
         throw err;
       });
-    if (permit) void result.handle.done.finally(() => permit.release());
+    if (permit) void result.ran.finally(() => permit.release());
     request.interactionId = result.handle.id;
     if (result.stream) {
       await writeSse(reply, service.tail(result.handle.id, 0), {
