@@ -116,19 +116,7 @@ export class UsageStore {
         const id = JSON.stringify([day, row.project, apiKey, model]);
         let group = groups.get(id);
         if (!group) {
-          group = {
-            day,
-            project: row.project,
-            api_key: apiKey,
-            model,
-            interactions: 0,
-            input_tokens: 0,
-            output_tokens: 0,
-            cached_tokens: 0,
-            thought_tokens: 0,
-            total_tokens: 0,
-            tool_calls: 0,
-          };
+          group = emptyRow(day, row.project, apiKey, model);
           groups.set(id, group);
         }
         const usage = row.usage ? (JSON.parse(row.usage) as Usage) : {};
@@ -151,13 +139,12 @@ export class UsageStore {
   }
 }
 
-/** Sums rows into one totals row (its day/project/key/model are `total`). */
-export function totalUsage(rows: UsageRow[]): UsageRow {
-  const total: UsageRow = {
-    day: 'total',
-    project: '',
-    api_key: '',
-    model: '',
+function emptyRow(day: string, project: string, apiKey: string, model: string): UsageRow {
+  return {
+    day,
+    project,
+    api_key: apiKey,
+    model,
     interactions: 0,
     input_tokens: 0,
     output_tokens: 0,
@@ -166,6 +153,11 @@ export function totalUsage(rows: UsageRow[]): UsageRow {
     total_tokens: 0,
     tool_calls: 0,
   };
+}
+
+/** Sums rows into one totals row (its day/project/key/model are `total`). */
+export function totalUsage(rows: UsageRow[]): UsageRow {
+  const total = emptyRow('total', '', '', '');
   for (const r of rows) {
     total.interactions += r.interactions;
     total.input_tokens += r.input_tokens;
