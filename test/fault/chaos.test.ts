@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChildServer, writeConfig, type ChildServer } from '../support/child-server.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { lastUserText, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { expectOneStory } from '../support/event-story.js';
 import { KEY_A, parseSse } from '../support/harness.js';
 
 /*
@@ -372,25 +373,8 @@ describe('chaos: three nodes, SIGKILL every few seconds (postgres, real processe
       const story = replays[0]!.filter((m) => m.data !== '[DONE]');
       for (const other of replays.slice(1)) expect(other).toEqual(replays[0]);
       expect(replays[0]!.at(-1)!.data).toBe('[DONE]');
-      expect(story.map((m) => Number(m.id))).toEqual(story.map((_, i) => i + 1));
-      const events = story.map((m) => JSON.parse(m.data) as { event_type: string; index?: number });
-      let open: number | null = null;
-      let next = 0;
-      for (const e of events) {
-        if (e.event_type === 'step.start') {
-          expect(open).toBeNull();
-          expect(e.index).toBe(next++);
-          open = e.index!;
-        } else if (e.event_type === 'step.delta') {
-          expect(e.index).toBe(open);
-        } else if (e.event_type === 'step.stop') {
-          expect(e.index).toBe(open);
-          open = null;
-        }
-      }
-      // Finished once: one terminal event, the last one.
-      expect(events.filter((e) => e.event_type === 'interaction.completed')).toHaveLength(1);
-      expect(events.at(-1)!.event_type).toBe('interaction.completed');
+      // Gap-free, steps nested, finished once: one terminal event, the last one.
+      expectOneStory(story);
       if (t.streamed) {
         expect(t.streamed).toEqual(story.map((m) => ({ id: m.id!, data: m.data })));
       }

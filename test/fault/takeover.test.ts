@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChildServer, writeConfig, type ChildServer } from '../support/child-server.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { lastUserText, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { expectOneStory } from '../support/event-story.js';
 import { KEY_A, parseSse } from '../support/harness.js';
 
 const headers = { 'content-type': 'application/json', 'x-goog-api-key': KEY_A };
@@ -106,24 +107,7 @@ describe('background run takeover (postgres, real processes)', () => {
         })
       ).text(),
     ).filter((m) => m.data !== '[DONE]');
-    expect(replay.map((m) => Number(m.id))).toEqual(replay.map((_, i) => i + 1));
-    const events = replay.map((m) => JSON.parse(m.data) as { event_type: string; index?: number });
-    let open: number | null = null;
-    let next = 0;
-    for (const e of events) {
-      if (e.event_type === 'step.start') {
-        expect(open).toBeNull();
-        expect(e.index).toBe(next++);
-        open = e.index!;
-      } else if (e.event_type === 'step.delta') {
-        expect(e.index).toBe(open);
-      } else if (e.event_type === 'step.stop') {
-        expect(e.index).toBe(open);
-        open = null;
-      }
-    }
-    expect(events.filter((e) => e.event_type === 'interaction.completed')).toHaveLength(1);
-    expect(events.at(-1)!.event_type).toBe('interaction.completed');
+    expectOneStory(replay);
     b.process.kill('SIGTERM');
     expect((await b.exited).code).toBe(0);
   }, 120_000);
