@@ -24,6 +24,7 @@ import type {
 import type { FileStatus } from '../protocol/files.js';
 import type { DatabaseHandle, DatabaseKind } from './database.js';
 import type { FileStore } from './file-store.js';
+import { newestFirstPage, type ListCursor } from './newest-first.js';
 
 interface StoresTable {
   project: string;
@@ -145,12 +146,6 @@ export interface ClaimedDocument {
   leaseToken: string;
   /** How many times a node has taken this document, this time included. */
   attempts: number;
-}
-
-/** Where a list continues: after this row in (create_time, id) descending order. */
-export interface ListCursor {
-  createTime: string;
-  id: string;
 }
 
 /** Work done inside a transaction of this store (the search index's writes). */
@@ -322,20 +317,11 @@ export class FileSearchStore {
     limit: number,
     cursor?: ListCursor,
   ): Promise<StoreWithCounts[]> {
-    let query = this.db.selectFrom('file_search_stores').selectAll().where('project', '=', project);
-    if (cursor) {
-      query = query.where((eb) =>
-        eb.or([
-          eb('create_time', '<', cursor.createTime),
-          eb.and([eb('create_time', '=', cursor.createTime), eb('id', '<', cursor.id)]),
-        ]),
-      );
-    }
-    const rows = await query
-      .orderBy('create_time', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
+    const query = this.db
+      .selectFrom('file_search_stores')
+      .selectAll()
+      .where('project', '=', project);
+    const rows = await newestFirstPage(query, limit, cursor).execute();
     const counts = await this.countsOf(
       project,
       rows.map((r) => r.id),
@@ -499,24 +485,12 @@ export class FileSearchStore {
     limit: number,
     cursor?: ListCursor,
   ): Promise<DocumentRecord[]> {
-    let query = this.db
+    const query = this.db
       .selectFrom('file_search_documents')
       .selectAll()
       .where('project', '=', project)
       .where('store_id', '=', storeId);
-    if (cursor) {
-      query = query.where((eb) =>
-        eb.or([
-          eb('create_time', '<', cursor.createTime),
-          eb.and([eb('create_time', '=', cursor.createTime), eb('id', '<', cursor.id)]),
-        ]),
-      );
-    }
-    const rows = await query
-      .orderBy('create_time', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
+    const rows = await newestFirstPage(query, limit, cursor).execute();
     return rows.map(documentFromRow);
   }
 

@@ -12,6 +12,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { JsonObject } from '../protocol/types.js';
 import type { DatabaseHandle, DatabaseKind } from './database.js';
+import { newestFirstPage, type ListCursor } from './newest-first.js';
 
 interface UploadsTable {
   upload_id: string;
@@ -90,12 +91,6 @@ export interface FileRecord {
 export interface ProjectUsage {
   files: number;
   bytes: number;
-}
-
-/** Where `listFiles` continues: after this file in (create_time, id) descending order. */
-export interface FileCursor {
-  createTime: string;
-  id: string;
 }
 
 function uploadFromRow(row: UploadsTable): UploadRecord {
@@ -353,26 +348,14 @@ export class FileStore {
     project: string,
     now: string,
     limit: number,
-    cursor?: FileCursor,
+    cursor?: ListCursor,
   ): Promise<FileRecord[]> {
-    let query = this.db
+    const query = this.db
       .selectFrom('files')
       .selectAll()
       .where('project', '=', project)
       .where('expiration_time', '>', now);
-    if (cursor) {
-      query = query.where((eb) =>
-        eb.or([
-          eb('create_time', '<', cursor.createTime),
-          eb.and([eb('create_time', '=', cursor.createTime), eb('id', '<', cursor.id)]),
-        ]),
-      );
-    }
-    const rows = await query
-      .orderBy('create_time', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
+    const rows = await newestFirstPage(query, limit, cursor).execute();
     return rows.map(fileFromRow);
   }
 
