@@ -241,6 +241,42 @@ export const configSchema = z.strictObject({
       parse_workers: z.number().int().min(1).max(32).default(2),
     })
     .prefault({}),
+  /** Webhooks (docs/webhooks.md): signed deliveries of interaction events, retried with back-off. */
+  webhooks: z
+    .strictObject({
+      /** Deliver to loopback/private addresses (the url_context policy otherwise refuses them). */
+      allow_private: z.boolean().default(false),
+      /** Hosts that may resolve to private addresses (`host`, `host:port`, `*.suffix`). */
+      allowed_hosts: z.array(z.string().min(1)).default([]),
+      /** A delivery is retried until it is this old, then given up. */
+      max_age_hours: z.number().positive().max(720).default(24),
+      /**
+       * Wait before the first retry; each later one waits twice as long (with jitter on
+       * PostgreSQL, where pg-boss schedules retries in whole seconds).
+       */
+      initial_backoff_ms: z.number().int().min(10).max(3_600_000).default(5000),
+      /** The longest wait between two attempts (SQLite; pg-boss caps its own at ~9 h). */
+      max_backoff_ms: z.number().int().min(10).default(3_600_000),
+      /** Failed attempts in a row after which a webhook is `disabled_due_to_failed_deliveries`. */
+      max_failures: z.number().int().min(1).max(10_000).default(15),
+      /** One attempt's deadline (connect, send, answer). */
+      timeout_seconds: z.number().positive().max(300).default(10),
+      /** How often a node looks for new events and due deliveries. */
+      poll_ms: z.number().int().min(20).max(60_000).default(1000),
+      /** Deliveries one node attempts at once. */
+      concurrency: z.number().int().min(1).max(256).default(8),
+      /**
+       * Signs deliveries to a request's `webhook_config.uris` (`whsec_…`); they carry no
+       * `webhook-signature` without it (Google signs those with its own JWT keys).
+       */
+      request_signing_secret: z
+        .string()
+        .regex(/^whsec_[A-Za-z0-9+/]{16,}={0,2}$/, {
+          error: 'must be whsec_ followed by base64 (at least 12 bytes)',
+        })
+        .optional(),
+    })
+    .prefault({}),
   /** `GET /metrics` (Prometheus text), outside the API keys; see README "Deploy". */
   metrics: z
     .strictObject({

@@ -41,6 +41,10 @@ import type { Store } from './store/types.js';
 import { createConfiguredTools } from './tools/registry.js';
 import { AgentRegistry } from './agents/registry.js';
 import { CustomAgents } from './agents/custom-agents.js';
+import { WebhookStore } from './store/webhook-store.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { SecretSealer } from './webhooks/secrets.js';
+import { checkWebhookUri, WebhookService } from './webhooks/service.js';
 import { AgentStore } from './store/agent-store.js';
 import type { BuiltInTool } from './tools/types.js';
 import { createUpstreamFetch } from './net/upstream-fetch.js';
@@ -309,6 +313,26 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     configuredTools,
     store: agentStore,
   });
+  // Webhooks (docs/webhooks.md): deliveries on pg-boss (PostgreSQL) or an in-process worker.
+  const webhookPolicy = {
+    allowPrivate: config.webhooks.allow_private,
+    allowedHosts: config.webhooks.allowed_hosts,
+  };
+  const webhookStore = new WebhookStore(database);
+  const webhookSealer = new SecretSealer(config.signature_secret);
+  const webhookDispatcher = new WebhookDispatcher({
+    store: webhookStore,
+    settings: config.webhooks,
+    sealer: webhookSealer,
+    ...(database.kind === 'postgres' ? { pg: { connectionString: databaseUrl } } : {}),
+    onError: (err, message) => log.warn({ err }, message),
+  });
+  const webhooks = new WebhookService({
+    store: webhookStore,
+    dispatcher: webhookDispatcher,
+    sealer: webhookSealer,
+    policy: webhookPolicy,
+  });
   const runQueue: RunQueue =
     database.kind === 'postgres'
       ? new PgRunQueue({
@@ -339,6 +363,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     maxRunAttempts: config.run_queue.max_attempts,
     onWarning: (obj, msg) => log.warn(obj, msg),
     wakeUps,
+    checkWebhookUris: async (uris) => {
+      for (const [i, uri] of uris.entries())
+        await checkWebhookUri(uri, `webhook_config.uris[${i}]`, webhookPolicy);
+    },
   });
   // A cancel (or delete) asked on another node stops the run here at once.
   wakeUps.on('cancel', (id) => engine.abort(id, 'cancelled'));
@@ -350,6 +378,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const staleBefore = () => new Date(Date.now() - staleMs).toISOString();
   // The queue first: giving runs back to it needs it started.
   await runQueue.start((job) => service.runQueued(job));
+  await webhookDispatcher.start();
   const retaken = await service
     .retakeOrphans({ staleBefore: staleBefore(), deadNode: nodeId })
     .catch((err: unknown) => {
@@ -440,6 +469,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     files,
     agents: new CustomAgents({ registry: agents, store: agentStore, configuredTools }),
     fileSearch: fileSearch.service,
+    webhooks,
     ...(config.admin.token
       ? { admin: { token: config.admin.token, usage: new UsageStore(database) } }
       : {}),
@@ -488,6 +518,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       await runQueue.close().catch((err) => log.warn({ err }, 'run queue close failed'));
       await fileSearch.close();
       await eventLog.close();
+      // After the event log: terminal states flushed at close still get their deliveries queued.
+      await webhookDispatcher.close().catch((err) => log.warn({ err }, 'webhook dispatcher close failed'));
       await app.close();
       await models.dispose();
       await embeddings.dispose();

@@ -23,6 +23,8 @@ import { fileRoutes } from './routes/files.js';
 import { checkJsonShape } from './json-shape.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { agentRoutes } from './routes/agents.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import type { WebhookService } from '../webhooks/service.js';
 import type { CustomAgents } from '../agents/custom-agents.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { modelRoutes } from './routes/models.js';
@@ -62,6 +64,8 @@ export interface AppOptions {
   agents?: CustomAgents;
   /** File Search stores, documents and operations (§9.3). */
   fileSearch?: FileSearchService;
+  /** Webhooks (§10.4). */
+  webhooks?: WebhookService;
   /** Limits of keys and projects (src/api/limits.ts). */
   limiter?: Limiter;
   /** The admin API (`/admin/usage`), when an admin token is configured. */
@@ -337,6 +341,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         });
         if (options.files) fileRoutes(scope, { files: options.files.service, version });
         if (options.agents) agentRoutes(scope, { agents: options.agents });
+        if (options.webhooks) webhookRoutes(scope, { webhooks: options.webhooks });
         if (options.fileSearch) fileSearchRoutes(scope, { fileSearch: options.fileSearch });
         if (options.models) modelRoutes(scope, { models: options.models });
       },

@@ -21,6 +21,13 @@ import {
   usageSchema,
 } from '../protocol/schemas.js';
 import { API_REVISION } from '../protocol/types.js';
+import {
+  rotateSigningSecretResponseSchema,
+  webhookInputSchema,
+  webhookListResponseSchema,
+  webhookResourceSchema,
+  webhookUpdateSchema,
+} from '../protocol/webhooks.js';
 import { API_VERSIONS } from './versions.js';
 
 /** Components of the document, by name (`#/components/schemas/{name}`). */
@@ -64,8 +71,16 @@ const ListFiles = register(listFilesResponseSchema, 'ListFilesResponse');
 /** Resources whose wire types are not zod schemas yet: documented as JSON objects. */
 const Resource = register(z.looseObject({}), 'Resource', 'A JSON object (see the README)');
 const Empty = register(z.object({}), 'Empty');
+const Webhook = register(webhookResourceSchema, 'Webhook');
+const WebhookInput = register(webhookInputSchema, 'WebhookInput');
+const WebhookUpdate = register(webhookUpdateSchema, 'WebhookUpdate');
+const WebhookList = register(webhookListResponseSchema, 'WebhookListResponse');
+const RotateResponse = register(
+  rotateSigningSecretResponseSchema,
+  'WebhookRotateSigningSecretResponse',
+);
 
-type Method = 'get' | 'post' | 'delete';
+type Method = 'get' | 'post' | 'patch' | 'delete';
 
 export interface Operation {
   method: Method;
@@ -220,6 +235,59 @@ export const OPERATIONS: Operation[] = [
     summary,
     response: method === 'delete' ? Empty : Resource,
   })),
+  {
+    method: 'post',
+    path: '/webhooks',
+    mount: 'version',
+    tag: 'Webhooks',
+    summary: 'Create a webhook (the answer carries new_signing_secret, shown once)',
+    body: WebhookInput,
+    response: Webhook,
+  },
+  {
+    method: 'get',
+    path: '/webhooks',
+    mount: 'version',
+    tag: 'Webhooks',
+    summary: 'List webhooks',
+    response: WebhookList,
+    query: ['page_size', 'page_token'],
+  },
+  {
+    method: 'get',
+    path: '/webhooks/:id',
+    mount: 'version',
+    tag: 'Webhooks',
+    summary: 'Get a webhook',
+    response: Webhook,
+  },
+  {
+    method: 'patch',
+    path: '/webhooks/:id',
+    mount: 'version',
+    tag: 'Webhooks',
+    summary: 'Update a webhook (name, uri, subscribed_events, state)',
+    body: WebhookUpdate,
+    response: Webhook,
+    query: ['update_mask'],
+  },
+  {
+    method: 'delete',
+    path: '/webhooks/:id',
+    mount: 'version',
+    tag: 'Webhooks',
+    summary: 'Delete a webhook',
+    response: Empty,
+  },
+  {
+    method: 'post',
+    path: '/webhooks/:id',
+    mount: 'version',
+    tag: 'Webhooks',
+    summary:
+      'webhooks/{id}:ping (queues a webhook.ping delivery; answers {}) or webhooks/{id}:rotateSigningSecret (answers {secret})',
+    response: RotateResponse,
+  },
   {
     method: 'get',
     path: '/healthz',
@@ -386,7 +454,15 @@ export function openApiDocument(): object {
     },
     servers: [{ url: '/' }],
     security: [{ apiKeyHeader: [] }, { apiKeyQuery: [] }, { bearer: [] }],
-    tags: ['Interactions', 'Models', 'Files', 'File Search stores', 'Agents', 'Operations'].map(
+    tags: [
+      'Interactions',
+      'Models',
+      'Files',
+      'File Search stores',
+      'Agents',
+      'Webhooks',
+      'Operations',
+    ].map(
       (name) => ({ name }),
     ),
     paths,

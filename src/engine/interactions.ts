@@ -51,6 +51,11 @@ export interface InteractionServiceOptions {
   onWarning?: (obj: object, msg: string) => void;
   /** Cross-node wake-ups (LISTEN/NOTIFY): readers polling the store wake at once on new events. */
   wakeUps?: WakeUps;
+  /**
+   * Checks a request's `webhook_config.uris` under the outbound address policy (a 400 naming
+   * the field when one is refused); deliveries check again.
+   */
+  checkWebhookUris?: (uris: string[]) => Promise<void>;
 }
 
 /** A queued run that needs no run (already finished, or deleted). */
@@ -339,6 +344,8 @@ export class InteractionService {
   ): Promise<PreparedRun> {
     let request = validateCreateBody(body);
     if (options.forceStream) request.stream = true;
+    const webhookUris = request.webhook_config?.uris;
+    if (webhookUris && webhookUris.length > 0) await this.o.checkWebhookUris?.(webhookUris);
     let agent: AgentRun | undefined;
     if (request.agent !== undefined) {
       if (!this.o.agents) {

@@ -384,6 +384,67 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('run_leases_key').on('run_leases').column('api_key_id').execute();
     },
   },
+  // Webhooks (src/webhooks/, src/store/webhook-store.ts): registered endpoints per project;
+  // the outbox of events, written in the transaction that stores an interaction's terminal
+  // state; and one delivery per event and target, retried until delivered or too old.
+  '0008_webhooks': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('webhooks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('uri', 'text', (c) => c.notNull())
+        .addColumn('subscribed_events', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('secrets', 'text', (c) => c.notNull())
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('create_time', 'text', (c) => c.notNull())
+        .addColumn('update_time', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('webhooks_project_created')
+        .on('webhooks')
+        .columns(['project', 'create_time', 'id'])
+        .execute();
+      await db.schema
+        .createTable('webhook_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('interaction_id', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('fanned_out', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createIndex('webhook_events_pending')
+        .on('webhook_events')
+        .columns(['fanned_out', 'created'])
+        .execute();
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('webhook_id', 'text')
+        .addColumn('uri', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt', 'text', (c) => c.notNull())
+        .addColumn('last_error', 'text')
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('updated', 'text', (c) => c.notNull())
+        .addUniqueConstraint('webhook_deliveries_event_target', ['event_id', 'target'])
+        .execute();
+      await db.schema
+        .createIndex('webhook_deliveries_due')
+        .on('webhook_deliveries')
+        .columns(['state', 'next_attempt'])
+        .execute();
+    },
+  },
 };
 
 class CodeMigrationProvider implements MigrationProvider {

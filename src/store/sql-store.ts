@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Step } from '../protocol/types.js';
 import {
   openDatabase,
@@ -8,6 +9,7 @@ import {
 } from './database.js';
 import { historyQuery } from './history-query.js';
 import { migrateToLatest } from './migrations.js';
+import { recordWebhookEvent } from './webhook-store.js';
 import { classifyStoreError, toStoreError } from './store-errors.js';
 import { countStoreError } from '../metrics/index.js';
 import type {
@@ -139,6 +141,16 @@ export class SqlStore implements Store {
               .set(set)
               .where('id', '=', batch.interactionId)
               .execute();
+          }
+          // A terminal state and its webhook event are durable together (the outbox).
+          if (batch.update.status !== undefined) {
+            await recordWebhookEvent(
+              trx as unknown as Transaction<unknown>,
+              batch.interactionId,
+              batch.update.status,
+              `evt_${randomUUID().replace(/-/g, '')}`,
+              batch.update.updated ?? new Date().toISOString(),
+            );
           }
         }
       }
