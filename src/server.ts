@@ -519,7 +519,9 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       await fileSearch.close();
       await eventLog.close();
       // After the event log: terminal states flushed at close still get their deliveries queued.
-      await webhookDispatcher.close().catch((err) => log.warn({ err }, 'webhook dispatcher close failed'));
+      await webhookDispatcher
+        .close()
+        .catch((err) => log.warn({ err }, 'webhook dispatcher close failed'));
       await app.close();
       await models.dispose();
       await embeddings.dispose();

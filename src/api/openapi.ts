@@ -462,9 +462,7 @@ export function openApiDocument(): object {
       'Agents',
       'Webhooks',
       'Operations',
-    ].map(
-      (name) => ({ name }),
-    ),
+    ].map((name) => ({ name })),
     paths,
     components: {
       schemas,

@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { UnsafeUrlError } from '../net/address-policy.js';
-import { PING_EVENT } from '../protocol/webhooks.js';
 import type {
   DeliveryRecord,
   FanOutContext,
@@ -120,7 +119,10 @@ export class WebhookDispatcher {
 
   /** A fresh pending delivery, due now. */
   newDelivery(
-    fields: Pick<DeliveryRecord, 'eventId' | 'project' | 'target' | 'webhookId' | 'uri' | 'payload'>,
+    fields: Pick<
+      DeliveryRecord,
+      'eventId' | 'project' | 'target' | 'webhookId' | 'uri' | 'payload'
+    >,
   ): DeliveryRecord {
     const now = iso(this.now());
     return {
@@ -186,8 +188,7 @@ export class WebhookDispatcher {
   /** The deliveries of one event: the request's URIs if it named any, else subscribed webhooks. */
   private plan({ event, request, webhooks }: FanOutContext): DeliveryRecord[] {
     const config = (request?.webhook_config ?? undefined) as
-      | { uris?: string[]; user_metadata?: Record<string, unknown> }
-      | undefined;
+      { uris?: string[]; user_metadata?: Record<string, unknown> } | undefined;
     const status = event.type.slice('interaction.'.length);
     const payload = JSON.stringify({
       type: event.type,
@@ -315,7 +316,11 @@ export class WebhookDispatcher {
     const attempts = delivery.attempts + 1;
     const now = this.now();
     if (delivery.webhookId && !isPing) {
-      const disabled = await store.recordFailure(delivery.webhookId, settings.max_failures, iso(now));
+      const disabled = await store.recordFailure(
+        delivery.webhookId,
+        settings.max_failures,
+        iso(now),
+      );
       if (disabled) {
         await store.failPendingOf(
           delivery.webhookId,

@@ -42,7 +42,9 @@ function encodeCursor(c: ListCursor): string {
 
 function decodeCursor(token: string): ListCursor {
   try {
-    const [createTime, id] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
+    const [createTime, id] = JSON.parse(
+      Buffer.from(token, 'base64url').toString('utf8'),
+    ) as unknown[];
     if (typeof createTime === 'string' && typeof id === 'string') return { createTime, id };
   } catch {
     // not ours: reported below

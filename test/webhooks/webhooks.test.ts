@@ -12,7 +12,8 @@ import {
 // Waits poll for conditions with their own generous limits; pg-boss retries in whole seconds.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const REQUEST_SECRET = 'whsec_' + Buffer.from('request-signing-secret-for-tests').toString('base64');
+const REQUEST_SECRET =
+  'whsec_' + Buffer.from('request-signing-secret-for-tests').toString('base64');
 
 /** `fail …` ends failed (a 400 from the model backend), `call …` requires action, else completed. */
 const script: UpstreamScript = (body, index) => {
@@ -205,7 +206,9 @@ describe.each(STORE_KINDS)('webhooks (%s)', (store) => {
     for (const d of mine(receiver.received)) {
       expect(d.headers['webhook-id']).toMatch(/^msg_/);
       // a wrong secret does not verify
-      expect(() => verified(d, 'whsec_' + Buffer.from('x'.repeat(24)).toString('base64'))).toThrow();
+      expect(() =>
+        verified(d, 'whsec_' + Buffer.from('x'.repeat(24)).toString('base64')),
+      ).toThrow();
     }
     await ai.webhooks.delete(hook.id!, undefined, noRetry);
   });
@@ -238,7 +241,9 @@ describe.each(STORE_KINDS)('webhooks (%s)', (store) => {
     await receiver.waitFor(
       (r) =>
         r.some(
-          (d) => d.path === '/registered' && (JSON.parse(d.body) as { data: { id: string } }).data.id === later.id,
+          (d) =>
+            d.path === '/registered' &&
+            (JSON.parse(d.body) as { data: { id: string } }).data.id === later.id,
         ),
       'the registered webhook',
     );
@@ -295,7 +300,10 @@ describe.each(STORE_KINDS)('webhooks (%s)', (store) => {
       const done = await runInteraction('while down');
       // Wait until the delivery has failed at least once, then bring the receiver back.
       const webhooks = await deliveriesOf(h, 'team-a');
-      await waitUntil(async () => (await webhooks()).some((d) => d.webhookId === hook.id && d.attempts >= 1), 'a failed attempt');
+      await waitUntil(
+        async () => (await webhooks()).some((d) => d.webhookId === hook.id && d.attempts >= 1),
+        'a failed attempt',
+      );
       await other.up();
       await other.waitFor((r) => r.length >= 1, 'the delivery after recovery');
       const body = verified(other.received[0]!, hook.new_signing_secret!) as {
