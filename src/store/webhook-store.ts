@@ -483,6 +483,23 @@ export class WebhookStore {
     );
   }
 
+  /** Deletes settled deliveries and fanned-out events last touched before `before`. */
+  async sweep(before: string): Promise<number> {
+    return guard(async () => {
+      const deliveries = await this.db
+        .deleteFrom('webhook_deliveries')
+        .where('state', '!=', 'pending')
+        .where('updated', '<', before)
+        .executeTakeFirst();
+      await this.db
+        .deleteFrom('webhook_events')
+        .where('fanned_out', '=', 1)
+        .where('created', '<', before)
+        .execute();
+      return Number(deliveries.numDeletedRows);
+    });
+  }
+
   /** Deliveries of a project (tests and operators look at them; not an API resource). */
   async deliveriesOf(project: string): Promise<DeliveryRecord[]> {
     const rows = await guard(() =>

@@ -28,6 +28,7 @@ import { SecretSealer, signDelivery } from './secrets.js';
  */
 
 export const DELIVERY_QUEUE = 'webhook-deliveries';
+const SWEEP_EVERY_MS = 3_600_000;
 
 type WebhookSettings = Config['webhooks'];
 
@@ -154,9 +155,16 @@ export class WebhookDispatcher {
   }
 
   private async run(): Promise<void> {
+    let lastSweep = 0;
     while (!this.stopped) {
       let busy = false;
       try {
+        if (this.now() - lastSweep > SWEEP_EVERY_MS) {
+          // Settled deliveries are kept a day past the retry window (for operators), then go.
+          lastSweep = this.now();
+          const keepMs = this.o.settings.max_age_hours * 3_600_000 + 86_400_000;
+          await this.o.store.sweep(iso(this.now() - keepMs));
+        }
         busy = (await this.fanOut()) || busy;
         busy = (await this.takeDeliveries()) || busy;
       } catch (err) {

@@ -19,6 +19,7 @@ const REQUEST_SECRET =
 const script: UpstreamScript = (body, index) => {
   const text = lastUserText(body);
   if (text.startsWith('fail')) return { status: 400 };
+  if (text.startsWith('hold')) return { text: ['never'], hold: true };
   if (text.startsWith('call')) {
     return {
       toolCalls: [{ name: 'get_weather', arguments: '{"city":"Bern"}' }],
@@ -180,6 +181,7 @@ describe.each(STORE_KINDS)('webhooks (%s)', (store) => {
           'interaction.completed',
           'interaction.failed',
           'interaction.requires_action',
+          'interaction.cancelled',
         ],
       },
       noRetry,
@@ -193,14 +195,23 @@ describe.each(STORE_KINDS)('webhooks (%s)', (store) => {
       'failed',
       'requires_action',
     ]);
+    const before = h.upstream.requests.length;
+    const held = await ai.interactions.create(
+      { model: 'test-model', input: 'hold on', background: true },
+      noRetry,
+    );
+    await h.upstream.waitForRequests(before + 1);
+    expect((await ai.interactions.cancel(held.id, undefined, noRetry)).status).toBe('cancelled');
+    h.upstream.release();
     const mine = (r: ReceivedDelivery[]) => r.filter((d) => d.path === '/signed');
-    await receiver.waitFor((r) => mine(r).length >= 3, 'three deliveries');
+    await receiver.waitFor((r) => mine(r).length >= 4, 'four deliveries');
     const bodies = mine(receiver.received).map((d) => verified(d, secret));
     expect(bodies.map((b) => [b.type, (b.data as { id: string }).id]).sort()).toEqual(
       [
         ['interaction.completed', completed.id],
         ['interaction.failed', failed.id],
         ['interaction.requires_action', action.id],
+        ['interaction.cancelled', held.id],
       ].sort(),
     );
     for (const d of mine(receiver.received)) {
