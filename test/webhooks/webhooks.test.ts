@@ -482,6 +482,51 @@ describe.each(STORE_KINDS)('webhooks (%s)', (store) => {
   });
 });
 
+describe.each(STORE_KINDS)('webhook secrets at rest (%s)', (store) => {
+  it('are sealed when signature_secret is set, and deliveries still verify', async () => {
+    const receiver = await startWebhookReceiver();
+    const h = await startHarness({
+      store,
+      script,
+      config: {
+        webhooks: webhookSettings,
+        signature_secret: 'a-durable-server-secret-of-some-length',
+      },
+    });
+    try {
+      const ai = h.client();
+      const hook = await ai.webhooks.create(
+        { uri: `${receiver.url}/sealed`, subscribed_events: ['interaction.completed'] },
+        noRetry,
+      );
+      const secret = hook.new_signing_secret!;
+      const { openDatabase } = await import('../../src/store/database.js');
+      const { sql } = await import('kysely');
+      const handle = openDatabase(h.db.url);
+      try {
+        const { rows } = await sql<{ secrets: string }>`select secrets from webhooks`.execute(
+          handle.db,
+        );
+        expect(rows).toHaveLength(1);
+        expect(rows[0]!.secrets).not.toContain(secret.slice('whsec_'.length));
+        expect(rows[0]!.secrets).toContain('"sealed":"v1:');
+      } finally {
+        await handle.db.destroy();
+      }
+      const res = await h.fetch('/v1beta/interactions', {
+        method: 'POST',
+        body: JSON.stringify({ model: 'test-model', input: 'sealed' }),
+      });
+      const { id } = (await res.json()) as { id: string };
+      await receiver.waitFor((r) => r.length >= 1, 'the delivery');
+      expect(verified(receiver.received[0]!, secret)).toMatchObject({ data: { id } });
+    } finally {
+      await h.close();
+      await receiver.close();
+    }
+  });
+});
+
 describe.each(STORE_KINDS)('webhooks across a restart (%s)', (store) => {
   it('deliveries pending when the server stops are delivered by the next one', async () => {
     const receiver = await startWebhookReceiver();
