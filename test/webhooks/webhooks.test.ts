@@ -134,6 +134,29 @@ describe.each(STORE_KINDS)('webhooks (%s)', (store) => {
     await expect(b.webhooks.ping(id, undefined, noRetry)).rejects.toMatchObject({ status: 404 });
     expect((await b.webhooks.list(undefined, noRetry)).webhooks ?? []).toEqual([]);
 
+    // Pages: project B's two webhooks, one per page.
+    const b1 = await b.webhooks.create(
+      { uri: `${receiver.url}/b1`, subscribed_events: ['interaction.failed'] },
+      noRetry,
+    );
+    const b2 = await b.webhooks.create(
+      { uri: `${receiver.url}/b2`, subscribed_events: ['interaction.failed'] },
+      noRetry,
+    );
+    const page1 = await b.webhooks.list({ page_size: 1 }, noRetry);
+    expect(page1.webhooks).toHaveLength(1);
+    expect(page1.next_page_token).toBeTruthy();
+    const page2 = await b.webhooks.list(
+      { page_size: 1, page_token: page1.next_page_token },
+      noRetry,
+    );
+    expect([...page1.webhooks!, ...page2.webhooks!].map((w) => w.id).sort()).toEqual(
+      [b1.id, b2.id].sort(),
+    );
+    expect(page2.next_page_token).toBeUndefined();
+    await b.webhooks.delete(b1.id!, undefined, noRetry);
+    await b.webhooks.delete(b2.id!, undefined, noRetry);
+
     // Bad input: 400 naming the field.
     const bad: [unknown, string][] = [
       [{ subscribed_events: ['interaction.completed'] }, 'uri'],
