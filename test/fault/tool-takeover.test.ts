@@ -12,7 +12,11 @@ import { z } from 'zod';
 import { startChildServer, writeConfig, type ChildServer } from '../support/child-server.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { expectOneStory } from '../support/event-story.js';
-import { startFakeUpstream, type ChatRequest, type FakeUpstream } from '../support/fake-upstream.js';
+import {
+  startFakeUpstream,
+  type ChatRequest,
+  type FakeUpstream,
+} from '../support/fake-upstream.js';
 import { KEY_A, parseSse } from '../support/harness.js';
 
 /**
@@ -122,7 +126,9 @@ describe('takeover while a server-run tool call runs (postgres, real processes)'
     const config = writeConfig(mkdtempSync(join(dir, `${id}-`)), {
       server: { node_id: id, heartbeat_seconds: 0.5, node_stale_seconds: 3 },
       run_queue: { poll_ms: 200, ...(extra.key === false ? {} : { secret_key: SECRET_KEY }) },
-      models: [{ name: 'gemini-*', backend: 'openai-compatible', base_url: upstream.url, model: 'm' }],
+      models: [
+        { name: 'gemini-*', backend: 'openai-compatible', base_url: upstream.url, model: 'm' },
+      ],
       keys: [{ key: KEY_A, project: 'team-a' }],
       tools: {
         mcp_server: { allow_private: true, repeat_safe: extra.repeatSafe ?? [] },
