@@ -162,16 +162,22 @@ async function executeToolCall(
   signal: AbortSignal,
   writer: StepWriter,
   sourceOffset: number,
-  storedCallId?: string,
+  call: {
+    /** The id of the call step a node that stopped stored for this call (it runs again). */
+    storedId?: string;
+    /** The run can be taken over (a stored background run): see below. */
+    resumable?: boolean;
+  } = {},
 ): Promise<{ id: string; output: LanguageModelV3ToolResultOutput; sources: ToolSource[] }> {
-  let id = storedCallId;
+  let id = call.storedId;
   if (id === undefined && session.callStep) {
     // The call step goes first, so that a node taking the run over knows the call was under
-    // way (resume-point.ts). A call that must not run twice runs only once that step is
-    // durable: had its node stopped before, the takeover redoes the model round instead.
+    // way (resume-point.ts). In a run that can be taken over, a call that must not run twice
+    // runs only once that step is durable: had its node stopped before, the takeover redoes
+    // the model round instead (the call never ran). Other runs end with their node anyway.
     id = newCallId();
     writeCallStep(writer, session, id, session.callStep(name, args));
-    if (session.repeatSafe === false) await writer.whenStored();
+    if (session.repeatSafe === false && call.resumable) await writer.whenStored();
   }
   let outcome: Awaited<ReturnType<ToolSession['execute']>>;
   try {
@@ -252,7 +258,7 @@ async function redoPendingCall(
     run.signal,
     run.writer,
     run.sources.length,
-    step.id,
+    { storedId: step.id },
   );
   run.sources.push(...executed.sources);
   run.meter.countTool(found.session.type);
@@ -502,6 +508,7 @@ export class InteractionEngine {
               signal,
               writer,
               sources.length,
+              { resumable: log.persist && request.background === true },
             );
             sources.push(...executed.sources);
             meter.countTool(session.type);
