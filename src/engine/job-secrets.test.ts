@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { JsonObject } from '../protocol/types.js';
 import { JobSealer, parseSecretKey } from './job-secrets.js';
 
-const body = {
+const body: JsonObject = {
   model: 'gemini-3.5-flash',
   input: 'hi',
   background: true,
@@ -52,7 +53,7 @@ describe('job secrets', () => {
   });
 
   it('leaves a body without headers as it is', () => {
-    const plain = { model: 'm', input: 'x', tools: [{ type: 'code_execution' }] };
+    const plain: JsonObject = { model: 'm', input: 'x', tools: [{ type: 'code_execution' }] };
     expect(new JobSealer().split('v1_abc', plain)).toEqual({ body: plain });
     expect(new JobSealer().join('v1_abc', { body: plain })).toEqual(plain);
   });
