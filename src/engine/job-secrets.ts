@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { preconditionFailed } from '../protocol/errors.js';
 import type { JsonObject, JsonValue } from '../protocol/types.js';
 
 /**
@@ -12,7 +13,10 @@ import type { JsonObject, JsonValue } from '../protocol/types.js';
  * So the job's body leaves them out, and they travel beside it sealed with AES-256-GCM under the
  * operator's key (`run_queue.secret_key`, the same on every node), bound to the interaction id
  * (a sealed value copied to another job does not open). Sealing only the secrets, not the body,
- * keeps the rest of a job readable to an operator inspecting the queue. Without a key they are
+ * keeps the rest of a job readable to an operator inspecting the queue. A job holding only the
+ * interaction id would need the credentials kept in another table, sealed with the same shared
+ * key (no node can open them otherwise) and deleted with the run: the job already has that
+ * lifetime (it is deleted when the run ends), so they stay in it. Without a key they are
  * not kept at all: the node that created the run still has them in memory and runs it, and a
  * takeover by another node fails with a reason naming the setting, rather than ever writing a
  * credential in clear. node:crypto does the cipher; the envelope (version, IV, tag, ciphertext)
@@ -77,7 +81,7 @@ export class JobSealer {
    */
   join(interactionId: string, parts: JobSecrets): JsonObject {
     if (parts.withheld && parts.withheld.length > 0) {
-      throw new Error(
+      throw preconditionFailed(
         `its credentials (${parts.withheld.join(', ')}) were held only by the node that stopped: ` +
           'they are kept in the run queue only when run_queue.secret_key is set (the same on every node)',
       );
@@ -97,7 +101,7 @@ export class JobSealer {
   }
 
   private open(interactionId: string, sealed: string): Record<string, JsonValue> {
-    const unreadable = new Error(
+    const unreadable = preconditionFailed(
       "its credentials in the run queue do not open with this node's run_queue.secret_key (every node needs the same key)",
     );
     const [version, iv, tag, data] = sealed.split('.');

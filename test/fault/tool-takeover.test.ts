@@ -217,6 +217,7 @@ describe('takeover while a server-run tool call runs (postgres, real processes)'
       const b = await node('node-b');
       const done = await killDuringCall(a, b, id, 'mcp_server_tool_call');
       expect(done.status).toBe('failed');
+      expect(done.errors?.[0]?.code).toBe('failed_precondition');
       expect(done.errors?.[0]?.message).toMatch(
         /taken over after its node stopped while MCP tool 'charge' on server 'pay' was running; it is not marked safe to repeat \(server setting tools\.mcp_server\.repeat_safe\)/,
       );
@@ -276,6 +277,7 @@ describe('takeover while a server-run tool call runs (postgres, real processes)'
       const f = await node('node-f', { repeatSafe: safe, key: false });
       const done = await killDuringCall(e, f, id, 'mcp_server_tool_call');
       expect(done.status).toBe('failed');
+      expect(done.errors?.[0]?.code).toBe('failed_precondition');
       expect(done.errors?.[0]?.message).toMatch(/tools\[0\]\.headers.*run_queue\.secret_key/);
       expect(mcp.calls).toHaveLength(1);
       f.process.kill('SIGTERM');
