@@ -131,8 +131,13 @@ describe('takeover while a server-run tool call runs (postgres, real processes)'
       ],
       keys: [{ key: KEY_A, project: 'team-a' }],
       tools: {
-        mcp_server: { allow_private: true, repeat_safe: extra.repeatSafe ?? [] },
-        url_context: { allow_private: true },
+        // Time-outs far beyond the test: the held call must still be running when its node dies.
+        mcp_server: {
+          allow_private: true,
+          repeat_safe: extra.repeatSafe ?? [],
+          call_timeout_seconds: 3600,
+        },
+        url_context: { allow_private: true, timeout_seconds: 3600, parse_timeout_seconds: 600 },
       },
     });
     const child = await startChildServer(['--config', config, '--db', db.url]);
