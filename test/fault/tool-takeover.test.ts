@@ -124,7 +124,7 @@ describe('takeover while a server-run tool call runs (postgres, real processes)'
 
   async function node(id: string, extra: { repeatSafe?: string[]; key?: boolean } = {}) {
     const config = writeConfig(mkdtempSync(join(dir, `${id}-`)), {
-      server: { node_id: id, heartbeat_seconds: 0.5, node_stale_seconds: 3 },
+      server: { node_id: id, heartbeat_seconds: 0.5, node_stale_seconds: 5 },
       run_queue: { poll_ms: 200, ...(extra.key === false ? {} : { secret_key: SECRET_KEY }) },
       models: [
         { name: 'gemini-*', backend: 'openai-compatible', base_url: upstream.url, model: 'm' },
@@ -233,7 +233,7 @@ describe('takeover while a server-run tool call runs (postgres, real processes)'
     } finally {
       mcp.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('an MCP server marked repeat-safe: the call runs again (credentials from the sealed job, never in clear in the database) and the run completes', async () => {
     const mcp = await startMcp();
@@ -269,7 +269,7 @@ describe('takeover while a server-run tool call runs (postgres, real processes)'
     } finally {
       mcp.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('without run_queue.secret_key the credentials are not kept: a takeover fails naming the setting, the call is not repeated', async () => {
     const mcp = await startMcp();
@@ -290,7 +290,7 @@ describe('takeover while a server-run tool call runs (postgres, real processes)'
     } finally {
       mcp.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('a url_context fetch whose result was not stored: fetched again on the other node, the run completes', async () => {
     const pages = await startPages();
@@ -318,5 +318,5 @@ describe('takeover while a server-run tool call runs (postgres, real processes)'
     } finally {
       pages.close();
     }
-  }, 120_000);
+  }, 240_000);
 });
