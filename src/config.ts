@@ -145,6 +145,12 @@ export const configSchema = z.strictObject({
       poll_ms: z.number().int().min(50).max(60_000).default(1000),
       /** Times a run may be taken (a takeover counts) before it fails as poisoned. */
       max_attempts: z.number().int().min(1).max(100).default(3),
+      /**
+       * Key (32 bytes: 64 hex digits or base64; the same on every node) sealing the credentials
+       * of a queued run (MCP `headers`) in the job table. Unset: they are not kept there, and a
+       * run carrying them cannot be taken over by another node (src/engine/job-secrets.ts).
+       */
+      secret_key: z.string().min(1).optional(),
     })
     .prefault({}),
   database: z.strictObject({ url: z.string().min(1) }).optional(),

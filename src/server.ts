@@ -1,3 +1,4 @@
+import { JobSealer, parseSecretKey } from './engine/job-secrets.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
@@ -361,6 +362,11 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     runs: new RunStore(database),
     nodeId,
     maxRunAttempts: config.run_queue.max_attempts,
+    jobSealer: new JobSealer(
+      config.run_queue.secret_key !== undefined
+        ? parseSecretKey(config.run_queue.secret_key)
+        : undefined,
+    ),
     onWarning: (obj, msg) => log.warn(obj, msg),
     wakeUps,
     checkWebhookUris: async (uris) => {

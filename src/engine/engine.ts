@@ -17,6 +17,7 @@ import type {
 import { InteractionLog, serializeEvent, type EventLog } from '../store/event-log.js';
 import type { Store, StoredEvent } from '../store/types.js';
 import type { ResumePoint } from './resume-point.js';
+import { ApiError } from '../protocol/errors.js';
 import type { ValidateFunction } from 'ajv';
 import { ECHOED_REQUEST_FIELDS } from '../protocol/echo.js';
 import { THINKING_SUMMARIES_DEFAULT } from '../protocol/schemas.js';
@@ -161,7 +162,23 @@ async function executeToolCall(
   signal: AbortSignal,
   writer: StepWriter,
   sourceOffset: number,
+  call: {
+    /** The id of the call step a node that stopped stored for this call (it runs again). */
+    storedId?: string;
+    /** The run can be taken over (a stored background run): see below. */
+    resumable?: boolean;
+  } = {},
 ): Promise<{ id: string; output: LanguageModelV3ToolResultOutput; sources: ToolSource[] }> {
+  let id = call.storedId;
+  if (id === undefined && session.callStep) {
+    // The call step goes first, so that a node taking the run over knows the call was under
+    // way (resume-point.ts). In a run that can be taken over, a call that must not run twice
+    // runs only once that step is durable: had its node stopped before, the takeover redoes
+    // the model round instead (the call never ran). Other runs end with their node anyway.
+    id = newCallId();
+    writeCallStep(writer, session, id, session.callStep(name, args));
+    if (session.repeatSafe === false && call.resumable) await writer.whenStored();
+  }
   let outcome: Awaited<ReturnType<ToolSession['execute']>>;
   try {
     outcome = await session.execute(name, args, signal);
@@ -171,10 +188,10 @@ async function executeToolCall(
   }
   countToolCall(session.type, outcome.result.is_error === true ? 'error' : 'ok');
   if (signal.aborted) throw signal.reason;
-  const id = newCallId();
-  writer.start({ type: session.steps.call, id, signature: '' } as never);
-  writer.delta({ type: session.steps.call, ...outcome.call, signature: writer.signature() });
-  writer.stop();
+  if (id === undefined) {
+    id = newCallId();
+    writeCallStep(writer, session, id, outcome.call);
+  }
   writer.start({ type: session.steps.result, call_id: id, signature: '' } as never);
   writer.delta({ type: session.steps.result, ...outcome.result, signature: writer.signature() });
   writer.stop();
@@ -187,6 +204,65 @@ async function executeToolCall(
         }
       : { type: outcome.result.is_error === true ? 'error-json' : 'json', value: visible };
   return { id, output, sources: outcome.sources ?? [] };
+}
+
+function writeCallStep(writer: StepWriter, session: ToolSession, id: string, call: JsonObject) {
+  writer.start({ type: session.steps.call, id, signature: '' } as never);
+  writer.delta({ type: session.steps.call, ...call, signature: writer.signature() });
+  writer.stop();
+}
+
+/**
+ * A run taken over while one of its server-run tool calls ran (resume-point.ts `pendingCall`):
+ * the call step is stored, its result is not, so the call may or may not have had its effect.
+ *
+ * A call that is safe to repeat runs again with the arguments its stored step records, and its
+ * result step follows that call step: the output reads as one call and its result, and the model
+ * is not asked again for a call it already made (it could ask for a different one, leaving a
+ * call step without a result in the output, and it costs a model round). A call that is not safe
+ * to repeat (an MCP server the operator did not mark `tools.mcp_server.repeat_safe`) fails the
+ * run with the reason. Returns false when the stored step cannot be run again (a tool without
+ * `callOf`, which writes its call step only with its result): the model round is then redone.
+ */
+async function redoPendingCall(
+  point: ResumePoint,
+  index: number,
+  sessions: ToolSession[],
+  run: { signal: AbortSignal; writer: StepWriter; sources: ToolSource[]; meter: UsageMeter },
+): Promise<boolean> {
+  const step = point.steps[index] as unknown as JsonObject & { type: string; id?: string };
+  let found: { session: ToolSession; name: string; args: JsonObject } | undefined;
+  for (const session of sessions) {
+    if (session.steps.call !== step.type) continue;
+    const call = session.callOf?.(step);
+    if (call) found = { session, ...call };
+    if (found) break;
+  }
+  const mcp = step.type === 'mcp_server_tool_call';
+  if (found?.session.repeatSafe === false || (!found && mcp)) {
+    const what = mcp
+      ? `MCP tool '${String(step.name)}' on server '${String(step.server_name)}'`
+      : `tool call ${step.type}`;
+    throw new ApiError(
+      'failed_precondition',
+      `the run was taken over after its node stopped while ${what} was running; ` +
+        'it is not marked safe to repeat (server setting tools.mcp_server.repeat_safe), ' +
+        'so it was not called again and the run stops here',
+    );
+  }
+  if (!found || typeof step.id !== 'string') return false;
+  const executed = await executeToolCall(
+    found.session,
+    found.name,
+    found.args,
+    run.signal,
+    run.writer,
+    run.sources.length,
+    { storedId: step.id },
+  );
+  run.sources.push(...executed.sources);
+  run.meter.countTool(found.session.type);
+  return true;
 }
 
 /**
@@ -386,11 +462,30 @@ export class InteractionEngine {
       for (const session of sessions)
         for (const d of session.declarations) toolByName.set(d.name, session);
       const { tools, toolChoice } = mapToolChoice(request, sessions);
+      let kept = point?.kept ?? [];
+      let roundsDone = point?.rounds ?? 0;
+      let roundEnded: InteractionStatus | undefined;
+      if (point?.pendingCall != null) {
+        // Taken over while a server-run tool's call ran: its result step never reached the store.
+        const redone = await redoPendingCall(point, point.pendingCall, sessions, {
+          signal,
+          writer,
+          sources,
+          meter,
+        });
+        if (redone) {
+          // The round that asked for the call goes on as it would have: the model sees the result.
+          kept = log.fold.steps.slice();
+          roundsDone += 1;
+          const round = point.steps.slice(point.kept.length, point.pendingCall);
+          if (round.some((step) => step.type === 'function_call')) roundEnded = 'requires_action';
+        }
+      }
       const ctx: RunContext = {
         request,
         model,
         prompt: convertToPrompt(
-          [...params.history, ...request.inputSteps, ...(point?.kept ?? [])],
+          [...params.history, ...request.inputSteps, ...kept],
           request.system_instruction,
           params.files,
         ),
@@ -413,6 +508,7 @@ export class InteractionEngine {
               signal,
               writer,
               sources.length,
+              { resumable: log.persist && request.background === true },
             );
             sources.push(...executed.sources);
             meter.countTool(session.type);
@@ -440,9 +536,11 @@ export class InteractionEngine {
           ),
       };
       // An agent's recipe drives its own rounds (src/agents/); every other run is the tool loop.
-      status = params.agent?.program
-        ? await params.agent.program.run(ctx)
-        : await this.toolLoop(ctx, params, log, point?.rounds ?? 0);
+      status =
+        roundEnded ??
+        (params.agent?.program
+          ? await params.agent.program.run(ctx)
+          : await this.toolLoop(ctx, params, log, roundsDone));
       writer.stop();
     } catch (err) {
       const aborted =

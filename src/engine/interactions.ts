@@ -25,6 +25,7 @@ import type { StartParams } from './engine.js';
 import type { QueuedRun, RunQueue } from './run-queue.js';
 import type { RunStore } from '../store/run-store.js';
 import { findResumePoint } from './resume-point.js';
+import { JobSealer } from './job-secrets.js';
 import type { WakeUps } from '../store/wake-ups.js';
 
 export interface InteractionServiceOptions {
@@ -48,6 +49,8 @@ export interface InteractionServiceOptions {
   nodeId?: string;
   /** Times a run may be taken (a takeover after a node died counts) before it fails. */
   maxRunAttempts?: number;
+  /** Keeps the request's credentials out of the job table (job-secrets.ts); default: no key. */
+  jobSealer?: JobSealer;
   onWarning?: (obj: object, msg: string) => void;
   /** Cross-node wake-ups (LISTEN/NOTIFY): readers polling the store wake at once on new events. */
   wakeUps?: WakeUps;
@@ -212,10 +215,11 @@ export class InteractionService {
       await Promise.all((toolSessions ?? []).map((t) => t.close?.().catch(() => {})));
       admission?.release();
     };
-    const job = {
+    const job: QueuedRun = {
       interactionId: id,
       project,
-      body: body as JsonObject,
+      // Credentials are sealed or left out: the job table never holds them in clear.
+      ...(this.o.jobSealer ?? new JobSealer()).split(id, body as JsonObject),
       requestId: options.requestId,
     };
     // The job first: an interaction whose node dies from here on is always found in the queue.
@@ -307,7 +311,8 @@ export class InteractionService {
     }
     let run: PreparedRun;
     try {
-      run = await this.prepare(job.project, job.body, { requestId: job.requestId }, 'wait');
+      const body = (this.o.jobSealer ?? new JobSealer()).join(id, job);
+      run = await this.prepare(job.project, body, { requestId: job.requestId }, 'wait');
     } catch (err) {
       // The request no longer prepares here (a model or tool removed from the configuration).
       await writeFailedTerminal(this.o.store, id, {

@@ -19,12 +19,20 @@ export interface ResumePoint {
   kept: Step[];
   /** Tool rounds already done (they count against `tools.max_rounds`). */
   rounds: number;
+  /**
+   * The index of a server-run tool's call step (the last step, closed) whose result step was
+   * never stored: its node stopped while the call ran, so it may or may not have had its
+   * effect. The engine runs it again if the tool is safe to repeat, else the run fails.
+   */
+  pendingCall: number | null;
 }
 
 const isToolResult = (step: Step) =>
   step.type.endsWith('_result') && step.type !== 'function_result';
 const isToolStep = (step: Step) =>
   (step.type.endsWith('_call') && step.type !== 'function_call') || isToolResult(step);
+
+const isServerCall = (step: Step) => step.type.endsWith('_call') && step.type !== 'function_call';
 
 export function findResumePoint(stored: StoredEvent[]): ResumePoint {
   const events = stored.map((e) => JSON.parse(e.data) as InteractionEvent);
@@ -47,11 +55,16 @@ export function findResumePoint(stored: StoredEvent[]): ResumePoint {
     const next = steps[i + 1];
     if (!next || !isToolStep(next)) rounds += 1;
   });
+  const openStep = lastStart > lastStop ? lastStart : null;
+  const last = steps.length - 1;
+  const pending = steps[last];
   return {
     header: created.interaction,
     steps,
-    openStep: lastStart > lastStop ? lastStart : null,
+    openStep,
     kept: steps.slice(0, cut + 1),
     rounds,
+    // A call step still open was stored before its call ran (engine.ts), so nothing ran yet.
+    pendingCall: pending && isServerCall(pending) && openStep !== last && last > cut ? last : null,
   };
 }

@@ -16,8 +16,13 @@ import type { JsonObject } from '../protocol/types.js';
 export interface QueuedRun {
   interactionId: string;
   project: string;
-  /** The create request's body, as the client sent it (it may hold MCP credentials). */
+  /**
+   * The create request's body as the client sent it, but for its credentials (the `headers` of
+   * MCP tool entries): those are `sealed` beside it, or `withheld` (job-secrets.ts).
+   */
   body: JsonObject;
+  sealed?: string;
+  withheld?: string[];
   requestId?: string;
 }
 
@@ -157,7 +162,7 @@ export class PgRunQueue implements RunQueue {
   }
 
   async drop(interactionId: string): Promise<void> {
-    // Deleted rather than cancelled: the job holds the request body, MCP credentials included.
+    // Deleted rather than cancelled: the job holds the request body (its credentials sealed).
     await this.boss.deleteJob(RUN_QUEUE, runJobId(interactionId));
   }
 

@@ -57,6 +57,24 @@ export class StepWriter {
     this.open = null;
   }
 
+  /** Resolves once every event written so far is stored; rejects if the log fails first. */
+  whenStored(): Promise<void> {
+    const log = this.log;
+    const target = log.events.length;
+    if (log.durableSeq >= target) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const unsubscribe = log.subscribe(
+        log.durableSeq,
+        (event) => {
+          if (event.seq < target) return;
+          unsubscribe();
+          resolve();
+        },
+        (failure) => reject(new Error(failure.error.message)),
+      );
+    });
+  }
+
   start(step: Step): number {
     this.stop();
     if (this.index === -1) this.options.onFirstStep?.();

@@ -51,6 +51,11 @@ export const toolSettingsSchema = z.strictObject({
     allow_private: z.boolean().default(false),
     connect_timeout_seconds: z.number().positive().default(10),
     call_timeout_seconds: z.number().positive().default(60),
+    /**
+     * Server URLs (picomatch globs, e.g. `https://tools.example.com/**`) whose tools may be
+     * called again when the node running a call stopped during it. Others: the run fails.
+     */
+    repeat_safe: z.array(z.string().min(1)).default([]),
   }).prefault({}),
   google_search: googleSearchConfigSchema.optional(),
   google_maps: googleMapsConfigSchema.optional(),
@@ -86,6 +91,7 @@ export function createConfiguredTools(
         allowPrivate: settings.mcp_server.allow_private,
         connectTimeoutMs: settings.mcp_server.connect_timeout_seconds * 1000,
         callTimeoutMs: settings.mcp_server.call_timeout_seconds * 1000,
+        repeatSafe: settings.mcp_server.repeat_safe,
       }),
     );
   }

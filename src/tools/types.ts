@@ -69,6 +69,25 @@ export interface ToolSession {
    * Must honour `signal` (cancellation, deadline).
    */
   execute(name: string, args: JsonObject, signal: AbortSignal): Promise<ToolCallOutcome>;
+  /**
+   * The `<type>_call` step fields of a call, known before it runs (the same as the outcome's
+   * `call`). A tool that has it gets its call step written before the call runs, so that a node
+   * taking over the run knows a call was under way (engine.ts, resume-point.ts); without it the
+   * call and result steps are written together after the call.
+   */
+  callStep?(name: string, args: JsonObject): JsonObject;
+  /**
+   * The function call a stored `<type>_call` step of this session records (the inverse of
+   * `callStep`), so that a node taking over the run can run it again; undefined when the step is
+   * not one of this session's.
+   */
+  callOf?(step: JsonObject): { name: string; args: JsonObject } | undefined;
+  /**
+   * Whether a call may run a second time when its node stopped during it (the first run may
+   * have had effects nobody recorded). Default true: search, fetches and sandboxed code only
+   * read. MCP tools are repeat-safe only when the operator says so for the server.
+   */
+  readonly repeatSafe?: boolean;
   close?(): Promise<void>;
 }
 

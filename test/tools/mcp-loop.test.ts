@@ -247,7 +247,10 @@ describe('tool loop with a remote MCP server', () => {
       await h.upstream.waitForRequests(before + 1);
       const cancelled = await h.client().interactions.cancel(r.id, undefined, noRetry);
       expect(cancelled.status).toBe('cancelled');
-      expect(cancelled.steps?.map((s) => s.type)).toEqual(['user_input']);
+      // The call step is stored before the call runs (a takeover must know it ran), so the
+      // cancel may find it; the result never comes.
+      const types = cancelled.steps?.map((s) => s.type) ?? [];
+      expect([['user_input'], ['user_input', 'mcp_server_tool_call']]).toContainEqual(types);
     } finally {
       h.upstream.script = toolThenAnswer;
     }

@@ -207,6 +207,15 @@ export function createCodeExecutionTool(options: CodeExecutionOptions = {}): Cod
         type: 'code_execution',
         steps: { call: 'code_execution_call', result: 'code_execution_result' },
         declarations: [declaration],
+        callStep: (_name, args) => ({
+          arguments: { language: 'python', code: typeof args.code === 'string' ? args.code : '' },
+        }),
+        callOf: (step) => {
+          const args = step.arguments as JsonObject | undefined;
+          return typeof args?.code === 'string'
+            ? { name: CODE_EXECUTION_FUNCTION, args: { code: args.code } }
+            : undefined;
+        },
         async execute(name, args, signal) {
           if (closed) throw new ApiError('internal_error', 'code_execution session is closed');
           const controller = new AbortController();

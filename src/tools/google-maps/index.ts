@@ -378,6 +378,15 @@ export function createGoogleMapsTool(config: GoogleMapsConfig): BuiltInTool {
         type: 'google_maps',
         steps: { call: 'google_maps_call', result: 'google_maps_result' },
         declarations: [DECLARATION],
+        callStep: (_name, args) => ({
+          arguments: { queries: queriesFrom(args, parsed.max_queries) },
+        }),
+        callOf: (step) => {
+          const args = step.arguments as JsonObject | undefined;
+          return Array.isArray(args?.queries)
+            ? { name: DECLARATION.name, args: { queries: args.queries } }
+            : undefined;
+        },
         async execute(name, args, signal) {
           if (name !== DECLARATION.name) throw new Error(`google_maps: unknown function '${name}'`);
           const { places: _places, ...outcome } = await runMapsSearch(

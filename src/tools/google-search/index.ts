@@ -253,6 +253,16 @@ export function createGoogleSearchTool(
         steps: { call: 'google_search_call', result: 'google_search_result' },
         declarations: [DECLARATION],
         citationMarkers: true,
+        callStep: (_name, args) => ({
+          arguments: { queries: queriesFrom(args, parsed.max_queries) },
+          search_type: searchType,
+        }),
+        callOf: (step) => {
+          const args = step.arguments as JsonObject | undefined;
+          return Array.isArray(args?.queries)
+            ? { name: DECLARATION.name, args: { queries: args.queries } }
+            : undefined;
+        },
         async execute(name, args, signal) {
           if (name !== DECLARATION.name)
             throw new Error(`google_search: unknown function '${name}'`);

@@ -323,6 +323,29 @@ describe('open', () => {
   });
 });
 
+describe('takeover support', () => {
+  it('records a call step before the call and reads the call back from it', async () => {
+    const session = await open(entry(stateless.url));
+    const step = session.callStep!('calc__add', { a: 2, b: 3 });
+    expect(step).toEqual({ name: 'add', server_name: 'calc', arguments: { a: 2, b: 3 } });
+    expect(session.callOf!(step)).toEqual({ name: 'calc__add', args: { a: 2, b: 3 } });
+    expect(session.callOf!({ ...step, server_name: 'other' })).toBeUndefined();
+    expect(session.callOf!({ ...step, name: 'nope' })).toBeUndefined();
+  });
+
+  it('is repeat-safe only for servers the operator lists (URL globs)', async () => {
+    expect((await open(entry(stateless.url))).repeatSafe).toBe(false);
+    const port = new URL(stateless.url).port;
+    const listed = createMcpServerTool({
+      allowPrivate: true,
+      repeatSafe: ['https://elsewhere.example/**', `http://127.0.0.1:${port}/**`],
+    });
+    expect((await open(entry(stateless.url), listed)).repeatSafe).toBe(true);
+    const other = createMcpServerTool({ allowPrivate: true, repeatSafe: ['http://127.0.0.1:1/*'] });
+    expect((await open(entry(stateless.url), other)).repeatSafe).toBe(false);
+  });
+});
+
 describe('execute', () => {
   it('calls the tool and returns the call and result step fields', async () => {
     const session = await open(entry(stateless.url));

@@ -10,6 +10,7 @@ import {
   McpError,
   type Tool as McpTool,
 } from '@modelcontextprotocol/sdk/types.js';
+import picomatch from 'picomatch';
 import { Agent, fetch as undiciFetch } from 'undici';
 import {
   checkUrl,
@@ -45,6 +46,11 @@ export interface McpServerToolOptions {
   fetch?: typeof fetch;
   /** Host resolver for the pre-connect address check (default: the system resolver). */
   resolve?: HostResolver;
+  /**
+   * Globs (picomatch) of server URLs whose tools may be called again when the node running a
+   * call stopped during it (a takeover, engine.ts). Default none: such a run fails instead.
+   */
+  repeatSafe?: readonly string[];
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -60,6 +66,10 @@ export function createMcpServerTool(options: McpServerToolOptions = {}): BuiltIn
   const allowPrivate = options.allowPrivate ?? false;
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  const isRepeatSafe =
+    options.repeatSafe && options.repeatSafe.length > 0
+      ? picomatch([...options.repeatSafe], { dot: true })
+      : () => false;
 
   return {
     type: 'mcp_server',
@@ -152,10 +162,24 @@ export function createMcpServerTool(options: McpServerToolOptions = {}): BuiltIn
         };
       });
 
+      const nameOf = new Map([...byDeclaration].map(([decl, tool]) => [tool.name, decl]));
       return {
         type: 'mcp_server',
         steps: { call: 'mcp_server_tool_call', result: 'mcp_server_tool_result' },
         declarations,
+        repeatSafe: isRepeatSafe(entry.url.href),
+        callStep(name, args) {
+          const tool = byDeclaration.get(name);
+          return { name: tool?.name ?? name, server_name: entry.name, arguments: args };
+        },
+        callOf(step) {
+          if (step.server_name !== entry.name || typeof step.name !== 'string') return undefined;
+          const name = nameOf.get(step.name);
+          const args = step.arguments;
+          if (name === undefined || !args || typeof args !== 'object' || Array.isArray(args))
+            return undefined;
+          return { name, args };
+        },
         async execute(name, args, signal): Promise<ToolCallOutcome> {
           const tool = byDeclaration.get(name);
           if (!tool) throw new Error(`mcp_server ${entry.name}: no tool declared as '${name}'`);

@@ -398,6 +398,13 @@ export function createUrlContextTool(options: UrlContextOptions = {}): BuiltInTo
         steps: { call: 'url_context_call', result: 'url_context_result' },
         declarations: [decl],
         citationMarkers: true,
+        callStep: (_name, args) => ({ arguments: { urls: urlsFrom(args) } }),
+        callOf: (step) => {
+          const args = step.arguments as JsonObject | undefined;
+          return Array.isArray(args?.urls)
+            ? { name: DECLARATION_NAME, args: { urls: args.urls } }
+            : undefined;
+        },
         async execute(name, args, signal) {
           if (name !== DECLARATION_NAME) {
             throw new Error(`url_context: unknown function '${name}'`);
