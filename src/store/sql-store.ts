@@ -67,6 +67,22 @@ function fromRow(row: InteractionsTable): InteractionRecord {
   };
 }
 
+/** A record with an update's fields applied (the terminal state of a create written whole). */
+function withUpdate(
+  record: InteractionRecord,
+  u: InteractionUpdate | undefined,
+): InteractionRecord {
+  if (!u) return record;
+  const next = { ...record };
+  if (u.status !== undefined) next.status = u.status;
+  if (u.updated !== undefined) next.updated = u.updated;
+  if (u.outputSteps !== undefined) next.outputSteps = u.outputSteps;
+  if (u.usage !== undefined) next.usage = u.usage;
+  if (u.errors !== undefined) next.errors = u.errors;
+  if (u.ownerNode !== undefined) next.ownerNode = u.ownerNode;
+  return next;
+}
+
 function updateColumns(u: InteractionUpdate): Partial<InteractionsTable> {
   const set: Partial<InteractionsTable> = {};
   if (u.status !== undefined) set.status = u.status;
@@ -122,6 +138,11 @@ export class SqlStore implements Store {
   async appendEvents(batches: EventBatch[]): Promise<void> {
     if (batches.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
+      // Interactions created whole (their update already applied) before their events.
+      const created = batches.flatMap((b) =>
+        b.create ? [toRow(withUpdate(b.create, b.update))] : [],
+      );
+      if (created.length > 0) await trx.insertInto('interactions').values(created).execute();
       // All interactions' events in as few multi-row INSERTs as the chunk size allows: on
       // PostgreSQL every statement is a round trip, so a group commit must not cost one each.
       await insertEventRows(
@@ -131,7 +152,7 @@ export class SqlStore implements Store {
         ),
       );
       for (const batch of batches) {
-        if (batch.update) {
+        if (batch.update && !batch.create) {
           const set = updateColumns(batch.update);
           if (Object.keys(set).length > 0) {
             await trx
