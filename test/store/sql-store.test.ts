@@ -72,6 +72,49 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
     });
   });
 
+  it('writes a create marked to be written at its end whole: nothing before its terminal event, then its row in its final state and every event in one write', async () => {
+    const log = new EventLog(store);
+    const initial = [ev(1), ev(2)];
+    const run = log.openWrittenAtEnd(
+      record('w1', { status: 'in_progress', outputSteps: null }),
+      initial,
+    );
+    const delivered: number[] = [];
+    run.subscribe(0, (e) => delivered.push(e.seq));
+    queries.length = 0;
+    run.append({ event_type: 'step.start', index: 0, step: model('') } as never);
+    run.append({ event_type: 'step.stop', index: 0 } as never);
+    await log.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(queries).toEqual([]); // nothing of it is written before it ends…
+    expect(await store.getInteraction('p1', 'w1')).toBeUndefined();
+    expect(delivered).toEqual([1, 2]); // …and nothing unwritten is delivered but its first events
+    queries.length = 0;
+    run.append(
+      {
+        event_type: 'interaction.completed',
+        interaction: { id: 'w1', object: 'interaction', status: 'completed' },
+      } as never,
+      { status: 'completed', outputSteps: [model('out w1')], updated: '2026-06-01T10:00:05Z' },
+    );
+    await run.whenClosed();
+    expect(delivered).toEqual([1, 2, 3, 4, 5]);
+    // one transaction: the row (already in its final state) and the events, no UPDATE
+    expect(queries.map((q) => q.split(' ').slice(0, 3).join(' ').toLowerCase())).toEqual([
+      'begin',
+      'insert into "interactions"',
+      'insert into "events"',
+      'commit',
+    ]);
+    const stored = await store.getInteraction('p1', 'w1');
+    expect(stored).toMatchObject({
+      status: 'completed',
+      updated: '2026-06-01T10:00:05Z',
+      outputSteps: [model('out w1')],
+    });
+    expect((await store.listEvents('w1')).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('keeps projects apart: another project reads, loads and deletes nothing', async () => {
     await store.createInteraction(record('iso1'), [ev(1)]);
     expect(await store.getInteraction('p2', 'iso1')).toBeUndefined();
