@@ -137,32 +137,50 @@ export class SqlStore implements Store {
 
   async appendEvents(batches: EventBatch[]): Promise<void> {
     if (batches.length === 0) return;
+    // Interactions created whole (their update already applied) go in before their events.
+    const created = batches.flatMap((b) =>
+      b.create ? [toRow(withUpdate(b.create, b.update))] : [],
+    );
+    const events = batches.flatMap((b) =>
+      b.events.map((e) => ({ interaction_id: b.interactionId, seq: e.seq, data: e.data })),
+    );
+    const updates = batches.flatMap((b) => {
+      const set = b.update && !b.create ? updateColumns(b.update) : {};
+      return Object.keys(set).length > 0 ? [{ id: b.interactionId, set }] : [];
+    });
+    if (
+      this.dialect === 'postgres' &&
+      updates.length === 0 &&
+      events.length > 0 &&
+      events.length <= INSERT_CHUNK &&
+      created.length <= INSERT_CHUNK
+    ) {
+      // One statement is its own transaction on PostgreSQL: one round trip instead of BEGIN,
+      // the INSERTs and COMMIT. The rows of a data-modifying WITH are written whether or not the
+      // main statement reads them, and the events' foreign key is checked at the statement's
+      // end, when the interaction rows are there.
+      const insertEvents =
+        created.length > 0
+          ? this.db
+              .with('created', (db) =>
+                db.insertInto('interactions').values(created).returning('id'),
+              )
+              .insertInto('events')
+          : this.db.insertInto('events');
+      await insertEvents.values(events).execute();
+      return;
+    }
     await this.db.transaction().execute(async (trx) => {
-      // Interactions created whole (their update already applied) before their events.
-      const created = batches.flatMap((b) =>
-        b.create ? [toRow(withUpdate(b.create, b.update))] : [],
-      );
-      if (created.length > 0) await trx.insertInto('interactions').values(created).execute();
+      for (let i = 0; i < created.length; i += INSERT_CHUNK)
+        await trx
+          .insertInto('interactions')
+          .values(created.slice(i, i + INSERT_CHUNK))
+          .execute();
       // All interactions' events in as few multi-row INSERTs as the chunk size allows: on
       // PostgreSQL every statement is a round trip, so a group commit must not cost one each.
-      await insertEventRows(
-        trx,
-        batches.flatMap((b) =>
-          b.events.map((e) => ({ interaction_id: b.interactionId, seq: e.seq, data: e.data })),
-        ),
-      );
-      for (const batch of batches) {
-        if (batch.update && !batch.create) {
-          const set = updateColumns(batch.update);
-          if (Object.keys(set).length > 0) {
-            await trx
-              .updateTable('interactions')
-              .set(set)
-              .where('id', '=', batch.interactionId)
-              .execute();
-          }
-        }
-      }
+      await insertEventRows(trx, events);
+      for (const { id, set } of updates)
+        await trx.updateTable('interactions').set(set).where('id', '=', id).execute();
     });
   }
 
