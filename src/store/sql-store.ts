@@ -6,6 +6,7 @@ import {
   type DatabaseSchema,
   type OpenOptions,
 } from './database.js';
+import { ConversationTips } from './conversation-tips.js';
 import { historyQuery } from './history-query.js';
 import { migrateToLatest } from './migrations.js';
 import { classifyStoreError, toStoreError } from './store-errors.js';
@@ -83,6 +84,13 @@ function withUpdate(
   return next;
 }
 
+/** One interaction's own steps: its input, then its output. */
+function ownSteps(row: { input_steps: string; output_steps: string | null }): Step[] {
+  const steps = JSON.parse(row.input_steps) as Step[];
+  if (row.output_steps) steps.push(...(JSON.parse(row.output_steps) as Step[]));
+  return steps;
+}
+
 function updateColumns(u: InteractionUpdate): Partial<InteractionsTable> {
   const set: Partial<InteractionsTable> = {};
   if (u.status !== undefined) set.status = u.status;
@@ -97,10 +105,18 @@ function updateColumns(u: InteractionUpdate): Partial<InteractionsTable> {
 export class SqlStore implements Store {
   readonly dialect: 'sqlite' | 'postgres';
   private readonly db: Kysely<DatabaseSchema>;
+  /**
+   * Histories of recent conversation tips (conversation-tips.ts). SQLite only: there a change by
+   * any other writer is visible in `data_version`; PostgreSQL offers no such cheap check, and
+   * another node's delete must break a chain at once, so it always loads the chain.
+   */
+  private readonly tips: ConversationTips | undefined;
+  private tipsVersion: number | undefined;
 
   constructor(handle: DatabaseHandle) {
     this.dialect = handle.kind;
     this.db = handle.db;
+    this.tips = handle.kind === 'sqlite' ? new ConversationTips() : undefined;
   }
 
   /** Opens a store whose operations report a store-wide failure as `StoreUnavailableError`. */
@@ -206,21 +222,55 @@ export class SqlStore implements Store {
   }
 
   async loadHistory(project: string, id: string): Promise<HistoryChain | undefined> {
+    const tips = await this.validTips();
+    if (tips) {
+      // A turn continues a recent tip (or extends it by one interaction): one row to read.
+      const hit = tips.get(project, id);
+      if (hit) return { steps: [...hit], broken: false };
+      const row = await this.db
+        .selectFrom('interactions')
+        .select(['parent_id', 'input_steps', 'output_steps'])
+        .where('project', '=', project)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const before = row.parent_id === null ? [] : tips.get(project, row.parent_id);
+      if (before) {
+        const steps = [...before, ...ownSteps(row)];
+        tips.set(project, id, steps);
+        return { steps: [...steps], broken: false };
+      }
+    }
     // One recursive query walks the parent links however deep the chain is, each step a
     // primary-key lookup (see history-query.ts).
     const { rows: found } = await historyQuery(this.dialect, project, id).execute(this.db);
     const rows = found.sort((x, y) => Number(y.depth) - Number(x.depth));
     if (rows.length === 0) return undefined;
     const steps: Step[] = [];
-    for (const row of rows) {
-      steps.push(...(JSON.parse(row.input_steps) as Step[]));
-      if (row.output_steps) steps.push(...(JSON.parse(row.output_steps) as Step[]));
+    for (const row of rows) steps.push(...ownSteps(row));
+    const broken = rows[0]!.parent_id !== null;
+    if (tips && !broken) tips.set(project, id, [...steps]);
+    return { steps, broken };
+  }
+
+  /**
+   * The tips cache, emptied first when another connection changed the database since it was
+   * last used (SQLite's `data_version` changes only for other connections' commits: an operator
+   * command deleting through its own connection, another server process on the same file).
+   */
+  private async validTips(): Promise<ConversationTips | undefined> {
+    if (!this.tips) return undefined;
+    const { rows } = await sql<{ data_version: number }>`pragma data_version`.execute(this.db);
+    const version = Number(rows[0]?.data_version);
+    if (version !== this.tipsVersion) {
+      this.tips.clear();
+      this.tipsVersion = version;
     }
-    const oldest = rows[0]!;
-    return { steps, broken: oldest.parent_id !== null };
+    return this.tips;
   }
 
   async deleteInteraction(project: string, id: string): Promise<boolean> {
+    this.tips?.clear();
     return this.db.transaction().execute(async (trx) => {
       const found = await trx
         .selectFrom('interactions')
@@ -300,6 +350,7 @@ export class SqlStore implements Store {
   }
 
   async deleteCreatedBefore(cutoff: string): Promise<number> {
+    this.tips?.clear();
     return this.db.transaction().execute(async (trx) => {
       const old = trx.selectFrom('interactions').select('id').where('created', '<', cutoff);
       await trx.deleteFrom('events').where('interaction_id', 'in', old).execute();
