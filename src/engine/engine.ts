@@ -15,7 +15,7 @@ import type {
   Step,
 } from '../protocol/types.js';
 import { InteractionLog, serializeEvent, type EventLog } from '../store/event-log.js';
-import type { Store, StoredEvent } from '../store/types.js';
+import type { InteractionRecord, Store, StoredEvent } from '../store/types.js';
 import type { ResumePoint } from './resume-point.js';
 import { ApiError } from '../protocol/errors.js';
 import type { ValidateFunction } from 'ajv';
@@ -307,28 +307,32 @@ export class InteractionEngine {
       ),
     ].map(({ event, data }) => ({ seq: Number(event.event_id), data }));
 
+    // A non-streaming, non-background create is written whole at its end, in one transaction
+    // (see event-log.ts): nobody can read it before its response carries the id.
+    const writtenAtEnd = persist && request.stream !== true && request.background !== true;
     if (persist) {
-      await this.options.store.createInteraction(
-        {
-          id,
-          project,
-          parentId: request.previous_interaction_id ?? null,
-          status: 'in_progress',
-          model: params.agent ? null : model.publicName,
-          agent: params.agent?.name ?? null,
-          created,
-          updated: created,
-          background: request.background === true,
-          ownerNode: this.options.nodeId,
-          inputSteps: request.inputSteps,
-          outputSteps: null,
-          request: echoedRequest(request),
-          usage: null,
-          errors: null,
-          apiKeyId: params.apiKeyId ?? null,
-        },
-        initial,
-      );
+      const record: InteractionRecord = {
+        id,
+        project,
+        parentId: request.previous_interaction_id ?? null,
+        status: 'in_progress',
+        model: params.agent ? null : model.publicName,
+        agent: params.agent?.name ?? null,
+        created,
+        updated: created,
+        background: request.background === true,
+        ownerNode: this.options.nodeId,
+        inputSteps: request.inputSteps,
+        outputSteps: null,
+        request: echoedRequest(request),
+        usage: null,
+        errors: null,
+        apiKeyId: params.apiKeyId ?? null,
+      };
+      if (writtenAtEnd && !options.deferred) {
+        return this.launch(params, this.options.eventLog.openWrittenAtEnd(record, initial), header);
+      }
+      await this.options.store.createInteraction(record, initial);
     }
     if (options.deferred) {
       // Not live here: readers follow it through the store until a node runs it.
@@ -365,15 +369,16 @@ export class InteractionEngine {
     // Events that cannot be stored stop the run (the event log has told its readers).
     log.onFailure(() => controller.abort(new RunAbort('store_failed')));
     // A cancel sent to another node (cancel of a background run, or a delete) reaches this run
-    // through the store.
-    const cancelPoll = persist
-      ? setInterval(() => {
-          this.options.store.isCancelRequested(id).then(
-            (yes) => yes && controller.abort(new RunAbort('cancelled')),
-            () => {},
-          );
-        }, this.options.cancelPollMs ?? 1000)
-      : undefined;
+    // through the store; a run written at its end has no row to be cancelled or deleted through.
+    const cancelPoll =
+      persist && (request.stream === true || request.background === true)
+        ? setInterval(() => {
+            this.options.store.isCancelRequested(id).then(
+              (yes) => yes && controller.abort(new RunAbort('cancelled')),
+              () => {},
+            );
+          }, this.options.cancelPollMs ?? 1000)
+        : undefined;
     cancelPoll?.unref();
     const handle: RunHandle = { id, log, done: Promise.resolve() };
     this.runs.set(id, {

@@ -2,10 +2,10 @@ import { applyEvent, emptyFold, joinDeltas, type FoldedInteraction } from '../pr
 import type { ErrorCode } from '../protocol/errors.js';
 import type { Delta, InteractionEvent, NewEvent } from '../protocol/types.js';
 import { isTerminalEventData, serializeEvent } from './event-data.js';
-import { writeFailedTerminal } from './failed-terminal.js';
+import { failedTail, writeFailedTerminal } from './failed-terminal.js';
 import { observeEventLogFlush } from '../metrics/index.js';
 import { classifyStoreError, StoreUnavailableError, type StoreFault } from './store-errors.js';
-import type { InteractionUpdate, Store, StoredEvent } from './types.js';
+import type { InteractionRecord, InteractionUpdate, Store, StoredEvent } from './types.js';
 
 export { isTerminalEventData, serializeEvent };
 
@@ -31,6 +31,12 @@ export { isTerminalEventData, serializeEvent };
  *   A duplicate id whose stored bytes are ours was a commit whose answer got lost: durable.
  *   Another writer's bytes mean the run is no longer ours alone: it stops. A deleted interaction
  *   stops quietly and gets no terminal state (it has no rows left).
+ * - A non-streaming, non-background create is written whole at its end: its row, every event
+ *   and its final state in one transaction (`openWrittenAtEnd`). Nobody can read it before the
+ *   response carries its id, and the response waits for that commit; a node that dies during
+ *   the run leaves nothing behind (its caller got no id). Its first events count as durable
+ *   from the start: they are written in any outcome — with the rest, or with the failed
+ *   terminal state when the write fails.
  */
 
 /** Why a live log stopped before its terminal event: the readers' error, the stored error. */
@@ -47,6 +53,15 @@ interface Pending {
   log: InteractionLog;
   events: StoredEvent[];
   update?: InteractionUpdate;
+  /** The row of an interaction written whole at its end (with the first events in `events`). */
+  create?: InteractionRecord;
+}
+
+/** A failed log whose terminal state is still to be written. */
+interface Unfinished {
+  error: LogFailure['error'];
+  /** Written at its end and never stored: its row and first events go with the terminal state. */
+  create?: { record: InteractionRecord; initial: StoredEvent[] };
 }
 
 /**
@@ -251,6 +266,8 @@ export class EventLog {
   private readonly onDurable: ((interactionIds: string[]) => void) | undefined;
   private readonly live = new Map<string, InteractionLog>();
   private pending = new Map<string, Pending>();
+  /** Interactions written whole at their end: everything appended until the terminal event. */
+  private readonly held = new Map<string, Pending>();
   private flushing: Promise<void> | null = null;
   private scheduled: 'now' | 'later' | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -259,7 +276,7 @@ export class EventLog {
   /** When the current store outage began (first failed write since the last success). */
   private outageSince: number | null = null;
   /** Failed logs whose terminal state is still to be written, with the error to record. */
-  private readonly unfinished = new Map<string, LogFailure['error']>();
+  private readonly unfinished = new Map<string, Unfinished>();
   private terminalTimer: NodeJS.Timeout | undefined;
   private terminalAttempt = 0;
   private writingTerminals = false;
@@ -282,6 +299,16 @@ export class EventLog {
     return log;
   }
 
+  /**
+   * Starts the live log of an interaction written whole at its end: `record` and `initial` are
+   * stored with its other events and final state once its terminal event is appended.
+   */
+  openWrittenAtEnd(record: InteractionRecord, initial: StoredEvent[]): InteractionLog {
+    const log = this.open(record.id, initial, true);
+    this.held.set(record.id, { log, events: [...initial], create: record });
+    return log;
+  }
+
   get(id: string): InteractionLog | undefined {
     return this.live.get(id);
   }
@@ -289,6 +316,17 @@ export class EventLog {
   enqueue(log: InteractionLog, event: StoredEvent, update?: InteractionUpdate): void {
     if (!log.persist) {
       queueMicrotask(() => log.markDurable(event.seq));
+      return;
+    }
+    const held = this.held.get(log.id);
+    if (held) {
+      held.events.push(event);
+      if (update) held.update = { ...held.update, ...update };
+      if (!isTerminalEventData(event.data)) return;
+      this.held.delete(log.id);
+      this.pending.set(log.id, held);
+      this.urgentPending = true;
+      this.schedule(true);
       return;
     }
     let entry = this.pending.get(log.id);
@@ -303,6 +341,7 @@ export class EventLog {
   }
 
   release(log: InteractionLog): void {
+    if (this.held.get(log.id)?.log === log) this.held.delete(log.id);
     if (this.live.get(log.id) === log) this.live.delete(log.id);
   }
 
@@ -388,7 +427,7 @@ export class EventLog {
       if (fault === 'unavailable') {
         const left = this.outageLeft(error, parts);
         if (left <= 0) {
-          for (const p of parts) this.failUnavailable(p.log);
+          for (const p of parts) this.failUnavailable(p);
           return;
         }
         await sleep(Math.min(50 * 2 ** attempt, 2000, left));
@@ -415,7 +454,12 @@ export class EventLog {
    */
   private attempt(parts: Pending[]): Promise<void> {
     const write = this.store.appendEvents(
-      parts.map((p) => ({ interactionId: p.log.id, events: p.events, update: p.update })),
+      parts.map((p) => ({
+        interactionId: p.log.id,
+        events: p.events,
+        update: p.update,
+        create: p.create,
+      })),
     );
     const left =
       this.outageSince === null
@@ -463,7 +507,7 @@ export class EventLog {
     const { log, events } = part;
     const first = events[0]!.seq;
     if (fault === 'missing_interaction') {
-      this.fail(log, {
+      this.fail(part, {
         cause: 'deleted',
         error: { code: 'not_found', message: `interaction '${log.id}' was deleted while running` },
       });
@@ -471,7 +515,7 @@ export class EventLog {
     }
     if (fault === 'rejected') {
       this.fail(
-        log,
+        part,
         {
           cause: 'rejected',
           error: {
@@ -498,7 +542,7 @@ export class EventLog {
       log.markDurable(events.at(-1)!.seq);
       return 'done';
     }
-    this.fail(log, {
+    this.fail(part, {
       cause: 'conflict',
       error: {
         code: 'internal_error',
@@ -508,9 +552,9 @@ export class EventLog {
     return 'done';
   }
 
-  private failUnavailable(log: InteractionLog): void {
-    const durable = log.durableSeq;
-    this.fail(log, {
+  private failUnavailable(part: Pending): void {
+    const durable = part.log.durableSeq;
+    this.fail(part, {
       cause: 'unavailable',
       error: {
         code: 'unavailable',
@@ -519,15 +563,20 @@ export class EventLog {
     });
   }
 
-  private fail(log: InteractionLog, failure: LogFailure, err?: unknown): void {
+  private fail(part: Pending, failure: LogFailure, err?: unknown): void {
+    const { log } = part;
     this.pending.delete(log.id);
+    this.held.delete(log.id);
     log.fail(failure);
     if (failure.cause === 'deleted') return;
     this.logger.error(
       { err, interaction_id: log.id, cause: failure.cause, stored_events: log.durableSeq },
       `interaction failed: ${failure.error.message}`,
     );
-    this.unfinished.set(log.id, failure.error);
+    this.unfinished.set(log.id, {
+      error: failure.error,
+      ...(part.create ? { create: { record: part.create, initial: log.durableEvents } } : {}),
+    });
     this.scheduleTerminals(0);
   }
 
@@ -538,14 +587,34 @@ export class EventLog {
     this.terminalTimer.unref();
   }
 
+  /**
+   * An interaction written at its end whose write failed: its row, its first events and the
+   * failed terminal state, in one transaction. A duplicate means an earlier try committed.
+   */
+  private async writeFailedCreate(
+    record: InteractionRecord,
+    initial: StoredEvent[],
+    error: LogFailure['error'],
+  ): Promise<void> {
+    const tail = failedTail(record.id, initial, error);
+    try {
+      await this.store.appendEvents([
+        { ...tail, events: [...initial, ...tail.events], create: record },
+      ]);
+    } catch (err) {
+      if (classifyStoreError(err) !== 'duplicate') throw err;
+    }
+  }
+
   /** Writes the terminal state of failed logs; retried with back-off while the store is down. */
   private async writeTerminals(): Promise<void> {
     if (this.writingTerminals) return; // the pass under way schedules the next one
     this.writingTerminals = true;
     try {
-      for (const [id, error] of [...this.unfinished]) {
+      for (const [id, { error, create }] of [...this.unfinished]) {
         try {
-          await writeFailedTerminal(this.store, id, error);
+          if (create) await this.writeFailedCreate(create.record, create.initial, error);
+          else await writeFailedTerminal(this.store, id, error);
           this.onDurable?.([id]);
           this.unfinished.delete(id);
           this.terminalAttempt = 0;

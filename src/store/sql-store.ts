@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Step } from '../protocol/types.js';
 import {
   openDatabase,
@@ -7,9 +6,10 @@ import {
   type DatabaseSchema,
   type OpenOptions,
 } from './database.js';
+import { ConversationTips } from './conversation-tips.js';
 import { historyQuery } from './history-query.js';
 import { migrateToLatest } from './migrations.js';
-import { recordWebhookEvent } from './webhook-store.js';
+import { webhookEventInsert } from './webhook-store.js';
 import { classifyStoreError, toStoreError } from './store-errors.js';
 import { countStoreError } from '../metrics/index.js';
 import type {
@@ -69,6 +69,32 @@ function fromRow(row: InteractionsTable): InteractionRecord {
   };
 }
 
+/** A record with an update's fields applied (the terminal state of a create written whole). */
+function withUpdate(
+  record: InteractionRecord,
+  u: InteractionUpdate | undefined,
+): InteractionRecord {
+  if (!u) return record;
+  const next = { ...record };
+  if (u.status !== undefined) next.status = u.status;
+  if (u.updated !== undefined) next.updated = u.updated;
+  if (u.outputSteps !== undefined) next.outputSteps = u.outputSteps;
+  if (u.usage !== undefined) next.usage = u.usage;
+  if (u.errors !== undefined) next.errors = u.errors;
+  if (u.ownerNode !== undefined) next.ownerNode = u.ownerNode;
+  return next;
+}
+
+/** When an update happened: its own time, or now. */
+const updatedAt = (u: InteractionUpdate) => u.updated ?? new Date().toISOString();
+
+/** One interaction's own steps: its input, then its output. */
+function ownSteps(row: { input_steps: string; output_steps: string | null }): Step[] {
+  const steps = JSON.parse(row.input_steps) as Step[];
+  if (row.output_steps) steps.push(...(JSON.parse(row.output_steps) as Step[]));
+  return steps;
+}
+
 function updateColumns(u: InteractionUpdate): Partial<InteractionsTable> {
   const set: Partial<InteractionsTable> = {};
   if (u.status !== undefined) set.status = u.status;
@@ -83,10 +109,18 @@ function updateColumns(u: InteractionUpdate): Partial<InteractionsTable> {
 export class SqlStore implements Store {
   readonly dialect: 'sqlite' | 'postgres';
   private readonly db: Kysely<DatabaseSchema>;
+  /**
+   * Histories of recent conversation tips (conversation-tips.ts). SQLite only: there a change by
+   * any other writer is visible in `data_version`; PostgreSQL offers no such cheap check, and
+   * another node's delete must break a chain at once, so it always loads the chain.
+   */
+  private readonly tips: ConversationTips | undefined;
+  private tipsVersion: number | undefined;
 
   constructor(handle: DatabaseHandle) {
     this.dialect = handle.kind;
     this.db = handle.db;
+    this.tips = handle.kind === 'sqlite' ? new ConversationTips() : undefined;
   }
 
   /** Opens a store whose operations report a store-wide failure as `StoreUnavailableError`. */
@@ -123,36 +157,69 @@ export class SqlStore implements Store {
 
   async appendEvents(batches: EventBatch[]): Promise<void> {
     if (batches.length === 0) return;
+    // Interactions created whole (their update already applied) go in before their events.
+    const created = batches.flatMap((b) =>
+      b.create ? [toRow(withUpdate(b.create, b.update))] : [],
+    );
+    const events = batches.flatMap((b) =>
+      b.events.map((e) => ({ interaction_id: b.interactionId, seq: e.seq, data: e.data })),
+    );
+    const updates = batches.flatMap((b) => {
+      const set = b.update && !b.create ? updateColumns(b.update) : {};
+      return Object.keys(set).length > 0 ? [{ id: b.interactionId, set }] : [];
+    });
+    if (
+      this.dialect === 'postgres' &&
+      updates.length === 0 &&
+      events.length > 0 &&
+      events.length <= INSERT_CHUNK &&
+      created.length <= INSERT_CHUNK
+    ) {
+      // One statement is its own transaction on PostgreSQL: one round trip instead of BEGIN,
+      // the INSERTs and COMMIT. The rows of a data-modifying WITH are written whether or not the
+      // main statement reads them, and the events' foreign key is checked at the statement's
+      // end, when the interaction rows are there.
+      // A create written whole ends in its terminal state: its webhook event (the outbox) is
+      // one more CTE, reading the row from `created`.
+      const outbox = batches.flatMap((b) => {
+        const insert =
+          b.create && b.update?.status
+            ? webhookEventInsert(b.interactionId, b.update.status, updatedAt(b.update), 'created')
+            : undefined;
+        return insert ? [insert] : [];
+      });
+      let withCreated = this.db.with('created', (db) =>
+        db.insertInto('interactions').values(created).returning(['id', 'project', 'request']),
+      );
+      outbox.forEach((insert, i) => {
+        // kysely compiles any operation-node source as a CTE body; its types want a query builder
+        withCreated = withCreated.with(
+          `outbox_${i}`,
+          () => insert as never,
+        ) as unknown as typeof withCreated;
+      });
+      const insertEvents =
+        created.length > 0 ? withCreated.insertInto('events') : this.db.insertInto('events');
+      await insertEvents.values(events).execute();
+      return;
+    }
     await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < created.length; i += INSERT_CHUNK)
+        await trx
+          .insertInto('interactions')
+          .values(created.slice(i, i + INSERT_CHUNK))
+          .execute();
       // All interactions' events in as few multi-row INSERTs as the chunk size allows: on
       // PostgreSQL every statement is a round trip, so a group commit must not cost one each.
-      await insertEventRows(
-        trx,
-        batches.flatMap((b) =>
-          b.events.map((e) => ({ interaction_id: b.interactionId, seq: e.seq, data: e.data })),
-        ),
-      );
+      await insertEventRows(trx, events);
+      for (const { id, set } of updates)
+        await trx.updateTable('interactions').set(set).where('id', '=', id).execute();
+      // A terminal state and its webhook event are durable together (the outbox).
       for (const batch of batches) {
-        if (batch.update) {
-          const set = updateColumns(batch.update);
-          if (Object.keys(set).length > 0) {
-            await trx
-              .updateTable('interactions')
-              .set(set)
-              .where('id', '=', batch.interactionId)
-              .execute();
-          }
-          // A terminal state and its webhook event are durable together (the outbox).
-          if (batch.update.status !== undefined) {
-            await recordWebhookEvent(
-              trx as unknown as Transaction<unknown>,
-              batch.interactionId,
-              batch.update.status,
-              `evt_${randomUUID().replace(/-/g, '')}`,
-              batch.update.updated ?? new Date().toISOString(),
-            );
-          }
-        }
+        const outbox = batch.update?.status
+          ? webhookEventInsert(batch.interactionId, batch.update.status, updatedAt(batch.update))
+          : undefined;
+        if (outbox) await outbox.execute(trx);
       }
     });
   }
@@ -179,21 +246,55 @@ export class SqlStore implements Store {
   }
 
   async loadHistory(project: string, id: string): Promise<HistoryChain | undefined> {
+    const tips = await this.validTips();
+    if (tips) {
+      // A turn continues a recent tip (or extends it by one interaction): one row to read.
+      const hit = tips.get(project, id);
+      if (hit) return { steps: [...hit], broken: false };
+      const row = await this.db
+        .selectFrom('interactions')
+        .select(['parent_id', 'input_steps', 'output_steps'])
+        .where('project', '=', project)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const before = row.parent_id === null ? [] : tips.get(project, row.parent_id);
+      if (before) {
+        const steps = [...before, ...ownSteps(row)];
+        tips.set(project, id, steps);
+        return { steps: [...steps], broken: false };
+      }
+    }
     // One recursive query walks the parent links however deep the chain is, each step a
     // primary-key lookup (see history-query.ts).
     const { rows: found } = await historyQuery(this.dialect, project, id).execute(this.db);
     const rows = found.sort((x, y) => Number(y.depth) - Number(x.depth));
     if (rows.length === 0) return undefined;
     const steps: Step[] = [];
-    for (const row of rows) {
-      steps.push(...(JSON.parse(row.input_steps) as Step[]));
-      if (row.output_steps) steps.push(...(JSON.parse(row.output_steps) as Step[]));
+    for (const row of rows) steps.push(...ownSteps(row));
+    const broken = rows[0]!.parent_id !== null;
+    if (tips && !broken) tips.set(project, id, [...steps]);
+    return { steps, broken };
+  }
+
+  /**
+   * The tips cache, emptied first when another connection changed the database since it was
+   * last used (SQLite's `data_version` changes only for other connections' commits: an operator
+   * command deleting through its own connection, another server process on the same file).
+   */
+  private async validTips(): Promise<ConversationTips | undefined> {
+    if (!this.tips) return undefined;
+    const { rows } = await sql<{ data_version: number }>`pragma data_version`.execute(this.db);
+    const version = Number(rows[0]?.data_version);
+    if (version !== this.tipsVersion) {
+      this.tips.clear();
+      this.tipsVersion = version;
     }
-    const oldest = rows[0]!;
-    return { steps, broken: oldest.parent_id !== null };
+    return this.tips;
   }
 
   async deleteInteraction(project: string, id: string): Promise<boolean> {
+    this.tips?.clear();
     return this.db.transaction().execute(async (trx) => {
       const found = await trx
         .selectFrom('interactions')
@@ -273,6 +374,7 @@ export class SqlStore implements Store {
   }
 
   async deleteCreatedBefore(cutoff: string): Promise<number> {
+    this.tips?.clear();
     return this.db.transaction().execute(async (trx) => {
       const old = trx.selectFrom('interactions').select('id').where('created', '<', cutoff);
       await trx.deleteFrom('events').where('interaction_id', 'in', old).execute();

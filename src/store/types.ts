@@ -48,6 +48,11 @@ export interface EventBatch {
   interactionId: string;
   events: StoredEvent[];
   update?: InteractionUpdate;
+  /**
+   * The interaction's row, inserted with these events (and `update` applied to it): a
+   * non-streaming create written whole at its end, in one transaction.
+   */
+  create?: InteractionRecord;
 }
 
 export interface HistoryChain {

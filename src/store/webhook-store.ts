@@ -1,4 +1,5 @@
-import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { CompiledQuery, sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import { countStoreError } from '../metrics/index.js';
 import type { DatabaseHandle } from './database.js';
 import { newestFirstPage, type ListCursor } from './newest-first.js';
@@ -125,27 +126,27 @@ export const TERMINAL_EVENT_TYPES: Record<string, string> = {
 };
 
 /**
- * Writes an interaction's event to the outbox, in the caller's transaction (the one that stores
- * its terminal status), when anything may want it: the request named `webhook_config`, or its
- * project has an enabled webhook. One statement, so an interaction nobody listens to costs one
- * cheap query.
+ * The outbox row of an interaction's terminal event, written in the statement or transaction that
+ * stores its terminal status, when anything may want it: the request named `webhook_config`, or
+ * its project has an enabled webhook. One statement, so an interaction nobody listens to costs
+ * one cheap query. `from` names where the interaction's row is read: the table, or the
+ * data-modifying CTE that inserts it in the same PostgreSQL statement (a sibling CTE does not
+ * see the table's new rows). `undefined` when the status emits no event.
  */
-export async function recordWebhookEvent(
-  trx: Transaction<unknown>,
+export function webhookEventInsert(
   interactionId: string,
   status: string,
-  eventId: string,
   created: string,
-): Promise<void> {
+  from: 'interactions' | 'created' = 'interactions',
+): RawBuilder<unknown> | undefined {
   const type = TERMINAL_EVENT_TYPES[status];
-  if (!type) return;
-  await sql`insert into webhook_events (id, project, interaction_id, type, created, fanned_out)
-    select ${eventId}, i.project, i.id, ${type}, ${created}, 0 from interactions i
+  if (!type) return undefined;
+  const eventId = `evt_${randomUUID().replace(/-/g, '')}`;
+  return sql`insert into webhook_events (id, project, interaction_id, type, created, fanned_out)
+    select ${eventId}, i.project, i.id, ${type}, ${created}, 0 from ${sql.table(from)} i
     where i.id = ${interactionId}
       and (i.request like ${'%"webhook_config"%'}
-        or exists (select 1 from webhooks w where w.project = i.project and w.state = 'enabled'))`.execute(
-    trx,
-  );
+        or exists (select 1 from webhooks w where w.project = i.project and w.state = 'enabled'))`;
 }
 
 const toRecord = (row: WebhooksTable): WebhookRecord => ({
