@@ -43,8 +43,9 @@ const entry = (baseUrl: string) => ({
 });
 
 function direct(baseUrl = upstream.url): LanguageModelV3 {
-  const model = createOpenAICompatibleBackend(entry(baseUrl), { fetch: createUpstreamFetch() })
-    .model;
+  const model = createOpenAICompatibleBackend(entry(baseUrl), {
+    fetch: createUpstreamFetch(),
+  }).model;
   expect(model).toBeInstanceOf(DirectOpenAICompatibleChatModel);
   return model;
 }

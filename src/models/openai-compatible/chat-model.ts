@@ -106,7 +106,8 @@ export class DirectOpenAICompatibleChatModel implements LanguageModelV3 {
     const url = p.config.url({ path: '/chat/completions', modelId: this.modelId });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     for (const source of [p.config.headers(), options.headers ?? {}])
-      for (const [k, v] of Object.entries(source)) if (v !== undefined) headers[k.toLowerCase()] = v;
+      for (const [k, v] of Object.entries(source))
+        if (v !== undefined) headers[k.toLowerCase()] = v;
     const signal = options.abortSignal;
     if (signal?.aborted) throw signal.reason;
 

@@ -311,7 +311,11 @@ export function readChatStream(o: ChatStreamOptions): LanguageModelV3StreamResul
     if (activeReasoning) emit({ type: 'reasoning-end', id: 'reasoning-0' });
     if (activeText) emit({ type: 'text-end', id: 'txt-0' });
     for (const [index, pending] of pendingCalls)
-      tracker.processDelta({ index, id: pending.id, function: { arguments: pending.args } } as never);
+      tracker.processDelta({
+        index,
+        id: pending.id,
+        function: { arguments: pending.args },
+      } as never);
     pendingCalls.clear();
     tracker.flush();
     if (rawFinishReason !== undefined)
