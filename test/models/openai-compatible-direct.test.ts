@@ -167,6 +167,7 @@ describe('openai-compatible direct streaming path', () => {
       'data: {"id":"x","choices":[{"index":0,"delta":{"content":"ok"}}]}\n\n' +
       'data: {not json\n\n' +
       'data: {"choices":"nope"}\n\n' +
+      'data: {"choices":[],"error":{"message":"beside choices"}}\n\n' +
       'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n' +
       'data: [DONE]\n\n';
     const { mine, theirs } = await both({ raw: { contentType: 'text/event-stream', body } });
@@ -175,6 +176,7 @@ describe('openai-compatible direct streaming path', () => {
     expect(errors.map((e) => (e as { name: string }).name)).toEqual([
       'AI_JSONParseError',
       'AI_TypeValidationError',
+      'object', // the upstream's error, passed on as data
     ]);
     expect(mine.at(-1)).toMatchObject({ type: 'finish', finishReason: { unified: 'stop' } });
   });

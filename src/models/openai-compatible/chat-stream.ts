@@ -110,6 +110,8 @@ function isPlainChunk(value: unknown): value is Chunk {
   const v = value as Record<string, unknown>;
   const choices = v.choices;
   if (!Array.isArray(choices) || choices.length > 1) return false;
+  // an upstream error, even beside choices, is the provider's to read
+  if ('error' in v) return false;
   if (!optString(v.id) || !optString(v.model)) return false;
   if (!isNullish(v.created) && typeof v.created !== 'number') return false;
   // usage comes once, in the last chunk: it takes the schema's path
