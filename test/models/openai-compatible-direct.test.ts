@@ -250,9 +250,9 @@ describe('openai-compatible direct streaming path', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const err = await direct(`http://127.0.0.1:${port}/v1`)
-      .doStream(call())
-      .catch((e: unknown) => e);
+    const err = await Promise.resolve(direct(`http://127.0.0.1:${port}/v1`).doStream(call())).catch(
+      (e: unknown) => e,
+    );
     expect(APICallError.isInstance(err)).toBe(true);
     expect((err as APICallError).statusCode).toBeUndefined();
   });
