@@ -3,7 +3,7 @@ import { formatPath } from '../protocol/errors.js';
 import { createLlamaCppBackend } from './llama-cpp/backend.js';
 import { createAnthropicBackend } from './anthropic.js';
 import { createGoogleBackend } from './google.js';
-import { createOpenAICompatibleBackend } from './openai-compatible.js';
+import { createOpenAICompatibleBackend } from './openai-compatible/backend.js';
 import type { BackendEnvironment, BackendFactory, ModelEntry, ResolvedModel } from './types.js';
 
 const builtInFactories: Record<string, BackendFactory> = {

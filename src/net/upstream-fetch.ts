@@ -44,6 +44,20 @@ function responseHeaders(raw: Record<string, string | string[] | undefined>): He
   return headers;
 }
 
+/** The fetches made here, with their dispatcher: backends may call `undici.request` themselves. */
+const madeHere = new WeakMap<typeof fetch, { dispatcher?: Dispatcher }>();
+
+/**
+ * The transport behind `fetch` when it is one of this module's upstream fetches (a backend may
+ * then use `undici.request` with the same dispatcher directly); `undefined` for any other fetch
+ * (an injected one, which the backend must call).
+ */
+export function upstreamTransport(
+  fetchFn: typeof fetch | undefined,
+): { dispatcher?: Dispatcher } | undefined {
+  return fetchFn === undefined ? undefined : madeHere.get(fetchFn);
+}
+
 /** A `fetch` for model upstreams (see above); `dispatcher`: undici's global one by default. */
 export function createUpstreamFetch(dispatcher?: Dispatcher): typeof fetch {
   const upstreamFetch = async (input: FetchInput, init: FetchInit = {}): Promise<Response> => {
@@ -99,5 +113,6 @@ export function createUpstreamFetch(dispatcher?: Dispatcher): typeof fetch {
       headers: responseHeaders(answer.headers),
     });
   };
+  madeHere.set(upstreamFetch as typeof fetch, dispatcher ? { dispatcher } : {});
   return upstreamFetch as typeof fetch;
 }

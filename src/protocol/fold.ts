@@ -176,3 +176,25 @@ export function joinDeltas(a: Delta, b: Delta): Delta | null {
   if (Object.keys(a).length !== 2 || Object.keys(b).length !== 2) return null;
   return { type: a.type, [field]: x + y };
 }
+
+/** Whether `d` carries nothing but its type and `field` (no allocation: this runs per token). */
+function onlyField(d: Delta, field: string): boolean {
+  for (const key in d) if (key !== 'type' && key !== field) return false;
+  return true;
+}
+
+/**
+ * Extends `joined` (a delta returned by `joinDeltas`, owned by the caller) by `next` in place
+ * when `joinDeltas` would join them; returns false (and leaves it) otherwise. A long burst of
+ * tokens then costs one string append per token, not a new delta object each.
+ */
+export function extendJoinedDelta(joined: Delta, next: Delta): boolean {
+  const field = CONCATENATING_DELTAS[joined.type];
+  if (field === undefined || next.type !== joined.type) return false;
+  const target = joined as Record<string, unknown>;
+  const y = (next as Record<string, unknown>)[field];
+  if (typeof y !== 'string' || typeof target[field] !== 'string' || !onlyField(next, field))
+    return false;
+  target[field] = (target[field] as string) + y;
+  return true;
+}

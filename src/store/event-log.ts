@@ -1,4 +1,10 @@
-import { applyEvent, emptyFold, joinDeltas, type FoldedInteraction } from '../protocol/fold.js';
+import {
+  applyEvent,
+  emptyFold,
+  extendJoinedDelta,
+  joinDeltas,
+  type FoldedInteraction,
+} from '../protocol/fold.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { Delta, InteractionEvent, NewEvent } from '../protocol/types.js';
 import { isTerminalEventData, serializeEvent } from './event-data.js';
@@ -135,20 +141,28 @@ export class InteractionLog {
    */
   append(event: NewEvent, update?: InteractionUpdate): void {
     if (this.failed) return;
-    if (this.finished) throw new Error(`interaction ${this.id} already finished`);
     const open = this.openDelta;
+    // (an open delta is the last event, so the log has not finished)
     if (open && event.event_type === 'step.delta' && !update && open.event.index === event.index) {
-      const joined = joinDeltas(open.delta, event.delta);
+      // Serialising the joined delta here would cost its whole length per token (quadratic
+      // in a long burst); it is serialised once, when the batch is sealed for writing. Until
+      // then nothing reads its bytes (readers only see durable events). The first join makes
+      // a delta of the log's own, which later tokens extend in place (no object per token).
+      let joined = open.joined && extendJoinedDelta(open.delta, event.delta);
+      if (!joined && !open.joined) {
+        const first = joinDeltas(open.delta, event.delta);
+        if (first) {
+          open.delta = first;
+          open.joined = joined = true;
+        }
+      }
       if (joined) {
-        // Serialising the joined delta here would cost its whole length per token (quadratic
-        // in a long burst); it is serialised once, when the batch is sealed for writing. Until
-        // then nothing reads its bytes (readers only see durable events).
-        open.delta = joined;
-        open.joined = true;
-        applyEvent(this.fold, { ...event, event_id: String(open.stored.seq) });
+        // the fold of a step delta reads its index and delta only (no event id needed)
+        applyEvent(this.fold, event as InteractionEvent);
         return;
       }
     }
+    if (this.finished) throw new Error(`interaction ${this.id} already finished`);
     this.seal(); // the open delta, if any, is complete: serialise it before what follows
     const seq = this.events.length + 1;
     const { event: full, data } = serializeEvent(event, seq);

@@ -1,6 +1,8 @@
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { z } from 'zod';
-import { httpBackendEntryFields, type BackendFactory } from './types.js';
+import { upstreamTransport } from '../../net/upstream-fetch.js';
+import { httpBackendEntryFields, type BackendFactory } from '../types.js';
+import { DirectOpenAICompatibleChatModel } from './chat-model.js';
 
 export const openAICompatibleEntrySchema = z.strictObject({
   ...httpBackendEntryFields,
@@ -22,9 +24,15 @@ export const createOpenAICompatibleBackend: BackendFactory = (entry, env) => {
     supportsStructuredOutputs: config.structured_outputs ?? true,
     fetch: env.fetch,
   });
+  // The server's own upstream fetch: streamed calls go straight to undici (chat-model.ts); an
+  // injected fetch (a proxy, a test's) is the provider's to call.
+  const transport = upstreamTransport(env.fetch);
+  const chatModel = provider.chatModel(config.model);
   return {
     backend: 'openai-compatible',
-    model: provider.chatModel(config.model),
+    model: transport
+      ? new DirectOpenAICompatibleChatModel(chatModel, transport.dispatcher)
+      : chatModel,
     inputModalities: new Set(config.input_modalities ?? ['text', 'image']),
     providerOptions: ({ thinkingLevel }): Record<string, Record<string, string>> => {
       if (!thinkingLevel) return {};
