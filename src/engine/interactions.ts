@@ -152,7 +152,10 @@ export class InteractionService {
   /** Readers polling the store for an interaction, woken by a wake-up about it. */
   private readonly watchers = new Map<string, Set<() => void>>();
 
+  private readonly jobSealer: JobSealer;
+
   constructor(private readonly o: InteractionServiceOptions) {
+    this.jobSealer = o.jobSealer ?? new JobSealer();
     this.tailPollMs = o.tailPollMs ?? 200;
     o.wakeUps?.on('events', (id) => {
       for (const wake of this.watchers.get(id) ?? []) wake();
@@ -219,7 +222,7 @@ export class InteractionService {
       interactionId: id,
       project,
       // Credentials are sealed or left out: the job table never holds them in clear.
-      ...(this.o.jobSealer ?? new JobSealer()).split(id, body as JsonObject),
+      ...this.jobSealer.split(id, body as JsonObject),
       requestId: options.requestId,
     };
     // The job first: an interaction whose node dies from here on is always found in the queue.
@@ -311,7 +314,7 @@ export class InteractionService {
     }
     let run: PreparedRun;
     try {
-      const body = (this.o.jobSealer ?? new JobSealer()).join(id, job);
+      const body = this.jobSealer.join(id, job);
       run = await this.prepare(job.project, body, { requestId: job.requestId }, 'wait');
     } catch (err) {
       // The request no longer prepares here (a model or tool removed from the configuration).
