@@ -192,10 +192,11 @@ export class SqlStore implements Store {
         db.insertInto('interactions').values(created).returning(['id', 'project', 'request']),
       );
       outbox.forEach((insert, i) => {
-        // kysely compiles any operation-node source as a CTE body; its types want a query builder
+        // kysely takes any operation-node source as a CTE body (its types want a query builder);
+        // a raw body needs its own parentheses
         withCreated = withCreated.with(
           `outbox_${i}`,
-          () => insert as never,
+          () => sql`(${insert})` as never,
         ) as unknown as typeof withCreated;
       });
       const insertEvents =
