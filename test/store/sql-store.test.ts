@@ -99,14 +99,23 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
     );
     await run.whenClosed();
     expect(delivered).toEqual([1, 2, 3, 4, 5]);
-    // one transaction (on PostgreSQL one statement): the row, already in its final state, and
-    // the events; no UPDATE
+    // one transaction (on PostgreSQL one statement): the row, already in its final state, the
+    // events and the webhook outbox row of its terminal state; no UPDATE
     expect(queries.map((q) => q.split(' ').slice(0, 3).join(' ').toLowerCase())).toEqual(
       kind === 'postgres'
         ? ['with "created" as']
-        : ['begin', 'insert into "interactions"', 'insert into "events"', 'commit'],
+        : [
+            'begin',
+            'insert into "interactions"',
+            'insert into "events"',
+            'insert into webhook_events',
+            'commit',
+          ],
     );
-    if (kind === 'postgres') expect(queries[0]).toMatch(/insert into "events"/);
+    if (kind === 'postgres') {
+      expect(queries[0]).toMatch(/insert into "events"/);
+      expect(queries[0]).toMatch(/"outbox_0" as \(insert into webhook_events/);
+    }
     const stored = await store.getInteraction('p1', 'w1');
     expect(stored).toMatchObject({
       status: 'completed',
