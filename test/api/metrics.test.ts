@@ -160,7 +160,9 @@ describe('GET /metrics', () => {
 });
 
 describe('GET /metrics counts store errors', () => {
-  it('a create refused because the store is locked counts one unavailable createInteraction', async () => {
+  // A streamed create stores its interaction before it answers (a non-streaming one is written
+  // whole at its end, retried while the store is away: test/fault/store.test.ts).
+  it('a streamed create refused because the store is locked counts one unavailable createInteraction', async () => {
     const h = await startHarness({ store: 'sqlite' });
     const outage = await createStoreOutage('sqlite', h.db);
     try {
@@ -175,7 +177,7 @@ describe('GET /metrics counts store errors', () => {
       outage.cut();
       const refused = await h.fetch('/v1beta/interactions', {
         method: 'POST',
-        body: JSON.stringify({ model: 'gemini-3.5-flash', input: 'x' }),
+        body: JSON.stringify({ model: 'gemini-3.5-flash', input: 'x', stream: true }),
       });
       outage.restore();
       expect(refused.status).toBe(503);
