@@ -19,7 +19,8 @@ import { readChatStream, type ChunkSchema, type WireUsage } from './chat-stream.
  * the chunk schema for any chunk the cheap check does not vouch for, the usage conversion, and
  * `doGenerate` entirely. Those are members the provider keeps private in its types; they are
  * looked up once here and checked at construction, so a provider version without them fails
- * when the server starts, not on a request.
+ * when the server starts, not on a request; package.json pins the provider's exact version for
+ * the same reason (test/models/openai-compatible-direct.test.ts compares both paths).
  */
 
 interface ProviderInternals {
