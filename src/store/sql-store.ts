@@ -9,7 +9,8 @@ import {
 import { ConversationTips } from './conversation-tips.js';
 import { historyQuery } from './history-query.js';
 import { migrateToLatest } from './migrations.js';
-import { webhookEventInsert } from './webhook-store.js';
+import { webhookEventInsert, webhookEventsInsert } from './webhook-store.js';
+import { RowInsert, ROWS_PER_INSERT } from './row-insert.js';
 import { classifyStoreError, toStoreError } from './store-errors.js';
 import { countStoreError } from '../metrics/index.js';
 import type {
@@ -24,8 +25,26 @@ import type {
 import type { EventsTable, InteractionsTable } from './database.js';
 
 const UNFINISHED = ['queued', 'in_progress'];
-// Rows per multi-row INSERT; 3 parameters each keeps far below both engines' parameter limits.
-const INSERT_CHUNK = 300;
+/** The columns of an interaction row as `toRow` fills them (`run_attempts` keeps its default). */
+const INTERACTION_COLUMNS = [
+  'id',
+  'project',
+  'parent_id',
+  'status',
+  'model',
+  'agent',
+  'created',
+  'updated',
+  'background',
+  'owner_node',
+  'input_steps',
+  'output_steps',
+  'request',
+  'usage',
+  'errors',
+  'cancel_requested',
+  'api_key_id',
+] as const satisfies readonly (keyof InteractionsTable)[];
 
 function toRow(r: InteractionRecord): InteractionsTable {
   return {
@@ -117,9 +136,14 @@ export class SqlStore implements Store {
   private readonly tips: ConversationTips | undefined;
   private tipsVersion: number | undefined;
 
+  private readonly interactionRows: RowInsert<InteractionsTable>;
+  private readonly eventRows: RowInsert<EventsTable>;
+
   constructor(handle: DatabaseHandle) {
     this.dialect = handle.kind;
     this.db = handle.db;
+    this.interactionRows = new RowInsert(handle.kind, 'interactions', INTERACTION_COLUMNS);
+    this.eventRows = new RowInsert(handle.kind, 'events', ['interaction_id', 'seq', 'data']);
     this.tips = handle.kind === 'sqlite' ? new ConversationTips() : undefined;
   }
 
@@ -147,8 +171,8 @@ export class SqlStore implements Store {
 
   async createInteraction(record: InteractionRecord, events: StoredEvent[]): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('interactions').values(toRow(record)).execute();
-      await insertEventRows(
+      await this.interactionRows.run(trx, [toRow(record)]);
+      await this.eventRows.run(
         trx,
         events.map((e) => ({ interaction_id: record.id, seq: e.seq, data: e.data })),
       );
@@ -172,8 +196,8 @@ export class SqlStore implements Store {
       this.dialect === 'postgres' &&
       updates.length === 0 &&
       events.length > 0 &&
-      events.length <= INSERT_CHUNK &&
-      created.length <= INSERT_CHUNK
+      events.length <= ROWS_PER_INSERT &&
+      created.length <= ROWS_PER_INSERT
     ) {
       // One statement is its own transaction on PostgreSQL: one round trip instead of BEGIN,
       // the INSERTs and COMMIT. The rows of a data-modifying WITH are written whether or not the
@@ -204,24 +228,24 @@ export class SqlStore implements Store {
       await insertEvents.values(events).execute();
       return;
     }
+    // A terminal state and its webhook event are durable together (the outbox): one statement
+    // for every terminal state of the group.
+    const outbox = webhookEventsInsert(
+      this.dialect,
+      batches.flatMap((b) =>
+        b.update?.status
+          ? [{ interactionId: b.interactionId, status: b.update.status, created: updatedAt(b.update) }]
+          : [],
+      ),
+    );
     await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < created.length; i += INSERT_CHUNK)
-        await trx
-          .insertInto('interactions')
-          .values(created.slice(i, i + INSERT_CHUNK))
-          .execute();
+      await this.interactionRows.run(trx, created);
       // All interactions' events in as few multi-row INSERTs as the chunk size allows: on
       // PostgreSQL every statement is a round trip, so a group commit must not cost one each.
-      await insertEventRows(trx, events);
+      await this.eventRows.run(trx, events);
       for (const { id, set } of updates)
         await trx.updateTable('interactions').set(set).where('id', '=', id).execute();
-      // A terminal state and its webhook event are durable together (the outbox).
-      for (const batch of batches) {
-        const outbox = batch.update?.status
-          ? webhookEventInsert(batch.interactionId, batch.update.status, updatedAt(batch.update))
-          : undefined;
-        if (outbox) await outbox.execute(trx);
-      }
+      if (outbox) await trx.executeQuery(outbox);
     });
   }
 
@@ -411,11 +435,3 @@ function reportingStoreErrors(store: SqlStore): SqlStore {
   });
 }
 
-async function insertEventRows(trx: Kysely<DatabaseSchema>, rows: EventsTable[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await trx
-      .insertInto('events')
-      .values(rows.slice(i, i + INSERT_CHUNK))
-      .execute();
-  }
-}

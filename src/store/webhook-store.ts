@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { CompiledQuery, sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import { countStoreError } from '../metrics/index.js';
-import type { DatabaseHandle } from './database.js';
+import type { DatabaseHandle, DatabaseKind } from './database.js';
+import { valuesList } from './row-insert.js';
 import { newestFirstPage, type ListCursor } from './newest-first.js';
 import { classifyStoreError, toStoreError } from './store-errors.js';
 
@@ -147,6 +148,34 @@ export function webhookEventInsert(
     where i.id = ${interactionId}
       and (i.request like ${'%"webhook_config"%'}
         or exists (select 1 from webhooks w where w.project = i.project and w.state = 'enabled'))`;
+}
+
+/**
+ * The outbox rows of several interactions' terminal states stored in one transaction (a group
+ * commit): `webhookEventInsert`'s condition in one statement for all of them, so a transaction
+ * of a dozen finished interactions nobody listens to costs one query, not a dozen.
+ */
+export function webhookEventsInsert(
+  kind: DatabaseKind,
+  terminal: readonly { interactionId: string; status: string; created: string }[],
+): CompiledQuery | undefined {
+  const params: string[] = [];
+  for (const t of terminal) {
+    const type = TERMINAL_EVENT_TYPES[t.status];
+    if (type) params.push(`evt_${randomUUID().replace(/-/g, '')}`, t.interactionId, type, t.created);
+  }
+  if (params.length === 0) return undefined;
+  // VALUES columns are named column1 … columnN on both engines.
+  const like = kind === 'postgres' ? `$${params.length + 1}` : '?';
+  return CompiledQuery.raw(
+    `insert into webhook_events (id, project, interaction_id, type, created, fanned_out)
+    select v.column1, i.project, i.id, v.column3, v.column4, 0
+    from (values ${valuesList(kind, params.length / 4, 4)}) v
+    join interactions i on i.id = v.column2
+    where i.request like ${like}
+      or exists (select 1 from webhooks w where w.project = i.project and w.state = 'enabled')`,
+    [...params, '%"webhook_config"%'],
+  );
 }
 
 const toRecord = (row: WebhooksTable): WebhookRecord => ({
