@@ -12,7 +12,8 @@ export function valuesList(kind: DatabaseKind, rows: number, columns: number): s
   const tuples: string[] = [];
   for (let r = 0; r < rows; r++) {
     const params: string[] = [];
-    for (let c = 1; c <= columns; c++) params.push(kind === 'postgres' ? `$${r * columns + c}` : '?');
+    for (let c = 1; c <= columns; c++)
+      params.push(kind === 'postgres' ? `$${r * columns + c}` : '?');
     tuples.push(`(${params.join(', ')})`);
   }
   return tuples.join(', ');

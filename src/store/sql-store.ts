@@ -234,7 +234,13 @@ export class SqlStore implements Store {
       this.dialect,
       batches.flatMap((b) =>
         b.update?.status
-          ? [{ interactionId: b.interactionId, status: b.update.status, created: updatedAt(b.update) }]
+          ? [
+              {
+                interactionId: b.interactionId,
+                status: b.update.status,
+                created: updatedAt(b.update),
+              },
+            ]
           : [],
       ),
     );
@@ -434,4 +440,3 @@ function reportingStoreErrors(store: SqlStore): SqlStore {
     },
   });
 }
-
