@@ -20,7 +20,7 @@ import { adminRoutes, type AdminRoutesOptions } from './routes/admin.js';
 import { errorEnvelope, fromFrameworkError } from './errors.js';
 import { fileSearchRoutes } from './routes/file-search-stores.js';
 import { fileRoutes } from './routes/files.js';
-import { checkJsonShape } from './json-shape.js';
+import { checkJsonShape, JsonShapeScanner } from './json-shape.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { agentRoutes } from './routes/agents.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -33,6 +33,7 @@ import { API_VERSIONS } from './versions.js';
 import { openApiDocument } from './openapi.js';
 import { DOCS_PAGE } from './docs-page.js';
 import { countHttpRequest } from '../metrics/index.js';
+import type { Logger } from 'pino';
 import type { ModelRegistry } from '../models/registry.js';
 import type { FileSearchService } from '../files/file-search-service.js';
 import type { FileService } from '../files/file-service.js';
@@ -101,6 +102,12 @@ export function registeredRoutes(app: FastifyInstance): { method: string; url: s
 
 /** Sockets whose current request was answered before its body had arrived (see clientError). */
 const answeredEarly = new WeakSet<object>();
+
+const SHAPE_LIMITS = { maxDepth: MAX_DEPTH, maxValues: MAX_BODY_VALUES };
+/** Bodies that arrived whole before parsing began, up to this size, are scanned in one piece. */
+const SCAN_WHOLE_BYTES = 64 * 1024;
+/** Requests whose body is scanned when parsed (not while arriving). */
+const scanWhenParsed = new WeakSet<object>();
 
 /** A complete HTTP response in our error envelope, for sockets no route answers. */
 function rawErrorResponse(status: 400 | 408, code: ErrorCode, message: string): string {
@@ -220,9 +227,16 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   // Every body is parsed as JSON whatever its content-type (curl -d sends form encoding);
   // an empty body (cancel) is no body. Parse errors become 400s that say so.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
+    if (scanWhenParsed.has(request.raw)) {
+      try {
+        new JsonShapeScanner(SHAPE_LIMITS).push(Buffer.from(text));
+      } catch (err) {
+        return done(err as Error, undefined);
+      }
+    }
     try {
       done(null, JSON.parse(text));
     } catch (err) {
@@ -230,22 +244,33 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // The hooks every request passes are synchronous (callback style): an async hook costs a
+  // promise and a microtask hop per request for work that never waits.
+  app.addHook('onRequest', (request, reply, done) => {
     answeredEarly.delete(request.raw.socket);
     reply.header('x-request-id', request.id);
+    done();
   });
 
   // An error answered before the body arrived (401, 404, 413 …): close the connection rather
   // than keep reading a body nobody wants (a client trickling it would hold the socket).
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (reply.statusCode >= 400 && !request.raw.complete) {
       reply.header('connection', 'close');
       answeredEarly.add(request.raw.socket);
     }
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     countHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
+    // The record is built only when it is written (Fastify's logger when logging is off has no
+    // isLevelEnabled and writes nothing).
+    if ((request.log as Partial<Logger>).isLevelEnabled?.('info') === true) logRequest(request, reply);
+    done();
+  });
+
+  function logRequest(request: FastifyRequest, reply: FastifyReply): void {
     request.log.info(
       {
         method: request.method,
@@ -257,7 +282,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
       },
       'request',
     );
-  });
+  }
 
   app.setErrorHandler((error, request, reply) => {
     const err = ApiError.isInstance(error) ? error : fromFrameworkError(error as never);
@@ -312,14 +337,25 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
         // JSON bodies are measured while they arrive (values, depth) and refused before parsing
         // when over the limits, so parsing and validating one never blocks the event loop for
         // long; a body that does not arrive within the request timeout gets 408.
-        scope.addHook('preParsing', async (request, _reply, payload) => {
+        scope.addHook('preParsing', (request, _reply, payload, done) => {
           const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
-          if ((length === undefined || length === '0') && chunked === undefined) return payload;
-          return checkJsonShape(payload, {
-            maxDepth: MAX_DEPTH,
-            maxValues: MAX_BODY_VALUES,
-            timeoutMs: options.connection?.requestTimeoutMs,
-          });
+          if ((length === undefined || length === '0') && chunked === undefined) {
+            return done(null, payload);
+          }
+          // A small body already here whole (it came with the headers, as most do) has no
+          // deadline left to keep and is scanned in one go when parsed: a stream per request
+          // costs more than the scan.
+          if (request.raw.complete && request.raw.readableLength <= SCAN_WHOLE_BYTES) {
+            scanWhenParsed.add(request.raw);
+            return done(null, payload);
+          }
+          done(
+            null,
+            checkJsonShape(payload, {
+              ...SHAPE_LIMITS,
+              timeoutMs: options.connection?.requestTimeoutMs,
+            }),
+          );
         });
         scope.addHook('onRequest', async (request) => {
           checkRevision(request.headers['api-revision']);

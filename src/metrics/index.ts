@@ -17,6 +17,24 @@ collectDefaultMetrics({ register: registry, prefix: 'oi_' });
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const RUN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200];
 
+/**
+ * A metric's labelled children, kept per label values: prom-client validates and hashes the
+ * label object (sorting its keys) on every `inc`/`observe`, which the per-request paths would
+ * pay several times over. The label sets are bounded (see above), and so is this map.
+ */
+function children<T>(make: (...values: string[]) => T): (...values: string[]) => T {
+  const made = new Map<string, T>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let child = made.get(key);
+    if (child === undefined) {
+      child = make(...values);
+      made.set(key, child);
+    }
+    return child;
+  };
+}
+
 const httpRequests = new Counter({
   name: 'oi_http_requests_total',
   help: 'HTTP requests answered, by method, route pattern and status code',
@@ -112,8 +130,16 @@ new Gauge({
   },
 });
 
+const httpRequestsOf = children((method, route, status) =>
+  httpRequests.labels(method!, route!, status!),
+);
+const interactionsOf = children((model, status) => interactions.labels(model!, status!));
+const runDurationOf = children((model, status) => runDuration.labels(model!, status!));
+const tokensOf = children((model, project, type) => tokens.labels(model!, project!, type!));
+const firstEventOf = children((model) => firstEvent.labels(model!));
+
 export function countHttpRequest(method: string, route: string, status: number): void {
-  httpRequests.inc({ method, route, status: String(status) });
+  httpRequestsOf(method, route, String(status)).inc();
 }
 
 /** A run ended: its status, duration and token usage. */
@@ -124,16 +150,16 @@ export function countInteraction(run: {
   seconds: number;
   usage?: { input: number; output: number; thought: number; cached: number };
 }): void {
-  interactions.inc({ model: run.model, status: run.status });
-  runDuration.observe({ model: run.model, status: run.status }, run.seconds);
+  interactionsOf(run.model, run.status).inc();
+  runDurationOf(run.model, run.status).observe(run.seconds);
   if (!run.usage) return;
   for (const [type, count] of Object.entries(run.usage)) {
-    if (count > 0) tokens.inc({ model: run.model, project: run.project, type }, count);
+    if (count > 0) tokensOf(run.model, run.project, type).inc(count);
   }
 }
 
 export function observeFirstStep(model: string, seconds: number): void {
-  firstEvent.observe({ model }, seconds);
+  firstEventOf(model).observe(seconds);
 }
 
 export function countToolCall(tool: string, outcome: 'ok' | 'error' | 'failed'): void {
