@@ -1,5 +1,5 @@
 import type { ModelRegistry } from '../models/registry.js';
-import { foldEvents } from '../protocol/fold.js';
+import { foldEvents, type FoldedInteraction } from '../protocol/fold.js';
 import { ApiError, invalid, notFound, preconditionFailed } from '../protocol/errors.js';
 import type { Interaction, InteractionEvent, JsonObject, Step } from '../protocol/types.js';
 import { isTerminalStatus } from '../protocol/types.js';
@@ -95,7 +95,15 @@ export function buildResource(
   inputSteps: Step[] | null,
   echo?: JsonObject,
 ): Interaction {
-  const fold = foldEvents(events);
+  return resourceOf(foldEvents(events), inputSteps, echo);
+}
+
+/** The Interaction resource of a fold of its events. */
+function resourceOf(
+  fold: FoldedInteraction,
+  inputSteps: Step[] | null,
+  echo?: JsonObject,
+): Interaction {
   const head = fold.interaction!;
   const resource: Interaction = {
     id: head.id,
@@ -501,6 +509,8 @@ export class InteractionService {
     if (background) return buildResource(parseEvents(log.events.slice(0, 2)), null);
     const failure = log.failure;
     if (failure?.cause === 'deleted') throw notFound(failure.error.message);
+    // A run that ended with every event stored: the log's live fold is the fold of them all.
+    if (!failure && log.closedWhole) return resourceOf(log.fold, null);
     const stored = log.durableEvents;
     const events = failure
       ? [...stored, ...failedTail(log.id, stored, failure.error).events]

@@ -125,6 +125,11 @@ export class InteractionLog {
     return this.events.slice(0, this.durableCount);
   }
 
+  /** Finished, and every event of it durable: the fold is the fold of the stored events. */
+  get closedWhole(): boolean {
+    return !this.failed && this.durableCount === this.events.length && this.finished;
+  }
+
   get finished(): boolean {
     const last = this.events[this.events.length - 1];
     return last !== undefined && isTerminalEventData(last.data);
