@@ -345,7 +345,13 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
           // A small body already here whole (it came with the headers, as most do) has no
           // deadline left to keep and is scanned in one go when parsed: a stream per request
           // costs more than the scan.
-          if (request.raw.complete && request.raw.readableLength <= SCAN_WHOLE_BYTES) {
+          const buffered = request.raw.readableLength;
+          if (
+            chunked === undefined &&
+            buffered <= SCAN_WHOLE_BYTES &&
+            buffered === Number(length) &&
+            request.raw.readableFlowing === null
+          ) {
             scanWhenParsed.add(request.raw);
             return done(null, payload);
           }

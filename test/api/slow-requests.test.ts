@@ -123,6 +123,30 @@ describe('slow and idle connections', () => {
     });
   }, 60_000);
 
+  it('checks a body the same whether it arrived with its headers or in parts after them', async () => {
+    // A body that arrived whole is scanned when parsed; one still arriving, while it arrives.
+    const deep = JSON.stringify({ model: 'gemini-3.5-flash', input: 'x', environment: { a: 0 } })
+      .replace('0', '['.repeat(200) + ']'.repeat(200));
+    const answers: { status: number; body: Record<string, unknown> }[] = [];
+    for (const split of [false, true]) {
+      const c = await open(h.baseUrl);
+      const head = postHead(Buffer.byteLength(deep), KEY_A);
+      if (split) {
+        c.socket.write(head + deep.slice(0, 40));
+        await new Promise((r) => setTimeout(r, 50));
+        c.socket.write(deep.slice(40));
+      } else c.socket.write(head + deep);
+      await c.waitFor('}}');
+      answers.push(parseResponse(c.received()));
+      c.socket.destroy();
+    }
+    expect(answers[0]!.status).toBe(400);
+    expect((answers[0]!.body.error as { message: string }).message).toMatch(
+      /^environment\.a(\[0\])*: nested more than \d+ levels deep$/,
+    );
+    expect(answers[1]).toEqual(answers[0]);
+  }, 60_000);
+
   it('answers headers trickled past the headers timeout with 408 and closes', async () => {
     const c = await open(h.baseUrl);
     c.socket.write('POST /v1beta/interactions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
