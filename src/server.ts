@@ -233,6 +233,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     // within it. SQLite waits for a lock synchronously (the event loop stands still): briefly.
     busyTimeoutMs: Math.min(250, storeRetryMs / 4),
     connectTimeoutMs: Math.min(10_000, storeRetryMs / 2),
+    checkpointInBackground: true,
   });
   const store = SqlStore.over(database);
   await store.migrate();

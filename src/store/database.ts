@@ -4,6 +4,7 @@ import pg from 'pg';
 import * as sqliteVec from 'sqlite-vec';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { BACKSTOP_CHECKPOINT_PAGES, startWalCheckpointer } from './wal-checkpointer.js';
 
 export interface InteractionsTable {
   id: string;
@@ -99,6 +100,11 @@ export interface OpenOptions {
    * pool — before it fails (default 10000 ms), so that a store that does not answer is noticed.
    */
   connectTimeoutMs?: number;
+  /**
+   * SQLite file: checkpoint the write-ahead log on a worker thread (wal-checkpointer.ts) rather
+   * than inside the commits of this connection. For the server; short-lived commands need not.
+   */
+  checkpointInBackground?: boolean;
 }
 
 const OPTIMIZE_EVERY_MS = 4 * 60 * 60 * 1000;
@@ -158,6 +164,9 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
   optimize('optimize = 0x10002');
   const optimizer = setInterval(() => optimize('optimize'), OPTIMIZE_EVERY_MS);
   optimizer.unref();
+  const checkpointer =
+    options.checkpointInBackground && path !== undefined ? startWalCheckpointer(path) : undefined;
+  if (checkpointer) sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
   // The File Search index's vectors live in sqlite-vec's vec0 tables: every connection to the
   // file must be able to read and delete them.
   sqliteVec.load(sqlite);
@@ -165,7 +174,10 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
     kind: 'sqlite',
     db: new Kysely<DatabaseSchema>({
       dialect: new SqliteDialect({
-        database: withStatementCache(sqlite, () => clearInterval(optimizer)),
+        database: withStatementCache(sqlite, () => {
+          clearInterval(optimizer);
+          checkpointer?.close();
+        }),
       }),
       log,
     }),
