@@ -266,7 +266,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     countHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
     // The record is built only when it is written (Fastify's logger when logging is off has no
     // isLevelEnabled and writes nothing).
-    if ((request.log as Partial<Logger>).isLevelEnabled?.('info') === true) logRequest(request, reply);
+    if ((request.log as Partial<Logger>).isLevelEnabled?.('info') === true)
+      logRequest(request, reply);
     done();
   });
 

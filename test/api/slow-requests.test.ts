@@ -125,8 +125,11 @@ describe('slow and idle connections', () => {
 
   it('checks a body the same whether it arrived with its headers or in parts after them', async () => {
     // A body that arrived whole is scanned when parsed; one still arriving, while it arrives.
-    const deep = JSON.stringify({ model: 'gemini-3.5-flash', input: 'x', environment: { a: 0 } })
-      .replace('0', '['.repeat(200) + ']'.repeat(200));
+    const deep = JSON.stringify({
+      model: 'gemini-3.5-flash',
+      input: 'x',
+      environment: { a: 0 },
+    }).replace('0', '['.repeat(200) + ']'.repeat(200));
     const answers: { status: number; body: Record<string, unknown> }[] = [];
     for (const split of [false, true]) {
       const c = await open(h.baseUrl);
