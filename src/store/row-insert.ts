@@ -6,14 +6,14 @@ export const ROWS_PER_INSERT = 300;
 
 /**
  * `(?, ?, ?), (?, ?, ?)` (SQLite) or `($1, $2, $3), ($4, $5, $6)` (PostgreSQL): the VALUES list of
- * `rows` rows of `columns` parameters.
+ * `rows` rows of `columns` parameters (on PostgreSQL numbered after the first `offset`).
  */
-export function valuesList(kind: DatabaseKind, rows: number, columns: number): string {
+export function valuesList(kind: DatabaseKind, rows: number, columns: number, offset = 0): string {
   const tuples: string[] = [];
   for (let r = 0; r < rows; r++) {
     const params: string[] = [];
     for (let c = 1; c <= columns; c++)
-      params.push(kind === 'postgres' ? `$${r * columns + c}` : '?');
+      params.push(kind === 'postgres' ? `$${offset + r * columns + c}` : '?');
     tuples.push(`(${params.join(', ')})`);
   }
   return tuples.join(', ');
@@ -29,7 +29,7 @@ export function valuesList(kind: DatabaseKind, rows: number, columns: number): s
  * runs it (its connection, transaction and query log).
  */
 export class RowInsert<Row extends object> {
-  private readonly texts = new Map<number, string>();
+  private readonly texts = new Map<number | string, string>();
 
   constructor(
     private readonly kind: DatabaseKind,
@@ -40,19 +40,27 @@ export class RowInsert<Row extends object> {
   async run(db: Kysely<DatabaseSchema>, rows: readonly Row[]): Promise<void> {
     for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
       const part = rows.slice(i, i + ROWS_PER_INSERT);
-      const params: unknown[] = [];
-      for (const row of part) for (const column of this.columns) params.push(row[column]);
-      await db.executeQuery(CompiledQuery.raw(this.text(part.length), params));
+      await db.executeQuery(CompiledQuery.raw(this.sql(part.length), this.parameters(part)));
     }
   }
 
-  private text(rows: number): string {
-    let text = this.texts.get(rows);
+  /** The statement for `rows` rows (at most ROWS_PER_INSERT), its parameters after `offset`. */
+  sql(rows: number, offset = 0): string {
+    const key = offset === 0 ? rows : `${rows}:${offset}`;
+    let text = this.texts.get(key);
     if (text === undefined) {
       const columns = this.columns.map((c) => `"${c}"`).join(', ');
-      text = `insert into "${this.table}" (${columns}) values ${valuesList(this.kind, rows, this.columns.length)}`;
-      this.texts.set(rows, text);
+      text = `insert into "${this.table}" (${columns}) values ${valuesList(this.kind, rows, this.columns.length, offset)}`;
+      // offsets vary with what precedes: only the plain statements are worth keeping
+      if (offset === 0) this.texts.set(key, text);
     }
     return text;
+  }
+
+  /** The parameters of `rows`, row by row in column order. */
+  parameters(rows: readonly Row[]): unknown[] {
+    const parameters: unknown[] = [];
+    for (const row of rows) for (const column of this.columns) parameters.push(row[column]);
+    return parameters;
   }
 }

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { Step } from '../protocol/types.js';
 import {
   openDatabase,
@@ -9,7 +9,7 @@ import {
 import { ConversationTips } from './conversation-tips.js';
 import { historyQuery } from './history-query.js';
 import { migrateToLatest } from './migrations.js';
-import { webhookEventInsert, webhookEventsInsert } from './webhook-store.js';
+import { webhookEventsInsert } from './webhook-store.js';
 import { RowInsert, ROWS_PER_INSERT } from './row-insert.js';
 import { classifyStoreError, toStoreError } from './store-errors.js';
 import { countStoreError } from '../metrics/index.js';
@@ -106,6 +106,12 @@ function withUpdate(
 
 /** When an update happened: its own time, or now. */
 const updatedAt = (u: InteractionUpdate) => u.updated ?? new Date().toISOString();
+
+/** A batch's terminal state, for the outbox (none when its update sets no status). */
+const terminalOf = (b: EventBatch) =>
+  b.update?.status
+    ? [{ interactionId: b.interactionId, status: b.update.status, created: updatedAt(b.update) }]
+    : [];
 
 /** One interaction's own steps: its input, then its output. */
 function ownSteps(row: { input_steps: string; output_steps: string | null }): Step[] {
@@ -204,46 +210,33 @@ export class SqlStore implements Store {
       // main statement reads them, and the events' foreign key is checked at the statement's
       // end, when the interaction rows are there.
       // A create written whole ends in its terminal state: its webhook event (the outbox) is
-      // one more CTE, reading the row from `created`.
-      const outbox = batches.flatMap((b) => {
-        const insert =
-          b.create && b.update?.status
-            ? webhookEventInsert(b.interactionId, b.update.status, updatedAt(b.update), 'created')
-            : undefined;
-        return insert ? [insert] : [];
-      });
-      let withCreated = this.db.with('created', (db) =>
-        db.insertInto('interactions').values(created).returning(['id', 'project', 'request']),
-      );
-      outbox.forEach((insert, i) => {
-        // kysely takes any operation-node source as a CTE body (its types want a query builder);
-        // a raw body needs its own parentheses
-        withCreated = withCreated.with(
-          `outbox_${i}`,
-          () => sql`(${insert})` as never,
-        ) as unknown as typeof withCreated;
-      });
-      const insertEvents =
-        created.length > 0 ? withCreated.insertInto('events') : this.db.insertInto('events');
-      await insertEvents.values(events).execute();
+      // one more CTE, reading the row from `created` (a sibling CTE does not see the table's
+      // new rows).
+      const parameters: unknown[] = [];
+      let text = '';
+      if (created.length > 0) {
+        text = `with created as (${this.interactionRows.sql(created.length)} returning id, project, request)`;
+        parameters.push(...this.interactionRows.parameters(created));
+        const outbox = webhookEventsInsert(
+          'postgres',
+          batches.flatMap((b) => (b.create ? terminalOf(b) : [])),
+          'created',
+          parameters.length,
+        );
+        if (outbox) {
+          text += `, outbox as (${outbox.sql})`;
+          parameters.push(...outbox.parameters);
+        }
+        text += ' ';
+      }
+      text += this.eventRows.sql(events.length, parameters.length);
+      parameters.push(...this.eventRows.parameters(events));
+      await this.db.executeQuery(CompiledQuery.raw(text, parameters));
       return;
     }
     // A terminal state and its webhook event are durable together (the outbox): one statement
     // for every terminal state of the group.
-    const outbox = webhookEventsInsert(
-      this.dialect,
-      batches.flatMap((b) =>
-        b.update?.status
-          ? [
-              {
-                interactionId: b.interactionId,
-                status: b.update.status,
-                created: updatedAt(b.update),
-              },
-            ]
-          : [],
-      ),
-    );
+    const outbox = webhookEventsInsert(this.dialect, batches.flatMap(terminalOf));
     await this.db.transaction().execute(async (trx) => {
       await this.interactionRows.run(trx, created);
       // All interactions' events in as few multi-row INSERTs as the chunk size allows: on
@@ -251,7 +244,7 @@ export class SqlStore implements Store {
       await this.eventRows.run(trx, events);
       for (const { id, set } of updates)
         await trx.updateTable('interactions').set(set).where('id', '=', id).execute();
-      if (outbox) await trx.executeQuery(outbox);
+      if (outbox) await trx.executeQuery(CompiledQuery.raw(outbox.sql, outbox.parameters));
     });
   }
 

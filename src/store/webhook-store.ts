@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CompiledQuery, sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import { countStoreError } from '../metrics/index.js';
 import type { DatabaseHandle, DatabaseKind } from './database.js';
 import { valuesList } from './row-insert.js';
@@ -8,7 +8,7 @@ import { classifyStoreError, toStoreError } from './store-errors.js';
 
 /**
  * Rows of webhooks (src/webhooks/): registered endpoints per project, the outbox of events
- * (written with an interaction's terminal state, see `recordWebhookEvent`) and deliveries (one
+ * (written with an interaction's terminal state, see `webhookEventsInsert`) and deliveries (one
  * per event and target, retried until delivered, too old, or their webhook is disabled). Every
  * query a client can reach takes the project.
  */
@@ -127,59 +127,42 @@ export const TERMINAL_EVENT_TYPES: Record<string, string> = {
 };
 
 /**
- * The outbox row of an interaction's terminal event, written in the statement or transaction that
- * stores its terminal status, when anything may want it: the request named `webhook_config`, or
- * its project has an enabled webhook. One statement, so an interaction nobody listens to costs
- * one cheap query. `from` names where the interaction's row is read: the table, or the
- * data-modifying CTE that inserts it in the same PostgreSQL statement (a sibling CTE does not
- * see the table's new rows). `undefined` when the status emits no event.
- */
-export function webhookEventInsert(
-  interactionId: string,
-  status: string,
-  created: string,
-  from: 'interactions' | 'created' = 'interactions',
-): RawBuilder<unknown> | undefined {
-  const type = TERMINAL_EVENT_TYPES[status];
-  if (!type) return undefined;
-  const eventId = `evt_${randomUUID().replace(/-/g, '')}`;
-  return sql`insert into webhook_events (id, project, interaction_id, type, created, fanned_out)
-    select ${eventId}, i.project, i.id, ${type}, ${created}, 0 from ${sql.table(from)} i
-    where i.id = ${interactionId}
-      and (i.request like ${'%"webhook_config"%'}
-        or exists (select 1 from webhooks w where w.project = i.project and w.state = 'enabled'))`;
-}
-
-/**
- * The outbox rows of several interactions' terminal states stored in one transaction (a group
- * commit): `webhookEventInsert`'s condition in one statement for all of them, so a transaction
- * of a dozen finished interactions nobody listens to costs one query, not a dozen.
+ * The outbox rows of interactions' terminal events, written in the statement or transaction that
+ * stores their terminal status, for those anything may want: the request named `webhook_config`,
+ * or its project has an enabled webhook. One statement for all the terminal states stored
+ * together (a group commit, or creates written whole), so a dozen finished interactions nobody
+ * listens to cost one cheap query. `from` names where the interactions' rows are read: the
+ * table, or the data-modifying CTE that inserts them in the same PostgreSQL statement (a sibling
+ * CTE does not see the table's new rows); `offset`: PostgreSQL parameters already taken by the
+ * statement this one is part of. `undefined` when no status emits an event.
  */
 export function webhookEventsInsert(
   kind: DatabaseKind,
   terminal: readonly { interactionId: string; status: string; created: string }[],
-): CompiledQuery | undefined {
-  const params: string[] = [];
+  from: 'interactions' | 'created' = 'interactions',
+  offset = 0,
+): { sql: string; parameters: string[] } | undefined {
+  const parameters: string[] = [];
   for (const t of terminal) {
     const type = TERMINAL_EVENT_TYPES[t.status];
     if (type)
-      params.push(`evt_${randomUUID().replace(/-/g, '')}`, t.interactionId, type, t.created);
+      parameters.push(`evt_${randomUUID().replace(/-/g, '')}`, t.interactionId, type, t.created);
   }
-  if (params.length === 0) return undefined;
+  if (parameters.length === 0) return undefined;
   // VALUES columns are named column1 … columnN on both engines. A plain substring test (the key
   // is written exactly so in stored JSON) is half the cost of LIKE's case-folding scan.
-  const last = kind === 'postgres' ? `$${params.length + 1}` : '?';
+  const last = kind === 'postgres' ? `$${offset + parameters.length + 1}` : '?';
   const contains =
     kind === 'postgres' ? `strpos(i.request, ${last}) > 0` : `instr(i.request, ${last}) > 0`;
-  return CompiledQuery.raw(
-    `insert into webhook_events (id, project, interaction_id, type, created, fanned_out)
+  return {
+    sql: `insert into webhook_events (id, project, interaction_id, type, created, fanned_out)
     select v.column1, i.project, i.id, v.column3, v.column4, 0
-    from (values ${valuesList(kind, params.length / 4, 4)}) v
-    join interactions i on i.id = v.column2
+    from (values ${valuesList(kind, parameters.length / 4, 4, offset)}) v
+    join ${from} i on i.id = v.column2
     where ${contains}
       or exists (select 1 from webhooks w where w.project = i.project and w.state = 'enabled')`,
-    [...params, '"webhook_config"'],
-  );
+    parameters: [...parameters, '"webhook_config"'],
+  };
 }
 
 const toRecord = (row: WebhooksTable): WebhookRecord => ({

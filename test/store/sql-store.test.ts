@@ -103,7 +103,7 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
     // events and the webhook outbox row of its terminal state; no UPDATE
     expect(queries.map((q) => q.split(' ').slice(0, 3).join(' ').toLowerCase())).toEqual(
       kind === 'postgres'
-        ? ['with "created" as']
+        ? ['with created as']
         : [
             'begin',
             'insert into "interactions"',
@@ -114,7 +114,7 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
     );
     if (kind === 'postgres') {
       expect(queries[0]).toMatch(/insert into "events"/);
-      expect(queries[0]).toMatch(/"outbox_0" as \(insert into webhook_events/);
+      expect(queries[0]).toMatch(/outbox as \(insert into webhook_events/);
     }
     const stored = await store.getInteraction('p1', 'w1');
     expect(stored).toMatchObject({
