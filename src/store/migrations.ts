@@ -445,6 +445,19 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Per project, a counter every deletion of interactions bumps in its own transaction: nodes
+  // cache conversation histories (src/store/conversation-tips.ts) and use an entry only while
+  // the counter they read with the tip's row is the one it was filled under. A row is never
+  // deleted, so a counter never goes back to a value it had.
+  '0009_history_generations': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('history_generations')
+        .addColumn('project', 'text', (c) => c.primaryKey())
+        .addColumn('generation', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 class CodeMigrationProvider implements MigrationProvider {

@@ -110,17 +110,15 @@ export class SqlStore implements Store {
   readonly dialect: 'sqlite' | 'postgres';
   private readonly db: Kysely<DatabaseSchema>;
   /**
-   * Histories of recent conversation tips (conversation-tips.ts). SQLite only: there a change by
-   * any other writer is visible in `data_version`; PostgreSQL offers no such cheap check, and
-   * another node's delete must break a chain at once, so it always loads the chain.
+   * Histories of recent conversation tips (conversation-tips.ts), valid while their project's
+   * history generation is the one they were read under: a deletion through any node or process
+   * bumps it in its own transaction, so it breaks a chain here at once.
    */
-  private readonly tips: ConversationTips | undefined;
-  private tipsVersion: number | undefined;
+  private readonly tips = new ConversationTips();
 
   constructor(handle: DatabaseHandle) {
     this.dialect = handle.kind;
     this.db = handle.db;
-    this.tips = handle.kind === 'sqlite' ? new ConversationTips() : undefined;
   }
 
   /** Opens a store whose operations report a store-wide failure as `StoreUnavailableError`. */
@@ -247,24 +245,42 @@ export class SqlStore implements Store {
   }
 
   async loadHistory(project: string, id: string): Promise<HistoryChain | undefined> {
-    const tips = await this.validTips();
-    if (tips) {
-      // A turn continues a recent tip (or extends it by one interaction): one row to read.
-      const hit = tips.get(project, id);
-      if (hit) return { steps: [...hit], broken: false };
-      const row = await this.db
-        .selectFrom('interactions')
-        .select(['parent_id', 'input_steps', 'output_steps'])
-        .where('project', '=', project)
-        .where('id', '=', id)
-        .executeTakeFirst();
-      if (!row) return undefined;
-      const before = row.parent_id === null ? [] : tips.get(project, row.parent_id);
-      if (before) {
-        const steps = [...before, ...ownSteps(row)];
-        tips.set(project, id, steps);
-        return { steps: [...steps], broken: false };
-      }
+    const { tips } = this;
+    // The tip's row with its project's history generation: one statement, so one snapshot (on
+    // PostgreSQL, one round trip). A turn continues a recent tip (or extends it by one
+    // interaction): then this row is all it reads. The tip's own steps are not read when its
+    // history is cached (under some generation: a stale entry falls back to the chain query).
+    const row = await this.db
+      .selectFrom('interactions')
+      .select((eb) => [
+        'parent_id',
+        eb.fn
+          .coalesce(
+            eb
+              .selectFrom('history_generations')
+              .select('generation')
+              .where('project', '=', project),
+            sql.lit(0),
+          )
+          .as('generation'),
+      ])
+      .$if(!tips.has(project, id), (q) => q.select(['input_steps', 'output_steps']))
+      .where('project', '=', project)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    // Read before (or with) whatever gets cached: an entry is never newer than its generation.
+    const generation = Number(row.generation);
+    const hit = tips.get(project, id, generation);
+    if (hit) return { steps: [...hit], broken: false };
+    const before = row.parent_id === null ? [] : tips.get(project, row.parent_id, generation);
+    if (before && row.input_steps !== undefined) {
+      const steps = [
+        ...before,
+        ...ownSteps({ input_steps: row.input_steps, output_steps: row.output_steps ?? null }),
+      ];
+      tips.set(project, id, steps, generation);
+      return { steps: [...steps], broken: false };
     }
     // One recursive query walks the parent links however deep the chain is, each step a
     // primary-key lookup (see history-query.ts).
@@ -272,30 +288,13 @@ export class SqlStore implements Store {
     const rows = found.sort((x, y) => Number(y.depth) - Number(x.depth));
     if (rows.length === 0) return undefined;
     const steps: Step[] = [];
-    for (const row of rows) steps.push(...ownSteps(row));
+    for (const r of rows) steps.push(...ownSteps(r));
     const broken = rows[0]!.parent_id !== null;
-    if (tips && !broken) tips.set(project, id, [...steps]);
+    if (!broken) tips.set(project, id, [...steps], generation);
     return { steps, broken };
   }
 
-  /**
-   * The tips cache, emptied first when another connection changed the database since it was
-   * last used (SQLite's `data_version` changes only for other connections' commits: an operator
-   * command deleting through its own connection, another server process on the same file).
-   */
-  private async validTips(): Promise<ConversationTips | undefined> {
-    if (!this.tips) return undefined;
-    const { rows } = await sql<{ data_version: number }>`pragma data_version`.execute(this.db);
-    const version = Number(rows[0]?.data_version);
-    if (version !== this.tipsVersion) {
-      this.tips.clear();
-      this.tipsVersion = version;
-    }
-    return this.tips;
-  }
-
   async deleteInteraction(project: string, id: string): Promise<boolean> {
-    this.tips?.clear();
     return this.db.transaction().execute(async (trx) => {
       const found = await trx
         .selectFrom('interactions')
@@ -306,6 +305,7 @@ export class SqlStore implements Store {
       if (!found) return false;
       await trx.deleteFrom('events').where('interaction_id', '=', id).execute();
       await trx.deleteFrom('interactions').where('id', '=', id).execute();
+      await bumpHistoryGenerations(trx, [project]);
       return true;
     });
   }
@@ -375,14 +375,26 @@ export class SqlStore implements Store {
   }
 
   async deleteCreatedBefore(cutoff: string): Promise<number> {
-    this.tips?.clear();
     return this.db.transaction().execute(async (trx) => {
       const old = trx.selectFrom('interactions').select('id').where('created', '<', cutoff);
+      // whose histories it breaks (nothing created now is older than the cut-off: the set only
+      // shrinks, by concurrent deletes, and bumping one project too many costs a cache refill)
+      const projects = await trx
+        .selectFrom('interactions')
+        .select('project')
+        .distinct()
+        .where('created', '<', cutoff)
+        .execute();
+      if (projects.length === 0) return 0;
       await trx.deleteFrom('events').where('interaction_id', 'in', old).execute();
       const result = await trx
         .deleteFrom('interactions')
         .where('created', '<', cutoff)
         .executeTakeFirst();
+      await bumpHistoryGenerations(
+        trx,
+        projects.map((p) => p.project),
+      );
       return Number(result.numDeletedRows ?? 0);
     });
   }
@@ -409,6 +421,28 @@ function reportingStoreErrors(store: SqlStore): SqlStore {
       };
     },
   });
+}
+
+/**
+ * Bumps the history generation of each project (conversation-tips.ts), in the transaction that
+ * deleted some of its interactions, after the deletes: every deleting transaction takes the row
+ * locks of interactions first, then of counters, in one order (sorted), so two never deadlock
+ * over them.
+ */
+async function bumpHistoryGenerations(
+  trx: Kysely<DatabaseSchema>,
+  projects: string[],
+): Promise<void> {
+  const sorted = [...new Set(projects)].sort();
+  for (let i = 0; i < sorted.length; i += INSERT_CHUNK) {
+    await trx
+      .insertInto('history_generations')
+      .values(sorted.slice(i, i + INSERT_CHUNK).map((project) => ({ project, generation: 1 })))
+      .onConflict((oc) =>
+        oc.column('project').doUpdateSet({ generation: sql`history_generations.generation + 1` }),
+      )
+      .execute();
+  }
 }
 
 async function insertEventRows(trx: Kysely<DatabaseSchema>, rows: EventsTable[]): Promise<void> {
