@@ -66,6 +66,19 @@ export class ConversationTips {
     }
   }
 
+  /**
+   * The project's tips cached under `generation`, at most `max`, the most recently used first:
+   * where a walk up a chain can stop (turns of a conversation served by other nodes since).
+   */
+  tipsOf(project: string, generation: number, max = 128): string[] {
+    const prefix = key(project, '');
+    const found: string[] = [];
+    for (const [k, entry] of this.entries)
+      if (k.startsWith(prefix) && entry.generation === generation)
+        found.push(k.slice(prefix.length));
+    return found.slice(-max).reverse();
+  }
+
   clear(): void {
     this.entries.clear();
     this.heldSteps = 0;

@@ -283,13 +283,34 @@ export class SqlStore implements Store {
       return { steps: [...steps], broken: false };
     }
     // One recursive query walks the parent links however deep the chain is, each step a
-    // primary-key lookup (see history-query.ts).
-    const { rows: found } = await historyQuery(this.dialect, project, id).execute(this.db);
+    // primary-key lookup (see history-query.ts), up to the nearest ancestor whose history is
+    // cached: with nodes taking turns of one conversation, that of its last turn here.
+    return this.walkHistory(project, id, generation, tips.tipsOf(project, generation));
+  }
+
+  private async walkHistory(
+    project: string,
+    id: string,
+    generation: number,
+    stopAt: string[],
+  ): Promise<HistoryChain | undefined> {
+    const { tips } = this;
+    const { rows: found } = await historyQuery(this.dialect, project, id, stopAt).execute(this.db);
     const rows = found.sort((x, y) => Number(y.depth) - Number(x.depth));
     if (rows.length === 0) return undefined;
-    const steps: Step[] = [];
+    const top = rows[0]!;
+    let steps: Step[] = [];
+    let broken = top.parent_id !== null;
+    if (stopAt.includes(top.id)) {
+      // the walk stopped at a cached history (the rows below it were read after it was)
+      const cached = tips.get(project, top.id, generation);
+      // evicted meanwhile (other turns filled the cache): walk the whole chain
+      if (cached === undefined) return this.walkHistory(project, id, generation, []);
+      steps = [...cached];
+      rows.shift();
+      broken = false;
+    }
     for (const r of rows) steps.push(...ownSteps(r));
-    const broken = rows[0]!.parent_id !== null;
     if (!broken) tips.set(project, id, [...steps], generation);
     return { steps, broken };
   }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Step } from '../../src/protocol/types.js';
 import { EventLog } from '../../src/store/event-log.js';
+import { openDatabase } from '../../src/store/database.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import type { EventBatch, InteractionRecord, Store } from '../../src/store/types.js';
 import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
@@ -274,6 +275,55 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
       }
     } finally {
       await nodeB.close();
+    }
+  });
+
+  it("two nodes taking turns of one conversation: a turn reads only the rows after its node's last turn, and a delete still breaks the chain on both", async () => {
+    const nodes = [store, SqlStore.open(db.url)] as const;
+    const raw = openDatabase(db.url);
+    try {
+      // turn k continues q(k-1) on node k % 2, as a round-robin load balancer sends them
+      await store.createInteraction(record('q0'), [ev(1)]);
+      for (let k = 1; k <= 8; k++) {
+        const node = k % 2 === 0 ? nodes[0] : nodes[1];
+        const chain = await node.loadHistory('p1', `q${k - 1}`);
+        expect(chain).toEqual({
+          steps: Array.from({ length: k }, (_, i) => [user(`in q${i}`), model(`out q${i}`)]).flat(),
+          broken: false,
+        });
+        await node.createInteraction(record(`q${k}`, { parentId: `q${k - 1}` }), [ev(1)]);
+      }
+      // A probe, not something the store does: q0's row is rewritten behind both nodes' backs.
+      // Node B's turn 9 must walk q8, q7 and stop at q6 (the history its turn 7 cached), so it
+      // still sees q0 as it was; a node that never cached anything walks to q0.
+      await raw.db
+        .updateTable('interactions')
+        .set({ input_steps: JSON.stringify([user('rewritten')]) })
+        .where('id', '=', 'q0')
+        .execute();
+      const turn9 = await nodes[1].loadHistory('p1', 'q8');
+      expect(turn9!.steps[0]).toEqual(user('in q0'));
+      expect(turn9!.steps).toHaveLength(18);
+      const cold = SqlStore.open(db.url);
+      try {
+        expect((await cold.loadHistory('p1', 'q8'))!.steps[0]).toEqual(user('rewritten'));
+        // node A extends the history node B cached for q6 to q8 the same way
+        expect((await nodes[0].loadHistory('p1', 'q8'))!.steps[0]).toEqual(user('in q0'));
+
+        // a delete through either node breaks the chain for both, as for an uncached node
+        expect(await nodes[1].deleteInteraction('p1', 'q3')).toBe(true);
+        for (const node of [...nodes, cold])
+          for (const tip of ['q8', 'q7', 'q6', 'q4']) {
+            const chain = await node.loadHistory('p1', tip);
+            expect(chain!.broken).toBe(true);
+            expect(chain!.steps[0]).toEqual(user('in q4'));
+          }
+      } finally {
+        await cold.close();
+      }
+    } finally {
+      await nodes[1].close();
+      await raw.db.destroy();
     }
   });
 
