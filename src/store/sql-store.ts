@@ -325,8 +325,8 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       if (!found) return false;
       await trx.deleteFrom('events').where('interaction_id', '=', id).execute();
+      // (a trigger bumps the project's history generation: see migrations.ts, 0009)
       await trx.deleteFrom('interactions').where('id', '=', id).execute();
-      await bumpHistoryGenerations(trx, [project]);
       return true;
     });
   }
@@ -398,24 +398,11 @@ export class SqlStore implements Store {
   async deleteCreatedBefore(cutoff: string): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       const old = trx.selectFrom('interactions').select('id').where('created', '<', cutoff);
-      // whose histories it breaks (nothing created now is older than the cut-off: the set only
-      // shrinks, by concurrent deletes, and bumping one project too many costs a cache refill)
-      const projects = await trx
-        .selectFrom('interactions')
-        .select('project')
-        .distinct()
-        .where('created', '<', cutoff)
-        .execute();
-      if (projects.length === 0) return 0;
       await trx.deleteFrom('events').where('interaction_id', 'in', old).execute();
       const result = await trx
         .deleteFrom('interactions')
         .where('created', '<', cutoff)
         .executeTakeFirst();
-      await bumpHistoryGenerations(
-        trx,
-        projects.map((p) => p.project),
-      );
       return Number(result.numDeletedRows ?? 0);
     });
   }
@@ -442,28 +429,6 @@ function reportingStoreErrors(store: SqlStore): SqlStore {
       };
     },
   });
-}
-
-/**
- * Bumps the history generation of each project (conversation-tips.ts), in the transaction that
- * deleted some of its interactions, after the deletes: every deleting transaction takes the row
- * locks of interactions first, then of counters, in one order (sorted), so two never deadlock
- * over them.
- */
-async function bumpHistoryGenerations(
-  trx: Kysely<DatabaseSchema>,
-  projects: string[],
-): Promise<void> {
-  const sorted = [...new Set(projects)].sort();
-  for (let i = 0; i < sorted.length; i += INSERT_CHUNK) {
-    await trx
-      .insertInto('history_generations')
-      .values(sorted.slice(i, i + INSERT_CHUNK).map((project) => ({ project, generation: 1 })))
-      .onConflict((oc) =>
-        oc.column('project').doUpdateSet({ generation: sql`history_generations.generation + 1` }),
-      )
-      .execute();
-  }
 }
 
 async function insertEventRows(trx: Kysely<DatabaseSchema>, rows: EventsTable[]): Promise<void> {

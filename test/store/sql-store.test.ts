@@ -273,6 +273,25 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
         expect(expected!.broken).toBe(true);
         expect(await nodeA.loadHistory('p1', id)).toEqual(expected);
       }
+
+      // an operator's SQL (or a node of an older version) deletes without the store: the same
+      await nodeA.createInteraction(record('s0'), [ev(1)]);
+      await nodeA.createInteraction(record('s1', { parentId: 's0' }), [ev(1)]);
+      await nodeA.createInteraction(record('s2', { parentId: 's1' }), [ev(1)]);
+      expect((await nodeA.loadHistory('p1', 's1'))!.broken).toBe(false);
+      expect((await nodeA.loadHistory('p1', 's2'))!.broken).toBe(false);
+      const raw = openDatabase(db.url);
+      try {
+        await raw.db.deleteFrom('events').where('interaction_id', '=', 's0').execute();
+        await raw.db.deleteFrom('interactions').where('id', '=', 's0').execute();
+      } finally {
+        await raw.db.destroy();
+      }
+      for (const id of ['s2', 's1']) {
+        const expected = await uncached(id);
+        expect(expected!.broken).toBe(true);
+        expect(await nodeA.loadHistory('p1', id)).toEqual(expected);
+      }
     } finally {
       await nodeB.close();
     }
