@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { Step } from '../protocol/types.js';
 import {
   openDatabase,
@@ -105,6 +105,28 @@ function updateColumns(u: InteractionUpdate): Partial<InteractionsTable> {
   if (u.ownerNode !== undefined) set.owner_node = u.ownerNode;
   return set;
 }
+
+interface TipRow {
+  parent_id: string | null;
+  generation: number | string;
+  input_steps?: string;
+  output_steps?: string | null;
+}
+
+/**
+ * The statement every continuing turn runs (`loadHistory`): the tip's row with its project's
+ * history generation, its steps only when its history is not cached. Written out once per
+ * dialect rather than built per call: kysely's builder costs more than the lookup itself.
+ * Parameters: project, project, id.
+ */
+const tipQueries = Object.fromEntries(
+  (['sqlite', 'postgres'] as const).map((kind) => {
+    const p = (n: number) => (kind === 'sqlite' ? '?' : `$${n}`);
+    const text = (columns: string) =>
+      `select parent_id, coalesce((select generation from history_generations where project = ${p(1)}), 0) as generation${columns} from interactions where project = ${p(2)} and id = ${p(3)}`;
+    return [kind, { cached: text(''), read: text(', input_steps, output_steps') }];
+  }),
+) as Record<'sqlite' | 'postgres', { cached: string; read: string }>;
 
 export class SqlStore implements Store {
   readonly dialect: 'sqlite' | 'postgres';
@@ -250,24 +272,14 @@ export class SqlStore implements Store {
     // PostgreSQL, one round trip). A turn continues a recent tip (or extends it by one
     // interaction): then this row is all it reads. The tip's own steps are not read when its
     // history is cached (under some generation: a stale entry falls back to the chain query).
-    const row = await this.db
-      .selectFrom('interactions')
-      .select((eb) => [
-        'parent_id',
-        eb.fn
-          .coalesce(
-            eb
-              .selectFrom('history_generations')
-              .select('generation')
-              .where('project', '=', project),
-            sql.lit(0),
-          )
-          .as('generation'),
-      ])
-      .$if(!tips.has(project, id), (q) => q.select(['input_steps', 'output_steps']))
-      .where('project', '=', project)
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const { rows } = await this.db.executeQuery<TipRow>(
+      CompiledQuery.raw(tipQueries[this.dialect][tips.has(project, id) ? 'cached' : 'read'], [
+        project,
+        project,
+        id,
+      ]),
+    );
+    const row = rows[0];
     if (!row) return undefined;
     // Read before (or with) whatever gets cached: an entry is never newer than its generation.
     const generation = Number(row.generation);
