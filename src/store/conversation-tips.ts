@@ -15,8 +15,8 @@ interface Entry {
  *
  * A stored turn never changes, so a chain stays valid until an interaction is deleted. Every
  * deletion bumps its project's history generation in the database, in the deleting transaction
- * (`history_generations`, see sql-store.ts); an entry is used only by a reader that read the
- * same generation as the entry was filled under, whichever node or process deleted.
+ * (a trigger filling `history_generations`: migrations.ts, 0009); an entry is used only by a
+ * reader that read the generation the entry was filled under, whoever deleted.
  * Hand-written: a Map in insertion order is the whole LRU, no library needed.
  */
 export class ConversationTips {
@@ -77,11 +77,6 @@ export class ConversationTips {
       if (k.startsWith(prefix) && entry.generation === generation)
         found.push(k.slice(prefix.length));
     return found.slice(-max).reverse();
-  }
-
-  clear(): void {
-    this.entries.clear();
-    this.heldSteps = 0;
   }
 
   private dropOlder(project: string, generation: number): void {
