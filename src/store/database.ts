@@ -67,8 +67,15 @@ export interface NodesTable {
   heartbeat: string;
 }
 
+/** A project's count of deletions of interactions (see migrations.ts, 0009). */
+export interface HistoryGenerationsTable {
+  project: string;
+  generation: number | string;
+}
+
 export interface DatabaseSchema {
   interactions: InteractionsTable;
+  history_generations: HistoryGenerationsTable;
   events: EventsTable;
   nodes: NodesTable;
   api_keys: ApiKeysTable;

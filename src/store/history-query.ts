@@ -23,22 +23,32 @@ export interface HistoryRow {
  * - PostgreSQL: a `LATERAL` subquery with `LIMIT 1` cannot be flattened into a join the planner
  *   could reorder or hash: it runs once per chain row, as an index scan on the primary key.
  * test/store/history-plan.test.ts asserts both plans (EXPLAIN), with and without statistics.
+ *
+ * `stopAt`: interactions whose history the caller has (its tips cache): the walk ends at the
+ * first of them it reaches, that row included, instead of at the root.
  */
 export function historyQuery(
   kind: DatabaseKind,
   project: string,
   id: string,
+  stopAt: readonly string[] = [],
 ): RawBuilder<HistoryRow> {
+  const stop =
+    stopAt.length === 0
+      ? sql``
+      : kind === 'sqlite'
+        ? sql` and c.id not in (select value from json_each(${JSON.stringify(stopAt)}))`
+        : sql` where c.id <> all(${stopAt}::text[])`;
   const recursiveStep =
     kind === 'sqlite'
       ? sql`select i.id, i.parent_id, i.input_steps, i.output_steps, c.depth + 1
             from chain c cross join interactions i
-            where i.id = c.parent_id and i.project = ${project}`
+            where i.id = c.parent_id and i.project = ${project}${stop}`
       : sql`select p.id, p.parent_id, p.input_steps, p.output_steps, c.depth + 1
             from chain c cross join lateral (
               select i.id, i.parent_id, i.input_steps, i.output_steps from interactions i
               where i.id = c.parent_id and i.project = ${project} limit 1
-            ) p`;
+            ) p${stop}`;
   return sql<HistoryRow>`with recursive chain(id, parent_id, input_steps, output_steps, depth) as (
       select id, parent_id, input_steps, output_steps, 0 from interactions
       where id = ${id} and project = ${project}

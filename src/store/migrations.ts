@@ -445,6 +445,42 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Per project, a counter that every deletion of interactions bumps in the deleting
+  // transaction: nodes cache conversation histories (src/store/conversation-tips.ts) and use an
+  // entry only while the counter they read with the tip's row is the one it was filled under.
+  // A trigger rather than the store's delete methods: it also counts what deletes without them
+  // (a node of an older version during a rolling upgrade, an operator's SQL). It runs after the
+  // delete, so it locks counters after rows, in project order (PostgreSQL: once per statement,
+  // from the deleted rows; SQLite's triggers are per row and its writers never interleave).
+  // A row is never deleted, so a counter never goes back to a value it had.
+  '0009_history_generations': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('history_generations')
+        .addColumn('project', 'text', (c) => c.primaryKey())
+        .addColumn('generation', 'bigint', (c) => c.notNull())
+        .execute();
+      if (db.getExecutor().adapter instanceof PostgresAdapter) {
+        await sql`create function history_generations_bump() returns trigger
+          language plpgsql as $$
+          begin
+            insert into history_generations (project, generation)
+              select project, 1 from deleted_interactions group by project order by project
+              on conflict (project) do update set generation = history_generations.generation + 1;
+            return null;
+          end $$`.execute(db);
+        await sql`create trigger interactions_history_generation after delete on interactions
+          referencing old table as deleted_interactions
+          for each statement execute function history_generations_bump()`.execute(db);
+      } else {
+        await sql`create trigger interactions_history_generation after delete on interactions
+          begin
+            insert into history_generations (project, generation) values (old.project, 1)
+              on conflict (project) do update set generation = generation + 1;
+          end`.execute(db);
+      }
+    },
+  },
 };
 
 class CodeMigrationProvider implements MigrationProvider {

@@ -131,16 +131,37 @@ function updateColumns(u: InteractionUpdate): Partial<InteractionsTable> {
   return set;
 }
 
+interface TipRow {
+  parent_id: string | null;
+  generation: number | string;
+  input_steps?: string;
+  output_steps?: string | null;
+}
+
+/**
+ * The statement every continuing turn runs (`loadHistory`): the tip's row with its project's
+ * history generation, its steps only when its history is not cached. Written out once per
+ * dialect rather than built per call: kysely's builder costs more than the lookup itself.
+ * Parameters: project, project, id.
+ */
+const tipQueries = Object.fromEntries(
+  (['sqlite', 'postgres'] as const).map((kind) => {
+    const p = (n: number) => (kind === 'sqlite' ? '?' : `$${n}`);
+    const text = (columns: string) =>
+      `select parent_id, coalesce((select generation from history_generations where project = ${p(1)}), 0) as generation${columns} from interactions where project = ${p(2)} and id = ${p(3)}`;
+    return [kind, { cached: text(''), read: text(', input_steps, output_steps') }];
+  }),
+) as Record<'sqlite' | 'postgres', { cached: string; read: string }>;
+
 export class SqlStore implements Store {
   readonly dialect: 'sqlite' | 'postgres';
   private readonly db: Kysely<DatabaseSchema>;
   /**
-   * Histories of recent conversation tips (conversation-tips.ts). SQLite only: there a change by
-   * any other writer is visible in `data_version`; PostgreSQL offers no such cheap check, and
-   * another node's delete must break a chain at once, so it always loads the chain.
+   * Histories of recent conversation tips (conversation-tips.ts), valid while their project's
+   * history generation is the one they were read under: a deletion through any node or process
+   * bumps it in its own transaction, so it breaks a chain here at once.
    */
-  private readonly tips: ConversationTips | undefined;
-  private tipsVersion: number | undefined;
+  private readonly tips = new ConversationTips();
 
   private readonly interactionRows: RowInsert<InteractionsTable>;
   private readonly eventRows: RowInsert<EventsTable>;
@@ -150,7 +171,6 @@ export class SqlStore implements Store {
     this.db = handle.db;
     this.interactionRows = new RowInsert(handle.kind, 'interactions', INTERACTION_COLUMNS);
     this.eventRows = new RowInsert(handle.kind, 'events', ['interaction_id', 'seq', 'data']);
-    this.tips = handle.kind === 'sqlite' ? new ConversationTips() : undefined;
   }
 
   /** Opens a store whose operations report a store-wide failure as `StoreUnavailableError`. */
@@ -270,55 +290,67 @@ export class SqlStore implements Store {
   }
 
   async loadHistory(project: string, id: string): Promise<HistoryChain | undefined> {
-    const tips = await this.validTips();
-    if (tips) {
-      // A turn continues a recent tip (or extends it by one interaction): one row to read.
-      const hit = tips.get(project, id);
-      if (hit) return { steps: [...hit], broken: false };
-      const row = await this.db
-        .selectFrom('interactions')
-        .select(['parent_id', 'input_steps', 'output_steps'])
-        .where('project', '=', project)
-        .where('id', '=', id)
-        .executeTakeFirst();
-      if (!row) return undefined;
-      const before = row.parent_id === null ? [] : tips.get(project, row.parent_id);
-      if (before) {
-        const steps = [...before, ...ownSteps(row)];
-        tips.set(project, id, steps);
-        return { steps: [...steps], broken: false };
-      }
+    const { tips } = this;
+    // The tip's row with its project's history generation: one statement, so one snapshot (on
+    // PostgreSQL, one round trip). A turn continues a recent tip (or extends it by one
+    // interaction): then this row is all it reads. The tip's own steps are not read when its
+    // history is cached (under some generation: a stale entry falls back to the chain query).
+    const { rows } = await this.db.executeQuery<TipRow>(
+      CompiledQuery.raw(tipQueries[this.dialect][tips.has(project, id) ? 'cached' : 'read'], [
+        project,
+        project,
+        id,
+      ]),
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    // Read before (or with) whatever gets cached: an entry is never newer than its generation.
+    const generation = Number(row.generation);
+    const hit = tips.get(project, id, generation);
+    if (hit) return { steps: [...hit], broken: false };
+    const before = row.parent_id === null ? [] : tips.get(project, row.parent_id, generation);
+    if (before && row.input_steps !== undefined) {
+      const steps = [
+        ...before,
+        ...ownSteps({ input_steps: row.input_steps, output_steps: row.output_steps ?? null }),
+      ];
+      tips.set(project, id, steps, generation);
+      return { steps: [...steps], broken: false };
     }
     // One recursive query walks the parent links however deep the chain is, each step a
-    // primary-key lookup (see history-query.ts).
-    const { rows: found } = await historyQuery(this.dialect, project, id).execute(this.db);
+    // primary-key lookup (see history-query.ts), up to the nearest ancestor whose history is
+    // cached: with nodes taking turns of one conversation, that of its last turn here.
+    return this.walkHistory(project, id, generation, tips.tipsOf(project, generation));
+  }
+
+  private async walkHistory(
+    project: string,
+    id: string,
+    generation: number,
+    stopAt: string[],
+  ): Promise<HistoryChain | undefined> {
+    const { tips } = this;
+    const { rows: found } = await historyQuery(this.dialect, project, id, stopAt).execute(this.db);
     const rows = found.sort((x, y) => Number(y.depth) - Number(x.depth));
     if (rows.length === 0) return undefined;
-    const steps: Step[] = [];
-    for (const row of rows) steps.push(...ownSteps(row));
-    const broken = rows[0]!.parent_id !== null;
-    if (tips && !broken) tips.set(project, id, [...steps]);
+    const top = rows[0]!;
+    let steps: Step[] = [];
+    let broken = top.parent_id !== null;
+    if (stopAt.includes(top.id)) {
+      // the walk stopped at a cached history (the rows below it were read after it was)
+      const cached = tips.get(project, top.id, generation);
+      // evicted meanwhile (other turns filled the cache): walk the whole chain
+      if (cached === undefined) return this.walkHistory(project, id, generation, []);
+      steps = [...cached];
+      rows.shift();
+      broken = false;
+    }
+    for (const r of rows) steps.push(...ownSteps(r));
+    if (!broken) tips.set(project, id, [...steps], generation);
     return { steps, broken };
   }
 
-  /**
-   * The tips cache, emptied first when another connection changed the database since it was
-   * last used (SQLite's `data_version` changes only for other connections' commits: an operator
-   * command deleting through its own connection, another server process on the same file).
-   */
-  private async validTips(): Promise<ConversationTips | undefined> {
-    if (!this.tips) return undefined;
-    const { rows } = await sql<{ data_version: number }>`pragma data_version`.execute(this.db);
-    const version = Number(rows[0]?.data_version);
-    if (version !== this.tipsVersion) {
-      this.tips.clear();
-      this.tipsVersion = version;
-    }
-    return this.tips;
-  }
-
   async deleteInteraction(project: string, id: string): Promise<boolean> {
-    this.tips?.clear();
     return this.db.transaction().execute(async (trx) => {
       const found = await trx
         .selectFrom('interactions')
@@ -328,6 +360,7 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       if (!found) return false;
       await trx.deleteFrom('events').where('interaction_id', '=', id).execute();
+      // (a trigger bumps the project's history generation: see migrations.ts, 0009)
       await trx.deleteFrom('interactions').where('id', '=', id).execute();
       return true;
     });
@@ -398,7 +431,6 @@ export class SqlStore implements Store {
   }
 
   async deleteCreatedBefore(cutoff: string): Promise<number> {
-    this.tips?.clear();
     return this.db.transaction().execute(async (trx) => {
       const old = trx.selectFrom('interactions').select('id').where('created', '<', cutoff);
       await trx.deleteFrom('events').where('interaction_id', 'in', old).execute();

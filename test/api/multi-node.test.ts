@@ -42,6 +42,67 @@ describe('several nodes on one PostgreSQL', () => {
     expect(JSON.stringify(b.upstream.requests.at(-1)!.messages)).toContain('made on A');
   });
 
+  it('continues on node A a conversation whose earlier turn node B deleted exactly as a node that never saw it does (404), while node A had it cached', async () => {
+    const continueOn = (node: Harness, previous: string, input: string) =>
+      node.fetch('/v1beta/interactions', {
+        method: 'POST',
+        body: JSON.stringify({
+          model: 'gemini-3.5-flash',
+          input,
+          previous_interaction_id: previous,
+        }),
+      });
+    const turn = async (node: Harness, previous: string | undefined, input: string) => {
+      const res = previous
+        ? await continueOn(node, previous, input)
+        : await node.fetch('/v1beta/interactions', {
+            method: 'POST',
+            body: JSON.stringify({ model: 'gemini-3.5-flash', input }),
+          });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { id: string }).id;
+    };
+    // four turns on node A: its tips cache holds the conversation's history
+    const ids: string[] = [];
+    for (const input of ['first', 'second', 'third', 'fourth'])
+      ids.push(await turn(a, ids.at(-1), input));
+    const before = a.upstream.requests.length;
+    const branch = await turn(a, ids[3], 'fifth');
+    expect(a.upstream.requests.length).toBe(before + 1);
+    const sent = JSON.stringify(a.upstream.requests.at(-1)!.messages);
+    for (const text of ['first', 'second', 'third', 'fourth', 'fifth'])
+      expect(sent).toContain(text);
+
+    // node B deletes the second turn
+    expect((await b.fetch(`/v1beta/interactions/${ids[1]}`, { method: 'DELETE' })).status).toBe(
+      200,
+    );
+    // node A, its cache filled, answers as node C (a node started now, nothing cached) does
+    const c = await startHarness({
+      store: 'postgres',
+      db,
+      config: { server: { node_id: 'node-c', keepalive_seconds: 1 } },
+    });
+    try {
+      for (const previous of [branch, ids[3]!, ids[2]!]) {
+        const onA = await continueOn(a, previous, 'again');
+        const onC = await continueOn(c, previous, 'again');
+        expect(onA.status).toBe(404);
+        expect(onC.status).toBe(404);
+        expect(await onA.json()).toEqual(await onC.json());
+      }
+      // what stays before the deleted turn continues on node A as on node C
+      const firstOnA = await continueOn(a, ids[0]!, 'from the first');
+      expect(firstOnA.status).toBe(200);
+      expect(JSON.stringify(a.upstream.requests.at(-1)!.messages)).toContain('first');
+      const firstOnC = await continueOn(c, ids[0]!, 'from the first');
+      expect(firstOnC.status).toBe(200);
+      expect(c.upstream.requests.at(-1)!.messages).toEqual(a.upstream.requests.at(-1)!.messages);
+    } finally {
+      await c.close();
+    }
+  });
+
   it("follows node A's live stream from node B with last_event_id (cross-node tail)", async () => {
     a.upstream.script = () => ({ text: ['one ', 'two ', 'three'], hold: true });
     const before = a.upstream.requests.length;

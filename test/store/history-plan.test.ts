@@ -63,8 +63,9 @@ describe.each(STORE_KINDS)('history query plan (%s)', (kind) => {
     await db.drop();
   });
 
-  async function plan(): Promise<string[]> {
-    const compiled = historyQuery(kind, 'p1', `turn${DEPTH - 1}`).compile(handle.db);
+  // with and without ancestors to stop at (the caller's cached tips)
+  async function plan(stopAt: string[] = []): Promise<string[]> {
+    const compiled = historyQuery(kind, 'p1', `turn${DEPTH - 1}`, stopAt).compile(handle.db);
     const explain = kind === 'sqlite' ? 'EXPLAIN QUERY PLAN ' : 'EXPLAIN ';
     const { rows } = await handle.db.executeQuery<Record<string, string>>(
       CompiledQuery.raw(explain + compiled.sql, [...compiled.parameters]),
@@ -98,13 +99,17 @@ describe.each(STORE_KINDS)('history query plan (%s)', (kind) => {
     }
   }
 
+  const STOP_AT = ['turn3', 'filler7', 'elsewhere'];
+
   it('looks every parent up by id without statistics', async () => {
     expectKeyedLookups(await plan());
+    expectKeyedLookups(await plan(STOP_AT));
   });
 
   it('still does after ANALYZE', async () => {
     await sql`analyze`.execute(handle.db);
     expectKeyedLookups(await plan());
+    expectKeyedLookups(await plan(STOP_AT));
   });
 
   it('walks the whole chain, oldest first, and stays inside the project', async () => {
@@ -117,6 +122,13 @@ describe.each(STORE_KINDS)('history query plan (%s)', (kind) => {
       const { rows } = await historyQuery(kind, 'p1', `turn${DEPTH - 1}`).execute(handle.db);
       expect(rows).toHaveLength(DEPTH);
       expect(new Set(rows.map((r) => r.id)).size).toBe(DEPTH);
+      // told where to stop, it ends at the first of those ancestors it reaches, that one included
+      const { rows: part } = await historyQuery(kind, 'p1', `turn${DEPTH - 1}`, STOP_AT).execute(
+        handle.db,
+      );
+      expect(part.map((r) => [r.id, Number(r.depth)])).toEqual(
+        Array.from({ length: DEPTH - 3 }, (_, i) => [`turn${DEPTH - 1 - i}`, i]),
+      );
     } finally {
       await store.close();
     }

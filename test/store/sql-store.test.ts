@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Step } from '../../src/protocol/types.js';
 import { EventLog } from '../../src/store/event-log.js';
+import { openDatabase } from '../../src/store/database.js';
 import { SqlStore } from '../../src/store/sql-store.js';
 import type { EventBatch, InteractionRecord, Store } from '../../src/store/types.js';
 import { STORE_KINDS, createTestDatabase, type TestDatabase } from '../support/databases.js';
@@ -134,8 +135,13 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
     const expected = (n: number) =>
       Array.from({ length: n }, (_, i) => [user(`in t${i}`), model(`out t${i}`)]).flat();
     expect((await store.loadHistory('p1', 't3'))!.steps).toEqual(expected(4));
-    // the next turn extends the cached tip; the cache hands out copies
+    // the next turn extends the cached tip (one statement: the tip's row and the project's
+    // history generation, no chain query); the cache hands out copies
+    queries.length = 0;
     const next = await store.loadHistory('p1', 't4');
+    expect(queries).toHaveLength(1);
+    expect(queries[0]).toMatch(/history_generations/);
+    expect(queries[0]).not.toMatch(/recursive/i);
     expect(next).toEqual({ steps: expected(5), broken: false });
     next!.steps.length = 0;
     expect((await store.loadHistory('p1', 't4'))!.steps).toEqual(expected(5));
@@ -154,6 +160,192 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
     expect((await store.loadHistory('p1', 'u1'))!.broken).toBe(true);
   });
 
+  it('gives a cached turn the same history as an uncached one, on every branch of a tree', async () => {
+    // a tree: a trunk of 6 turns, a branch from turn 2 and one from the branch, a second root
+    const tree: [string, string | null][] = [
+      ['h0', null],
+      ['h1', 'h0'],
+      ['h2', 'h1'],
+      ['h3', 'h2'],
+      ['h4', 'h3'],
+      ['h5', 'h4'],
+      ['hb1', 'h2'],
+      ['hb2', 'hb1'],
+      ['hr', null],
+    ];
+    for (const [id, parentId] of tree) {
+      const outputSteps = id === 'hb1' ? null : [model(`out ${id}`), model(`more ${id}`)];
+      await store.createInteraction(record(id, { parentId, outputSteps }), [ev(1)]);
+    }
+    // warm: every turn loaded in creation order (each extends its parent's entry), twice
+    for (let round = 0; round < 2; round++)
+      for (const [id] of tree) await store.loadHistory('p1', id);
+    const uncached = SqlStore.open(db.url);
+    try {
+      for (const [id] of tree) {
+        const cold = await uncached.loadHistory('p1', id);
+        expect(cold!.broken).toBe(false);
+        expect(await store.loadHistory('p1', id)).toEqual(cold);
+      }
+      expect((await store.loadHistory('p1', 'hb2'))!.steps).toEqual([
+        user('in h0'),
+        model('out h0'),
+        model('more h0'),
+        user('in h1'),
+        model('out h1'),
+        model('more h1'),
+        user('in h2'),
+        model('out h2'),
+        model('more h2'),
+        user('in hb1'),
+        user('in hb2'),
+        model('out hb2'),
+        model('more hb2'),
+      ]);
+    } finally {
+      await uncached.close();
+    }
+  });
+
+  it('two nodes on one database: a delete through one breaks the chains the other has cached at once, as without a cache', async () => {
+    const nodeA = store;
+    const nodeB = SqlStore.open(db.url);
+    const fresh = () => SqlStore.open(db.url); // a node that never cached anything
+    const uncached = async (id: string) => {
+      const c = fresh();
+      try {
+        return await c.loadHistory('p1', id);
+      } finally {
+        await c.close();
+      }
+    };
+    try {
+      let parent: string | null = null;
+      for (let i = 0; i < 6; i++) {
+        await nodeA.createInteraction(record(`x${i}`, { parentId: parent }), [ev(1)]);
+        parent = `x${i}`;
+      }
+      await nodeA.createInteraction(record('y0'), [ev(1)]);
+      await nodeA.createInteraction(record('y1', { parentId: 'y0' }), [ev(1)]);
+      await nodeA.createInteraction(record('z0', { project: 'p2' }), [ev(1)]);
+      // node A continues both conversations: its cache holds x4, x5, y1
+      for (const id of ['x4', 'x5', 'y1'])
+        expect((await nodeA.loadHistory('p1', id))!.broken).toBe(false);
+      queries.length = 0;
+      expect((await nodeA.loadHistory('p1', 'x5'))!.steps).toHaveLength(12);
+      expect(queries.filter((q) => /recursive/i.test(q))).toEqual([]);
+
+      // a delete in another project leaves this project's cache in use
+      expect(await nodeB.deleteInteraction('p2', 'z0')).toBe(true);
+      queries.length = 0;
+      expect((await nodeA.loadHistory('p1', 'x5'))!.broken).toBe(false);
+      expect(queries.filter((q) => /recursive/i.test(q))).toEqual([]);
+
+      // node B deletes an ancestor: node A sees the chain broken on its very next turn
+      expect(await nodeB.deleteInteraction('p1', 'x2')).toBe(true);
+      for (const id of ['x5', 'x4', 'x3', 'x1']) {
+        const expected = await uncached(id);
+        expect(await nodeA.loadHistory('p1', id)).toEqual(expected);
+      }
+      expect((await nodeA.loadHistory('p1', 'x5'))!.broken).toBe(true);
+      expect((await nodeA.loadHistory('p1', 'x1'))!.broken).toBe(false);
+      // the other conversation is intact, and cached again after one chain query
+      expect(await nodeA.loadHistory('p1', 'y1')).toEqual(await uncached('y1'));
+
+      // node B deletes a cached tip itself: node A finds nothing, as a fresh node does
+      expect(await nodeA.loadHistory('p1', 'y1')).toEqual({
+        steps: [user('in y0'), model('out y0'), user('in y1'), model('out y1')],
+        broken: false,
+      });
+      expect(await nodeB.deleteInteraction('p1', 'y1')).toBe(true);
+      expect(await nodeA.loadHistory('p1', 'y1')).toBeUndefined();
+      expect(await uncached('y1')).toBeUndefined();
+
+      // node B's retention sweep deletes the oldest turn of a cached conversation
+      await nodeA.createInteraction(record('r0', { created: '2025-01-01T00:00:00Z' }), [ev(1)]);
+      await nodeA.createInteraction(record('r1', { parentId: 'r0' }), [ev(1)]);
+      await nodeA.createInteraction(record('r2', { parentId: 'r1' }), [ev(1)]);
+      expect((await nodeA.loadHistory('p1', 'r1'))!.broken).toBe(false);
+      expect((await nodeA.loadHistory('p1', 'r2'))!.broken).toBe(false);
+      expect(await nodeB.deleteCreatedBefore('2025-06-01T00:00:00Z')).toBe(1);
+      for (const id of ['r2', 'r1']) {
+        const expected = await uncached(id);
+        expect(expected!.broken).toBe(true);
+        expect(await nodeA.loadHistory('p1', id)).toEqual(expected);
+      }
+
+      // an operator's SQL (or a node of an older version) deletes without the store: the same
+      await nodeA.createInteraction(record('s0'), [ev(1)]);
+      await nodeA.createInteraction(record('s1', { parentId: 's0' }), [ev(1)]);
+      await nodeA.createInteraction(record('s2', { parentId: 's1' }), [ev(1)]);
+      expect((await nodeA.loadHistory('p1', 's1'))!.broken).toBe(false);
+      expect((await nodeA.loadHistory('p1', 's2'))!.broken).toBe(false);
+      const raw = openDatabase(db.url);
+      try {
+        await raw.db.deleteFrom('events').where('interaction_id', '=', 's0').execute();
+        await raw.db.deleteFrom('interactions').where('id', '=', 's0').execute();
+      } finally {
+        await raw.db.destroy();
+      }
+      for (const id of ['s2', 's1']) {
+        const expected = await uncached(id);
+        expect(expected!.broken).toBe(true);
+        expect(await nodeA.loadHistory('p1', id)).toEqual(expected);
+      }
+    } finally {
+      await nodeB.close();
+    }
+  });
+
+  it("two nodes taking turns of one conversation: a turn reads only the rows after its node's last turn, and a delete still breaks the chain on both", async () => {
+    const nodes = [store, SqlStore.open(db.url)] as const;
+    const raw = openDatabase(db.url);
+    try {
+      // turn k continues q(k-1) on node k % 2, as a round-robin load balancer sends them
+      await store.createInteraction(record('q0'), [ev(1)]);
+      for (let k = 1; k <= 8; k++) {
+        const node = k % 2 === 0 ? nodes[0] : nodes[1];
+        const chain = await node.loadHistory('p1', `q${k - 1}`);
+        expect(chain).toEqual({
+          steps: Array.from({ length: k }, (_, i) => [user(`in q${i}`), model(`out q${i}`)]).flat(),
+          broken: false,
+        });
+        await node.createInteraction(record(`q${k}`, { parentId: `q${k - 1}` }), [ev(1)]);
+      }
+      // A probe, not something the store does: q0's row is rewritten behind both nodes' backs.
+      // Node B's turn 9 must walk q8, q7 and stop at q6 (the history its turn 7 cached), so it
+      // still sees q0 as it was; a node that never cached anything walks to q0.
+      await raw.db
+        .updateTable('interactions')
+        .set({ input_steps: JSON.stringify([user('rewritten')]) })
+        .where('id', '=', 'q0')
+        .execute();
+      const turn9 = await nodes[1].loadHistory('p1', 'q8');
+      expect(turn9!.steps[0]).toEqual(user('in q0'));
+      expect(turn9!.steps).toHaveLength(18);
+      const cold = SqlStore.open(db.url);
+      try {
+        expect((await cold.loadHistory('p1', 'q8'))!.steps[0]).toEqual(user('rewritten'));
+        // node A extends the history node B cached for q6 to q8 the same way
+        expect((await nodes[0].loadHistory('p1', 'q8'))!.steps[0]).toEqual(user('in q0'));
+
+        // a delete through either node breaks the chain for both, as for an uncached node
+        expect(await nodes[1].deleteInteraction('p1', 'q3')).toBe(true);
+        for (const node of [...nodes, cold])
+          for (const tip of ['q8', 'q7', 'q6', 'q4']) {
+            const chain = await node.loadHistory('p1', tip);
+            expect(chain!.broken).toBe(true);
+            expect(chain!.steps[0]).toEqual(user('in q4'));
+          }
+      } finally {
+        await cold.close();
+      }
+    } finally {
+      await nodes[1].close();
+      await raw.db.destroy();
+    }
+  });
+
   it('keeps projects apart: another project reads, loads and deletes nothing', async () => {
     await store.createInteraction(record('iso1'), [ev(1)]);
     expect(await store.getInteraction('p2', 'iso1')).toBeUndefined();
@@ -170,10 +362,8 @@ describe.each(STORE_KINDS)('SqlStore (%s)', (kind) => {
     }
     queries.length = 0;
     const chain = await store.loadHistory('p1', 'c299');
-    // one query walks the chain (SQLite first checks its tips cache: a pragma, the tip's row)
-    expect(queries.filter((q) => !/pragma data_version|^select "parent_id"/.test(q))).toHaveLength(
-      1,
-    );
+    // one query walks the chain (after the tip's row, read first for the tips cache)
+    expect(queries.filter((q) => !/^select parent_id/.test(q))).toHaveLength(1);
     expect(queries.at(-1)).toMatch(/with recursive/i);
     expect(chain!.broken).toBe(false);
     expect(chain!.steps).toHaveLength(600);
