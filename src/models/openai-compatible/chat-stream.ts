@@ -212,13 +212,20 @@ function cutTemplate(data: string, value: Chunk): ChunkTemplate | undefined {
 /** The value of `data`'s template field when `data` is the template with another value there. */
 function templateValue(t: ChunkTemplate, data: string): string | undefined {
   const end = data.length - t.suffix.length;
-  if (end < t.prefix.length || !data.startsWith(t.prefix) || !data.endsWith(t.suffix))
+  // (slices compared with ===: several times faster than startsWith/endsWith on V8 for the
+  // sliced strings the SSE parser hands out)
+  if (
+    end < t.prefix.length ||
+    data.slice(0, t.prefix.length) !== t.prefix ||
+    data.slice(end) !== t.suffix
+  )
     return undefined;
-  for (let i = t.prefix.length; i < end; i++) {
-    const c = data.charCodeAt(i);
+  const value = data.slice(t.prefix.length, end);
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
     if (c < 0x20 || c === 0x22 /* " */ || c === 0x5c /* \ */) return undefined;
   }
-  return data.slice(t.prefix.length, end);
+  return value;
 }
 
 /** Parts queued before the body is paused until the reader takes them. */
