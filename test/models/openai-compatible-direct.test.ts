@@ -76,13 +76,14 @@ async function parts(model: LanguageModelV3, options = call()): Promise<unknown[
   return out;
 }
 
-/** The same, taken in batches (as the engine's model round takes them). */
+/** The same, taken in batches (as the engine's model round takes them) by a slow reader. */
 async function batchedParts(model: LanguageModelV3, options = call()): Promise<unknown[]> {
   const { stream } = await model.doStream(options);
   const batches = partBatchesOf(stream);
   expect(batches).toBeDefined();
   const out: unknown[] = [];
   for (;;) {
+    await new Promise((r) => setTimeout(r, 1)); // the body arrives meanwhile
     const batch = await batches!.next();
     if (batch === null) break;
     out.push(...batch.map(normalise));
@@ -257,18 +258,19 @@ describe('openai-compatible direct streaming path', () => {
     expect(await batchedParts(direct())).toEqual(mine);
   });
 
-  it('hands the same parts over in batches as through the stream', async () => {
+  it('hands the same parts over in batches as through the stream, a slow reader holding the body back', async () => {
+    // ~300 kB: several socket reads, more parts than the queue holds before reading waits
     const r: UpstreamReply = {
       reasoning: ['a', 'b'],
-      text: Array.from({ length: 300 }, (_, i) => `w${i} `),
-      usage: { prompt_tokens: 5, completion_tokens: 300 },
+      text: Array.from({ length: 3000 }, (_, i) => `w${i} `),
+      usage: { prompt_tokens: 5, completion_tokens: 3000 },
     };
     reply = r;
     const streamed = await parts(direct());
     reply = r;
     const batched = await batchedParts(direct());
     expect(batched).toEqual(streamed);
-    expect(batched.filter((p) => (p as { type: string }).type === 'text-delta')).toHaveLength(300);
+    expect(batched.filter((p) => (p as { type: string }).type === 'text-delta')).toHaveLength(3000);
   });
 
   for (const status of [400, 401, 429, 500, 503]) {

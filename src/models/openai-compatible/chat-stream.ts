@@ -228,16 +228,20 @@ function templateValue(t: ChunkTemplate, data: string): string | undefined {
   return value;
 }
 
-/** Parts queued before the body is paused until the reader takes them. */
+/** Parts queued before reading the body waits until the reader takes them (backpressure). */
 const HIGH_WATER_MARK = 64;
 
 /** Reads the SSE body of a streamed chat completion into AI SDK stream parts. */
 export function readChatStream(o: ChatStreamOptions): LanguageModelV3StreamResult['stream'] {
   const { body, signal } = o;
   let ended = false;
+  /** Reading waits for the reader (the queue is full). */
+  let waiting = false;
   const queue = new PartQueue({
     onDrain: () => {
-      if (body.isPaused()) body.resume();
+      if (!waiting) return;
+      waiting = false;
+      queueMicrotask(onReadable);
     },
     onCancel: (reason) => {
       ended = true;
@@ -454,11 +458,21 @@ export function readChatStream(o: ChatStreamOptions): LanguageModelV3StreamResul
 
   // undici's body ignores setEncoding: a decoder keeps characters split across chunks whole
   const decoder = new StringDecoder('utf8');
-  const onBodyData = (bytes: Buffer) => {
-    parser.feed(decoder.write(bytes));
-    // backpressure: a reader that falls behind pauses the socket (taking parts resumes it)
-    if (!ended && queue.size >= HIGH_WATER_MARK) body.pause();
-  };
+  // The body is read in paused mode: one `read()` takes everything a socket read brought (often
+  // hundreds of upstream chunks, each its own HTTP chunk) as one buffer, where 'data' events
+  // cost a stream hand-off, a decode and a parser call per chunk. Unread data stays in the
+  // body's buffer, whose high-water mark stops the socket (backpressure).
+  function onReadable(): void {
+    while (!ended) {
+      if (queue.size >= HIGH_WATER_MARK) {
+        waiting = true; // resumed when the reader takes the queued parts
+        return;
+      }
+      const bytes = body.read() as Buffer | null;
+      if (bytes === null) return;
+      parser.feed(decoder.write(bytes));
+    }
+  }
   const onBodyEnd = () => {
     if (ended) return;
     const rest = decoder.end();
@@ -475,7 +489,7 @@ export function readChatStream(o: ChatStreamOptions): LanguageModelV3StreamResul
   };
 
   queue.push({ type: 'stream-start', warnings: o.warnings });
-  body.on('data', onBodyData);
+  body.on('readable', onReadable);
   body.on('end', onBodyEnd);
   body.on('error', onBodyError);
   return queue.toStream();
