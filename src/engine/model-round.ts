@@ -155,7 +155,13 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
   // per batch instead of one per part; any other is read as the ReadableStream it is.
   const batches = partBatchesOf(stream);
   const reader = batches ? undefined : stream.getReader();
-  const onAbort = batches ? () => batches.cancel() : () => void reader!.cancel().catch(() => {});
+  const cancel = batches ? () => batches.cancel() : () => void reader!.cancel().catch(() => {});
+  // (a flag: `signal.aborted` is a getter with checks, read here once per part)
+  let aborted = signal.aborted;
+  const onAbort = () => {
+    aborted = true;
+    cancel();
+  };
   signal.addEventListener('abort', onAbort, { once: true });
   let finished = false;
   try {
@@ -168,7 +174,7 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
           break;
         }
         for (const part of batch) {
-          if (signal.aborted) throw signal.reason;
+          if (aborted) throw signal.reason;
           onPart(part);
         }
       }
@@ -187,7 +193,7 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
     signal.removeEventListener('abort', onAbort);
     // A round that ends early (bad tool arguments, a refused `validated` call, an error part)
     // stops the backend too: a local model would otherwise decode on to its token limit.
-    if (!finished) onAbort();
+    if (!finished) cancel();
   }
   if (signal.aborted) throw signal.reason;
   flushText();

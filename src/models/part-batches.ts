@@ -97,10 +97,11 @@ export class PartQueue implements PartBatches {
   }
 
   cancel(reason?: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.cancelled) return;
     this.cancelled = true;
     this.parts = [];
+    if (this.ended) return; // (the producer has finished already)
+    this.ended = true;
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.resolve(null);
