@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     const n = run.timings.length;
     process.stdout.write(
       `${n} streams of ${chunks} chunks, failures: ${JSON.stringify([...run.failures])}; ` +
-        `server CPU ${(cpuMicros / (n * chunks)).toFixed(2)} µs/chunk (ELU ${(cpu.eventLoopUtilization * 100).toFixed(0)}%)\n`,
+        `server CPU ${(cpuMicros / (n * chunks)).toFixed(2)} µs/chunk (user ${((cpu.userMs * 1000) / (n * chunks)).toFixed(2)}) (ELU ${(cpu.eventLoopUtilization * 100).toFixed(0)}%)\n`,
     );
   } finally {
     await server.close();

@@ -5,6 +5,7 @@ import type {
   SharedV3ProviderMetadata,
 } from '@ai-sdk/provider';
 import { mergeProviderMetadata } from './provider-signature.js';
+import { partBatchesOf } from '../models/part-batches.js';
 import type { ResolvedModel } from '../models/types.js';
 import type { JsonObject } from '../protocol/types.js';
 import { newCallId } from './ids.js';
@@ -86,90 +87,113 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
     reasoningMetadata = undefined;
   };
 
+  const onPart = (part: LanguageModelV3StreamPart): void => {
+    switch (part.type) {
+      case 'reasoning-start':
+        writer.start({ type: 'thought' });
+        return;
+      case 'reasoning-delta':
+        // the writer joins the chunks: one summary item per thought (closed on reasoning-end)
+        writer.reasoning(part.delta);
+        reasoning += part.delta;
+        reasoningMetadata = mergeProviderMetadata(reasoningMetadata, part.providerMetadata);
+        writer.noteThoughtMetadata(part.providerMetadata);
+        return;
+      case 'reasoning-end':
+        reasoningMetadata = mergeProviderMetadata(reasoningMetadata, part.providerMetadata);
+        writer.noteThoughtMetadata(part.providerMetadata);
+        if (writer.openType === 'thought') writer.stop();
+        return;
+      case 'text-delta':
+        if (o.textAsThought) writer.reasoning(part.delta);
+        else writer.text(part.delta);
+        text += part.delta;
+        return;
+      case 'tool-input-start': {
+        const builtIn = o.isBuiltIn(part.toolName);
+        streamed.set(part.id, builtIn);
+        if (!builtIn) writer.functionCall(newCallId(), part.toolName);
+        return;
+      }
+      case 'tool-input-delta':
+        if (streamed.get(part.id) === false && writer.openType === 'function_call' && part.delta) {
+          writer.delta({ type: 'arguments_delta', arguments: part.delta });
+        }
+        return;
+      case 'tool-call': {
+        const args = parseArguments(part.input, part.toolName);
+        if (o.isBuiltIn(part.toolName)) {
+          result.builtInCalls.push({ toolName: part.toolName, args });
+          return;
+        }
+        o.validateCall?.(part.toolName, args);
+        result.functionCalls += 1;
+        if (!streamed.has(part.toolCallId)) {
+          writer.functionCall(newCallId(), part.toolName);
+          writer.delta({ type: 'arguments_delta', arguments: JSON.stringify(args) });
+        }
+        writer.stop();
+        return;
+      }
+      case 'finish':
+        o.meter.add(part.usage);
+        result.finishReason = part.finishReason.unified;
+        return;
+      case 'stream-start':
+        // e.g. a sampling or thinking setting this backend ignores
+        for (const warning of part.warnings) o.onWarning(warning);
+        return;
+      case 'error':
+        throw part.error;
+      default:
+        return;
+    }
+  };
+
   const { stream } = await o.model.model.doStream(o.call);
-  const reader = stream.getReader();
-  const onAbort = () => void reader.cancel().catch(() => {});
+  // A model that hands its parts over in batches (part-batches.ts) is read that way: one await
+  // per batch instead of one per part; any other is read as the ReadableStream it is.
+  const batches = partBatchesOf(stream);
+  const reader = batches ? undefined : stream.getReader();
+  const cancel = batches ? () => batches.cancel() : () => void reader!.cancel().catch(() => {});
+  // (a flag: `signal.aborted` is a getter with checks, read here once per part)
+  let aborted = signal.aborted;
+  const onAbort = () => {
+    aborted = true;
+    cancel();
+  };
   signal.addEventListener('abort', onAbort, { once: true });
   let finished = false;
   try {
-    for (;;) {
-      if (signal.aborted) throw signal.reason;
-      const { done, value } = await reader.read();
-      if (done) {
-        finished = true;
-        break;
+    if (batches) {
+      for (;;) {
+        if (signal.aborted) throw signal.reason;
+        const batch = await batches.next();
+        if (batch === null) {
+          finished = true;
+          break;
+        }
+        for (const part of batch) {
+          if (aborted) throw signal.reason;
+          onPart(part);
+        }
       }
-      const part = value as LanguageModelV3StreamPart;
-      switch (part.type) {
-        case 'reasoning-start':
-          writer.start({ type: 'thought' });
-          break;
-        case 'reasoning-delta':
-          // the writer joins the chunks: one summary item per thought (closed on reasoning-end)
-          writer.reasoning(part.delta);
-          reasoning += part.delta;
-          reasoningMetadata = mergeProviderMetadata(reasoningMetadata, part.providerMetadata);
-          writer.noteThoughtMetadata(part.providerMetadata);
-          break;
-        case 'reasoning-end':
-          reasoningMetadata = mergeProviderMetadata(reasoningMetadata, part.providerMetadata);
-          writer.noteThoughtMetadata(part.providerMetadata);
-          if (writer.openType === 'thought') writer.stop();
-          break;
-        case 'text-delta':
-          if (o.textAsThought) writer.reasoning(part.delta);
-          else writer.text(part.delta);
-          text += part.delta;
-          break;
-        case 'tool-input-start': {
-          const builtIn = o.isBuiltIn(part.toolName);
-          streamed.set(part.id, builtIn);
-          if (!builtIn) writer.functionCall(newCallId(), part.toolName);
+    } else {
+      for (;;) {
+        if (signal.aborted) throw signal.reason;
+        const { done, value } = await reader!.read();
+        if (done) {
+          finished = true;
           break;
         }
-        case 'tool-input-delta':
-          if (
-            streamed.get(part.id) === false &&
-            writer.openType === 'function_call' &&
-            part.delta
-          ) {
-            writer.delta({ type: 'arguments_delta', arguments: part.delta });
-          }
-          break;
-        case 'tool-call': {
-          const args = parseArguments(part.input, part.toolName);
-          if (o.isBuiltIn(part.toolName)) {
-            result.builtInCalls.push({ toolName: part.toolName, args });
-            break;
-          }
-          o.validateCall?.(part.toolName, args);
-          result.functionCalls += 1;
-          if (!streamed.has(part.toolCallId)) {
-            writer.functionCall(newCallId(), part.toolName);
-            writer.delta({ type: 'arguments_delta', arguments: JSON.stringify(args) });
-          }
-          writer.stop();
-          break;
-        }
-        case 'finish':
-          o.meter.add(part.usage);
-          result.finishReason = part.finishReason.unified;
-          break;
-        case 'stream-start':
-          // e.g. a sampling or thinking setting this backend ignores
-          for (const warning of part.warnings) o.onWarning(warning);
-          break;
-        case 'error':
-          throw part.error;
-        default:
-          break;
+        onPart(value as LanguageModelV3StreamPart);
       }
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
     // A round that ends early (bad tool arguments, a refused `validated` call, an error part)
     // stops the backend too: a local model would otherwise decode on to its token limit.
-    if (!finished) onAbort();
+    if (!finished) cancel();
   }
   if (signal.aborted) throw signal.reason;
   flushText();

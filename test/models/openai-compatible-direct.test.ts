@@ -10,6 +10,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpenAICompatibleBackend } from '../../src/models/openai-compatible/backend.js';
 import { DirectOpenAICompatibleChatModel } from '../../src/models/openai-compatible/chat-model.js';
+import { partBatchesOf } from '../../src/models/part-batches.js';
 import { createUpstreamFetch } from '../../src/net/upstream-fetch.js';
 import {
   startFakeUpstream,
@@ -71,6 +72,21 @@ async function parts(model: LanguageModelV3, options = call()): Promise<unknown[
     const { done, value } = await reader.read();
     if (done) break;
     out.push(normalise(value));
+  }
+  return out;
+}
+
+/** The same, taken in batches (as the engine's model round takes them) by a slow reader. */
+async function batchedParts(model: LanguageModelV3, options = call()): Promise<unknown[]> {
+  const { stream } = await model.doStream(options);
+  const batches = partBatchesOf(stream);
+  expect(batches).toBeDefined();
+  const out: unknown[] = [];
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1)); // the body arrives meanwhile
+    const batch = await batches!.next();
+    if (batch === null) break;
+    out.push(...batch.map(normalise));
   }
   return out;
 }
@@ -202,6 +218,61 @@ describe('openai-compatible direct streaming path', () => {
     });
   });
 
+  it('reads chunks that differ only in their text as the provider does (escapes, fields that move)', async () => {
+    const chunk = (delta: object, extra: object = {}) =>
+      `data: ${JSON.stringify({ id: 'c-1', object: 'chat.completion.chunk', created: 7, model: 'up-model', choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
+    const body =
+      chunk({ role: 'assistant', content: '' }) +
+      chunk({ content: 'one ' }) +
+      chunk({ content: 'two ' }) +
+      chunk({ content: 'say "hi"\\ ' }) + // escaped: parsed, not read through the template
+      chunk({ content: 'line\nbreak\t' }) +
+      chunk({ content: 'grüße 👋 ' }) +
+      chunk({ content: '' }) +
+      chunk({ content: 'up-model' }) + // the same text as another field
+      chunk({ content: 'later ' }, { created: 8 }) + // a field that changes
+      chunk({ content: 'again ' }, { created: 8 }) +
+      chunk({ content: null, reasoning_content: 'hmm ' }) + // the text moves to another field
+      chunk({ content: null, reasoning_content: 'still ' }) +
+      chunk({ content: 'and ', reasoning_content: 'both ' }) +
+      chunk({ content: 'so ', reasoning_content: 'both ' }) +
+      `data: {"choices":[{"delta":{"content":"c-1"}}],"id":"c-1"}\n\n` + // key order: id last
+      `data: {"choices":[{"delta":{"content":"c-2"}}],"id":"c-1"}\n\n` +
+      chunk({ content: 'x' }) +
+      chunk({ content: 'y', tool_calls: [] }) + // another shape: the provider's schema decides
+      chunk({ content: 'done' }).replace('"finish_reason":null', '"finish_reason":"stop"') +
+      'data: [DONE]\n\n';
+    const { mine, theirs } = await both({ raw: { contentType: 'text/event-stream', body } });
+    expect(mine).toEqual(theirs);
+    const text = (ps: unknown[], type: string) =>
+      ps
+        .filter((p) => (p as { type: string }).type === type)
+        .map((p) => (p as { delta: string }).delta)
+        .join('');
+    expect(text(mine, 'text-delta')).toBe(
+      'one two say "hi"\\ line\nbreak\tgrüße 👋 up-modellater again and so c-1c-2xydone',
+    );
+    expect(text(mine, 'reasoning-delta')).toBe('hmm still both both ');
+    expect(mine.at(-1)).toMatchObject({ finishReason: { unified: 'stop', raw: 'stop' } });
+    reply = { raw: { contentType: 'text/event-stream', body } };
+    expect(await batchedParts(direct())).toEqual(mine);
+  });
+
+  it('hands the same parts over in batches as through the stream, a slow reader holding the body back', async () => {
+    // ~300 kB: several socket reads, more parts than the queue holds before reading waits
+    const r: UpstreamReply = {
+      reasoning: ['a', 'b'],
+      text: Array.from({ length: 3000 }, (_, i) => `w${i} `),
+      usage: { prompt_tokens: 5, completion_tokens: 3000 },
+    };
+    reply = r;
+    const streamed = await parts(direct());
+    reply = r;
+    const batched = await batchedParts(direct());
+    expect(batched).toEqual(streamed);
+    expect(batched.filter((p) => (p as { type: string }).type === 'text-delta')).toHaveLength(3000);
+  });
+
   for (const status of [400, 401, 429, 500, 503]) {
     it(`turns an HTTP ${status} answer into the provider's APICallError`, async () => {
       reply = { status };
@@ -245,6 +316,26 @@ describe('openai-compatible direct streaming path', () => {
     expect((error as { cause?: { code?: string } }).cause?.code).toMatch(/^(UND_ERR|ECONN)/);
   });
 
+  it('fails the batches of a connection that breaks mid-answer with the same error', async () => {
+    reply = {
+      raw: {
+        contentType: 'text/event-stream',
+        body: 'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n',
+        cut: true,
+      },
+    };
+    const { stream } = await direct().doStream(call());
+    const batches = partBatchesOf(stream)!;
+    let error: unknown;
+    try {
+      while ((await batches.next()) !== null);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as { cause?: { code?: string } }).cause?.code).toMatch(/^(UND_ERR|ECONN)/);
+  });
+
   it('reports an upstream it cannot reach as an APICallError without a status', async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
@@ -276,6 +367,24 @@ describe('openai-compatible direct streaming path', () => {
     await expect(async () => {
       for (;;) if ((await r2.read()).done) break;
     }).rejects.toThrow('stop');
+    upstream.release();
+  });
+
+  it('closes the upstream connection when the batches are cancelled, and ends a waiting next()', async () => {
+    reply = { text: ['a', 'b', 'c'], holdAfterChunks: 2 };
+    const index = upstream.requests.length;
+    const { stream } = await direct().doStream(call());
+    const batches = partBatchesOf(stream)!;
+    expect(await batches.next()).not.toBeNull();
+    let waiting = await batches.next();
+    // the held answer: what came is taken, the next wait lasts until the cancel
+    while (waiting !== null && waiting.every((p) => p.type !== 'text-delta'))
+      waiting = await batches.next();
+    const pending = batches.next();
+    batches.cancel();
+    expect(await pending).toBeNull();
+    await upstream.waitForClosedEarly(index);
+    expect(upstream.closedEarly.has(index)).toBe(true);
     upstream.release();
   });
 });

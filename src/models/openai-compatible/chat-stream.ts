@@ -14,6 +14,7 @@ import { generateId, StreamingToolCallTracker } from '@ai-sdk/provider-utils';
 import { createParser } from 'eventsource-parser';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { PartQueue } from '../part-batches.js';
 
 /*
  * The streamed answer of an OpenAI-compatible chat completion, read straight from the HTTP body.
@@ -22,12 +23,14 @@ import { StringDecoder } from 'node:string_decoder';
  * (the body, TextDecoderStream, EventSourceParserStream, a TransformStream) plus a zod parse,
  * which costs the server several times more CPU per token than the rest of its work
  * (BENCHMARKS.md, issue 11). Here the body's `data` events feed `eventsource-parser`'s callback
- * parser, each event is `JSON.parse`d and checked structurally, and the parts go into ONE
- * ReadableStream. A chunk whose shape the cheap check does not vouch for (several choices,
- * content parts, tool calls, an odd field type) is validated by the provider's own zod schema,
- * so what is accepted or refused is the provider's rule; the parts produced follow the
- * provider's `doStream` (stream-start, response-metadata, reasoning/text start-delta-end,
- * tool-input-start/delta/end + tool-call via the provider-utils tracker, error, finish).
+ * parser, each event is `JSON.parse`d (or read through a template of the previous chunk, see
+ * `cutTemplate`) and checked structurally, and the parts go into ONE queue, read as a
+ * ReadableStream or in batches (../part-batches.ts). A chunk whose shape the cheap check does
+ * not vouch for (several choices, content parts, tool calls, an odd field type) is validated
+ * by the provider's own zod schema, so what is accepted or refused is the provider's rule; the
+ * parts produced follow the provider's `doStream` (stream-start, response-metadata,
+ * reasoning/text start-delta-end, tool-input-start/delta/end + tool-call via the provider-utils
+ * tracker, error, finish).
  */
 
 /** Finish reasons of the wire, mapped as the AI SDK's OpenAI-compatible provider maps them. */
@@ -157,13 +160,96 @@ function* contentParts(
   }
 }
 
+/** The delta fields a chunk template may vary (one per template). */
+const TEMPLATE_FIELDS = ['content', 'reasoning_content', 'reasoning'] as const;
+const TEMPLATE_PROBE = 'oi-template-probe-3f9c';
+/**
+ * A chunk's text with its one text field cut out: the bytes before and after that field's
+ * string value, and the chunk they parse to (which `text` changes in place).
+ */
+interface ChunkTemplate {
+  prefix: string;
+  suffix: string;
+  field: (typeof TEMPLATE_FIELDS)[number];
+  chunk: Chunk & { choices: [{ delta: Record<string, unknown> }] };
+}
+
+/**
+ * Why: a long answer is hundreds of chunks that differ only in their text (same id, model,
+ * created, finish_reason: null), and `JSON.parse` of each was the largest single cost per chunk
+ * (BENCHMARKS.md, issue 11). A template is cut from a plain chunk around the string value of
+ * its text field and checked once by parsing it with a probe value in that place: the probe
+ * must come back as that field and nothing else may change. A later chunk that is the prefix,
+ * a value without `"`, `\` or control characters, and the suffix then tokenises exactly as
+ * the template with that value in the same string token, so it parses to the template's chunk
+ * with that field replaced — which is what it is used as, without parsing.
+ */
+function cutTemplate(data: string, value: Chunk): ChunkTemplate | undefined {
+  const delta = value.choices[0]?.delta as Record<string, unknown> | null | undefined;
+  if (isNullish(delta)) return undefined;
+  const field = TEMPLATE_FIELDS.find((f) => typeof delta[f] === 'string' && delta[f] !== '');
+  if (field === undefined || delta[field] === TEMPLATE_PROBE) return undefined;
+  const quoted = JSON.stringify(delta[field]);
+  const at = data.lastIndexOf(quoted);
+  if (at < 0) return undefined; // the upstream escapes differently: no template
+  const prefix = data.slice(0, at + 1);
+  const suffix = data.slice(at + quoted.length - 1);
+  let probe: unknown;
+  try {
+    probe = JSON.parse(prefix + TEMPLATE_PROBE + suffix);
+  } catch {
+    return undefined;
+  }
+  if (!isPlainChunk(probe)) return undefined;
+  const probeDelta = probe.choices[0]?.delta as Record<string, unknown> | null | undefined;
+  if (isNullish(probeDelta) || probeDelta[field] !== TEMPLATE_PROBE) return undefined;
+  // nothing else moved: with the value put back, the very chunk that was read
+  probeDelta[field] = delta[field];
+  if (JSON.stringify(probe) !== JSON.stringify(value)) return undefined;
+  return { prefix, suffix, field, chunk: probe as ChunkTemplate['chunk'] };
+}
+
+/** The value of `data`'s template field when `data` is the template with another value there. */
+function templateValue(t: ChunkTemplate, data: string): string | undefined {
+  const end = data.length - t.suffix.length;
+  // (slices compared with ===: several times faster than startsWith/endsWith on V8 for the
+  // sliced strings the SSE parser hands out)
+  if (
+    end < t.prefix.length ||
+    data.slice(0, t.prefix.length) !== t.prefix ||
+    data.slice(end) !== t.suffix
+  )
+    return undefined;
+  const value = data.slice(t.prefix.length, end);
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 /* " */ || c === 0x5c /* \ */) return undefined;
+  }
+  return value;
+}
+
+/** Parts queued before reading the body waits until the reader takes them (backpressure). */
+const HIGH_WATER_MARK = 64;
+
 /** Reads the SSE body of a streamed chat completion into AI SDK stream parts. */
 export function readChatStream(o: ChatStreamOptions): LanguageModelV3StreamResult['stream'] {
   const { body, signal } = o;
-  let controller!: ReadableStreamDefaultController<LanguageModelV3StreamPart>;
   let ended = false;
+  /** Reading waits for the reader (the queue is full). */
+  let waiting = false;
+  const queue = new PartQueue({
+    onDrain: () => {
+      if (!waiting) return;
+      waiting = false;
+      queueMicrotask(onReadable);
+    },
+    onCancel: (reason) => {
+      ended = true;
+      body.destroy(reason instanceof Error ? reason : undefined);
+    },
+  });
   const emit = (part: LanguageModelV3StreamPart) => {
-    if (!ended) controller.enqueue(part);
+    if (!ended) queue.push(part);
   };
 
   let finishReason: LanguageModelV3FinishReason | undefined;
@@ -280,8 +366,22 @@ export function readChatStream(o: ChatStreamOptions): LanguageModelV3StreamResul
     }
   };
 
+  let template: ChunkTemplate | undefined;
+  // A cut costs about three parses: cuts are rationed so that a stream whose chunks never fit a
+  // template (its text moves between fields, a field that changes per chunk) pays little.
+  let templateCuts = 0;
+  let templateHits = 0;
   const onData = (data: string) => {
     if (data === '[DONE]') return;
+    if (template !== undefined) {
+      const text = templateValue(template, data);
+      if (text !== undefined) {
+        templateHits += 1;
+        template.chunk.choices[0].delta[template.field] = text;
+        onChunk(template.chunk);
+        return;
+      }
+    }
     let value: unknown;
     try {
       value = JSON.parse(data);
@@ -291,7 +391,12 @@ export function readChatStream(o: ChatStreamOptions): LanguageModelV3StreamResul
       return;
     }
     if (o.includeRawChunks) emit({ type: 'raw', rawValue: value });
-    if (!isPlainChunk(value)) {
+    if (isPlainChunk(value)) {
+      if (!o.includeRawChunks && templateCuts < 4 + templateHits / 16) {
+        templateCuts += 1;
+        template = cutTemplate(data, value) ?? template;
+      }
+    } else {
       const checked = o.chunkSchema.safeParse(value);
       if (!checked.success) {
         finishReason = { unified: 'error', raw: undefined };
@@ -353,45 +458,41 @@ export function readChatStream(o: ChatStreamOptions): LanguageModelV3StreamResul
 
   // undici's body ignores setEncoding: a decoder keeps characters split across chunks whole
   const decoder = new StringDecoder('utf8');
-  const onBodyData = (bytes: Buffer) => {
-    parser.feed(decoder.write(bytes));
-    // backpressure: a reader that falls behind pauses the socket (pull resumes it)
-    if (!ended && (controller.desiredSize ?? 1) <= 0) body.pause();
-  };
+  // The body is read in paused mode: one `read()` takes everything a socket read brought (often
+  // hundreds of upstream chunks, each its own HTTP chunk) as one buffer, where 'data' events
+  // cost a stream hand-off, a decode and a parser call per chunk. Unread data stays in the
+  // body's buffer, whose high-water mark stops the socket (backpressure).
+  function onReadable(): void {
+    while (!ended) {
+      if (queue.size >= HIGH_WATER_MARK) {
+        waiting = true; // resumed when the reader takes the queued parts
+        return;
+      }
+      const bytes = body.read() as Buffer | null;
+      if (bytes === null) return;
+      parser.feed(decoder.write(bytes));
+    }
+  }
   const onBodyEnd = () => {
     if (ended) return;
     const rest = decoder.end();
     if (rest) parser.feed(rest);
     finish();
     ended = true;
-    controller.close();
+    queue.close();
   };
   const onBodyError = (err: Error) => {
     if (ended) return;
     ended = true;
     // as fetch's body stream reports them: the abort reason, or a TypeError caused by the fault
-    controller.error(signal?.aborted ? signal.reason : new TypeError('terminated', { cause: err }));
+    queue.error(signal?.aborted ? signal.reason : new TypeError('terminated', { cause: err }));
   };
 
-  return new ReadableStream<LanguageModelV3StreamPart>(
-    {
-      start(c) {
-        controller = c;
-        c.enqueue({ type: 'stream-start', warnings: o.warnings });
-        body.on('data', onBodyData);
-        body.on('end', onBodyEnd);
-        body.on('error', onBodyError);
-      },
-      pull() {
-        if (body.isPaused()) body.resume();
-      },
-      cancel(reason) {
-        ended = true;
-        body.destroy(reason instanceof Error ? reason : undefined);
-      },
-    },
-    { highWaterMark: 64 },
-  );
+  queue.push({ type: 'stream-start', warnings: o.warnings });
+  body.on('readable', onReadable);
+  body.on('end', onBodyEnd);
+  body.on('error', onBodyError);
+  return queue.toStream();
 }
 
 export type { LanguageModelV3CallOptions };
