@@ -1,8 +1,7 @@
-import type { LookupAddress, LookupOptions } from 'node:dns';
-import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
+import { pinnedAgent } from './pinned-agent.js';
 import {
   bareHost,
   checkUrl,
@@ -133,39 +132,7 @@ export async function safeFetch(
 
   /** Host → the checked addresses; the only answers the agent's lookup gives. */
   const pinned = new Map<string, ResolvedAddress[]>();
-  const agent = new Agent({
-    connect: {
-      ...(options.ca !== undefined
-        ? { ca: [...tls.rootCertificates, ...[options.ca].flat()] }
-        : {}),
-      lookup: (
-        hostname: string,
-        lookupOptions: LookupOptions,
-        callback: (
-          err: NodeJS.ErrnoException | null,
-          address: string | LookupAddress[],
-          family?: number,
-        ) => void,
-      ) => {
-        const addresses = pinned.get(bareHost(hostname).toLowerCase());
-        if (!addresses || addresses.length === 0) {
-          const err: NodeJS.ErrnoException = new Error(`${hostname} was not checked`);
-          err.code = 'ENOTFOUND';
-          callback(err, '');
-          return;
-        }
-        const wanted = lookupOptions.family === 4 || lookupOptions.family === 6;
-        const usable = wanted
-          ? addresses.filter((a) => a.family === lookupOptions.family)
-          : addresses;
-        const list = usable.length > 0 ? usable : addresses;
-        if (lookupOptions.all) callback(null, list);
-        else callback(null, list[0]!.address, list[0]!.family);
-      },
-    },
-    connections: 4,
-    pipelining: 0,
-  });
+  const agent = pinnedAgent(pinned, { connections: 4, ca: options.ca });
 
   const failure = (href: string, error: unknown): Error => {
     if (error instanceof UnsafeUrlError || error instanceof FetchFailedError) return error;

@@ -1,11 +1,6 @@
-import type { LookupAddress } from 'node:dns';
-import { Agent, request } from 'undici';
-import {
-  bareHost,
-  checkUrl,
-  type AddressPolicy,
-  type ResolvedAddress,
-} from '../net/address-policy.js';
+import { request } from 'undici';
+import { bareHost, checkUrl, type AddressPolicy } from '../net/address-policy.js';
+import { pinnedAgent } from '../net/pinned-agent.js';
 
 /**
  * One webhook delivery: a POST to a URL chosen by a tenant, under the outbound address policy
@@ -22,29 +17,8 @@ export async function postWebhook(
 ): Promise<{ status: number }> {
   const target = new URL(url);
   const addresses = await checkUrl(target, options);
-  const pinned: ResolvedAddress[] = addresses;
-  const dispatcher = new Agent({
-    connect: {
-      lookup: (
-        hostname: string,
-        lookupOptions: { all?: boolean },
-        callback: (
-          err: NodeJS.ErrnoException | null,
-          address: string | LookupAddress[],
-          family?: number,
-        ) => void,
-      ) => {
-        if (bareHost(hostname).toLowerCase() !== bareHost(target.hostname).toLowerCase()) {
-          const err: NodeJS.ErrnoException = new Error(`${hostname} was not checked`);
-          err.code = 'ENOTFOUND';
-          return callback(err, '');
-        }
-        if (lookupOptions.all) return callback(null, pinned);
-        callback(null, pinned[0]!.address, pinned[0]!.family);
-      },
-    },
+  const dispatcher = pinnedAgent(new Map([[bareHost(target.hostname).toLowerCase(), addresses]]), {
     connections: 1,
-    pipelining: 0,
   });
   try {
     const response = await request(target, {
