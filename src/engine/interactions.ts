@@ -510,7 +510,7 @@ export class InteractionService {
     const failure = log.failure;
     if (failure?.cause === 'deleted') throw notFound(failure.error.message);
     // A run that ended with every event stored: the log's live fold is the fold of them all.
-    if (!failure && log.closedWhole) return resourceOf(log.fold, null);
+    if (log.closedWhole) return resourceOf(log.fold, null);
     const stored = log.durableEvents;
     const events = failure
       ? [...stored, ...failedTail(log.id, stored, failure.error).events]

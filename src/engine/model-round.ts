@@ -152,9 +152,16 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
 
   const { stream } = await o.model.model.doStream(o.call);
   // A model that hands its parts over in batches (part-batches.ts) is read that way: one await
-  // per batch instead of one per part; any other is read as the ReadableStream it is.
+  // per batch instead of one per part; any other is read as the ReadableStream it is, a part
+  // at a time.
   const batches = partBatchesOf(stream);
   const reader = batches ? undefined : stream.getReader();
+  const nextBatch = batches
+    ? () => batches.next()
+    : async () => {
+        const { done, value } = await reader!.read();
+        return done ? null : [value as LanguageModelV3StreamPart];
+      };
   const cancel = batches ? () => batches.cancel() : () => void reader!.cancel().catch(() => {});
   // (a flag: `signal.aborted` is a getter with checks, read here once per part)
   let aborted = signal.aborted;
@@ -165,28 +172,16 @@ export async function runModelRound(o: RoundOptions): Promise<RoundResult> {
   signal.addEventListener('abort', onAbort, { once: true });
   let finished = false;
   try {
-    if (batches) {
-      for (;;) {
-        if (signal.aborted) throw signal.reason;
-        const batch = await batches.next();
-        if (batch === null) {
-          finished = true;
-          break;
-        }
-        for (const part of batch) {
-          if (aborted) throw signal.reason;
-          onPart(part);
-        }
+    for (;;) {
+      if (aborted) throw signal.reason;
+      const batch = await nextBatch();
+      if (batch === null) {
+        finished = true;
+        break;
       }
-    } else {
-      for (;;) {
-        if (signal.aborted) throw signal.reason;
-        const { done, value } = await reader!.read();
-        if (done) {
-          finished = true;
-          break;
-        }
-        onPart(value as LanguageModelV3StreamPart);
+      for (const part of batch) {
+        if (aborted) throw signal.reason;
+        onPart(part);
       }
     }
   } finally {

@@ -4,6 +4,10 @@ import type { DatabaseKind, DatabaseSchema } from './database.js';
 /** Rows per statement: far below both engines' parameter limits (32,766 and 65,535). */
 export const ROWS_PER_INSERT = 300;
 
+/** The `n`th parameter (from 1) of a statement: `?` on SQLite, `$n` on PostgreSQL. */
+export const parameter = (kind: DatabaseKind, n: number): string =>
+  kind === 'postgres' ? `$${n}` : '?';
+
 /**
  * `(?, ?, ?), (?, ?, ?)` (SQLite) or `($1, $2, $3), ($4, $5, $6)` (PostgreSQL): the VALUES list of
  * `rows` rows of `columns` parameters (on PostgreSQL numbered after the first `offset`).
@@ -12,8 +16,7 @@ export function valuesList(kind: DatabaseKind, rows: number, columns: number, of
   const tuples: string[] = [];
   for (let r = 0; r < rows; r++) {
     const params: string[] = [];
-    for (let c = 1; c <= columns; c++)
-      params.push(kind === 'postgres' ? `$${offset + r * columns + c}` : '?');
+    for (let c = 1; c <= columns; c++) params.push(parameter(kind, offset + r * columns + c));
     tuples.push(`(${params.join(', ')})`);
   }
   return tuples.join(', ');

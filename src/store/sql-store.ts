@@ -10,7 +10,7 @@ import { ConversationTips } from './conversation-tips.js';
 import { historyQuery } from './history-query.js';
 import { migrateToLatest } from './migrations.js';
 import { webhookEventsInsert } from './webhook-store.js';
-import { RowInsert, ROWS_PER_INSERT } from './row-insert.js';
+import { parameter, RowInsert, ROWS_PER_INSERT } from './row-insert.js';
 import { classifyStoreError, toStoreError } from './store-errors.js';
 import { countStoreError } from '../metrics/index.js';
 import type {
@@ -146,7 +146,7 @@ interface TipRow {
  */
 const tipQueries = Object.fromEntries(
   (['sqlite', 'postgres'] as const).map((kind) => {
-    const p = (n: number) => (kind === 'sqlite' ? '?' : `$${n}`);
+    const p = (n: number) => parameter(kind, n);
     const text = (columns: string) =>
       `select parent_id, coalesce((select generation from history_generations where project = ${p(1)}), 0) as generation${columns} from interactions where project = ${p(2)} and id = ${p(3)}`;
     return [kind, { cached: text(''), read: text(', input_steps, output_steps') }];

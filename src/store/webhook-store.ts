@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import { countStoreError } from '../metrics/index.js';
 import type { DatabaseHandle, DatabaseKind } from './database.js';
-import { valuesList } from './row-insert.js';
+import { parameter, valuesList } from './row-insert.js';
 import { newestFirstPage, type ListCursor } from './newest-first.js';
 import { classifyStoreError, toStoreError } from './store-errors.js';
 
@@ -151,7 +151,7 @@ export function webhookEventsInsert(
   if (parameters.length === 0) return undefined;
   // VALUES columns are named column1 … columnN on both engines. A plain substring test (the key
   // is written exactly so in stored JSON) is half the cost of LIKE's case-folding scan.
-  const last = kind === 'postgres' ? `$${offset + parameters.length + 1}` : '?';
+  const last = parameter(kind, offset + parameters.length + 1);
   const contains =
     kind === 'postgres' ? `strpos(i.request, ${last}) > 0` : `instr(i.request, ${last}) > 0`;
   return {

@@ -296,45 +296,43 @@ describe('openai-compatible direct streaming path', () => {
     });
   }
 
-  it('fails a connection that breaks mid-answer with the socket error as the cause', async () => {
-    reply = {
-      raw: {
-        contentType: 'text/event-stream',
-        body: 'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n',
-        cut: true,
+  // Read to the end as the ReadableStream the AI SDK sees, and in batches as the engine does.
+  const readToEnd: [string, (stream: ReadableStream<unknown>) => Promise<void>][] = [
+    [
+      'the stream',
+      async (stream) => {
+        const reader = stream.getReader();
+        for (;;) if ((await reader.read()).done) break;
       },
-    };
-    const { stream } = await direct().doStream(call());
-    const reader = stream.getReader();
-    let error: unknown;
-    try {
-      for (;;) if ((await reader.read()).done) break;
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(TypeError);
-    expect((error as { cause?: { code?: string } }).cause?.code).toMatch(/^(UND_ERR|ECONN)/);
-  });
-
-  it('fails the batches of a connection that breaks mid-answer with the same error', async () => {
-    reply = {
-      raw: {
-        contentType: 'text/event-stream',
-        body: 'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n',
-        cut: true,
+    ],
+    [
+      'the batches',
+      async (stream) => {
+        const batches = partBatchesOf(stream)!;
+        while ((await batches.next()) !== null);
       },
-    };
-    const { stream } = await direct().doStream(call());
-    const batches = partBatchesOf(stream)!;
-    let error: unknown;
-    try {
-      while ((await batches.next()) !== null);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(TypeError);
-    expect((error as { cause?: { code?: string } }).cause?.code).toMatch(/^(UND_ERR|ECONN)/);
-  });
+    ],
+  ];
+  for (const [how, read] of readToEnd) {
+    it(`fails ${how} of a connection that breaks mid-answer with the socket error as the cause`, async () => {
+      reply = {
+        raw: {
+          contentType: 'text/event-stream',
+          body: 'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n',
+          cut: true,
+        },
+      };
+      const { stream } = await direct().doStream(call());
+      let error: unknown;
+      try {
+        await read(stream);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as { cause?: { code?: string } }).cause?.code).toMatch(/^(UND_ERR|ECONN)/);
+    });
+  }
 
   it('reports an upstream it cannot reach as an APICallError without a status', async () => {
     const closed = createServer();
